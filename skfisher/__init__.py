@@ -1,0 +1,35 @@
+"""skfisher: FisherMask active learning for scikit-learn, skorch and modAL."""
+
+from . import datasets, fisher, selection
+from ._compat import patch_modal
+from ._net import ResNet18, ResNet18Classifier
+from .strategies import (
+    FisherMask,
+    bait,
+    entropy_sampling,
+    fisher_mask,
+    least_confidence,
+    margin_sampling,
+    random_sampling,
+)
+
+__version__ = "0.1.0"
+
+# modAL 0.4.2.1 calls check_X_y(force_all_finite=...), gone in scikit-learn 1.8
+patch_modal()
+
+__all__ = [
+    "FisherMask",
+    "ResNet18",
+    "ResNet18Classifier",
+    "bait",
+    "datasets",
+    "entropy_sampling",
+    "fisher",
+    "fisher_mask",
+    "least_confidence",
+    "margin_sampling",
+    "patch_modal",
+    "random_sampling",
+    "selection",
+]

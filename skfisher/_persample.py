@@ -1,0 +1,222 @@
+"""Per-sample, per-class gradients of log-probabilities from layer hooks.
+
+One forward pass records each parametrised layer's input and output; one
+backward pass per class gives the per-sample gradients of ``log p_c`` with
+respect to every layer output (samples are independent with BatchNorm in eval
+mode). A parameter's per-sample gradient then follows in closed form from its
+layer's input and output gradient, and only the requested entries are
+computed: a conv weight entry is a sum over positions of output gradient times
+input patch, so no full per-sample gradient is formed for a sparse mask.
+
+Supported layers: ``Conv2d`` (groups=1, zero padding), ``Linear`` and
+``BatchNorm2d`` in eval mode with running statistics.
+"""
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ParamLayout", "per_class_grads", "eval_mode"]
+
+_SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
+_SMALL_L = 4  # up to this many positions, sums of squares use the pairwise matmul
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Put ``model`` in eval mode inside the block; restore every module's flag after."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+class ParamLayout:
+    """Flat indexing of a model's parameters in ``named_parameters()`` order.
+
+    Attributes
+    ----------
+    names : list of str
+    shapes : list of torch.Size
+    offsets : list of int
+        Start of each parameter in the flat vector.
+    sizes : list of int
+    owners : list of (module, str)
+        The layer holding each parameter and the attribute name (``weight``
+        or ``bias``).
+    n_params : int
+    """
+
+    def __init__(self, model):
+        owner = {}
+        for mod_name, mod in model.named_modules():
+            for pname, p in mod.named_parameters(recurse=False):
+                full = f"{mod_name}.{pname}" if mod_name else pname
+                if not isinstance(mod, _SUPPORTED):
+                    raise NotImplementedError(
+                        f"Per-sample gradients support {[c.__name__ for c in _SUPPORTED]}; "
+                        f"parameter {full!r} belongs to a {type(mod).__name__}."
+                    )
+                owner[full] = (mod, pname)
+        self.names, self.shapes, self.offsets, self.sizes, self.owners = [], [], [], [], []
+        offset = 0
+        for name, p in model.named_parameters():
+            self.names.append(name)
+            self.shapes.append(p.shape)
+            self.offsets.append(offset)
+            self.sizes.append(p.numel())
+            self.owners.append(owner[name])
+            offset += p.numel()
+        self.n_params = offset
+
+    def split(self, flat_indices):
+        """Group sorted flat indices by parameter: ``[(param_no, local_indices), ...]``."""
+        flat = torch.as_tensor(flat_indices, dtype=torch.long)
+        bounds = torch.tensor(self.offsets[1:] + [self.n_params])
+        which = torch.bucketize(flat, bounds, right=True)
+        out = []
+        for j in torch.unique(which).tolist():
+            out.append((j, flat[which == j] - self.offsets[j]))
+        return out
+
+
+def _outer_sq_sum(G, U):
+    """``Σ_b (G_b U_bᵀ)²`` entrywise for G (B, O, L), U (B, K, L) -> (O, K).
+
+    Expands the square over position pairs so it is one matmul over
+    (b, l, l'): O K B L² flops and no (B, O, K) tensor; worth it for small L.
+    """
+    B, O, L = G.shape
+    GG = (G[:, :, :, None] * G[:, :, None, :]).permute(1, 0, 2, 3).reshape(O, -1)
+    UU = (U[:, :, :, None] * U[:, :, None, :]).permute(1, 0, 2, 3).reshape(U.shape[1], -1)
+    return GG @ UU.T
+
+
+def _layer_sq_sum(module, pname, inp, gout):
+    """``Σ_b g_b²`` of the per-sample gradients of ``module.<pname>`` -> (numel,)."""
+    if pname == "weight" and not isinstance(module, nn.BatchNorm2d):
+        B = gout.shape[0]
+        if isinstance(module, nn.Linear):
+            G = gout.reshape(B, -1, gout.shape[-1]).transpose(1, 2)
+            U = inp.reshape(B, -1, inp.shape[-1]).transpose(1, 2)
+        else:
+            _check_conv(module)
+            G = gout.reshape(B, gout.shape[1], -1)
+            U = F.unfold(inp, module.kernel_size, module.dilation, module.padding, module.stride)
+        if G.shape[-1] <= _SMALL_L:
+            return _outer_sq_sum(G, U).reshape(-1)
+    return _layer_grad(module, pname, inp, gout, None).square_().sum(0)
+
+
+def _check_conv(module):
+    if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
+        raise NotImplementedError("Conv2d needs groups=1 and integer zero padding.")
+
+
+def _layer_grad(module, pname, inp, gout, index):
+    """Per-sample gradient of ``module.<pname>`` at flat ``index`` (None: all) -> (B, m)."""
+    B = gout.shape[0]
+    if isinstance(module, nn.BatchNorm2d):
+        if pname == "weight":
+            xhat = (inp - module.running_mean[:, None, None]) * torch.rsqrt(
+                module.running_var[:, None, None] + module.eps
+            )
+            g = (gout * xhat).sum((2, 3))
+        else:
+            g = gout.sum((2, 3))
+        return g if index is None else g[:, index]
+    if pname == "bias":
+        g = gout.reshape(B, -1, gout.shape[-1]).sum(1) if isinstance(module, nn.Linear) else (
+            gout.sum((2, 3))
+        )
+        return g if index is None else g[:, index]
+    if isinstance(module, nn.Linear):
+        x = inp.reshape(B, -1, inp.shape[-1])  # (B, L, I)
+        go = gout.reshape(B, -1, gout.shape[-1])  # (B, L, O)
+        if index is None:
+            return torch.bmm(go.transpose(1, 2), x).reshape(B, -1)
+        n_in = x.shape[-1]
+        return (go[:, :, index // n_in] * x[:, :, index % n_in]).sum(1)
+    # Conv2d: weight entry (o, k) = sum over positions of gout[o] * patch[k]
+    _check_conv(module)
+    U = F.unfold(inp, module.kernel_size, module.dilation, module.padding, module.stride)
+    G = gout.reshape(B, gout.shape[1], -1)  # (B, O, L)
+    if index is None:
+        return torch.bmm(G, U.transpose(1, 2)).reshape(B, -1)
+    n_k = U.shape[1]
+    return (G[:, index // n_k] * U[:, index % n_k]).sum(-1)
+
+
+def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, sum_squares=False):
+    """Yield, for each class ``c``, ``(c, p_c, grads)`` for a batch ``x``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module in eval mode, returning logits
+    x : Tensor of shape (B, ...)
+    layout : ParamLayout of ``model``
+    groups : list of (int, Tensor or None)
+        Parameters (by number in ``layout``) and their local flat entries
+        (None: all entries).
+    scale_by_sqrt_p : bool, default=False
+        Multiply each sample's gradients by ``√p_c`` (gradients are linear in
+        the output gradient, so this is applied once to the output gradients).
+    sum_squares : bool, default=False
+        Yield ``Σ_b g_b²`` of shape (m_j,) per group instead of the per-sample
+        gradients (groups must then take all entries).
+
+    Yields
+    ------
+    c : int
+    p_c : Tensor of shape (B,)
+        Predicted probability of class ``c``.
+    grads : list of Tensor of shape (B, m_j)
+        Per-sample gradients of ``log p_c`` (times ``√p_c`` if asked) on each
+        group's entries.
+    """
+    records = {}
+    handles = []
+    needed = {id(layout.owners[j][0]) for j, _ in groups}
+
+    def hook(module, args, output):
+        if id(module) in records:
+            raise RuntimeError("A layer is called twice in one forward pass.")
+        records[id(module)] = (args[0], output)
+        return output.clone()  # later in-place ops must not touch the record
+
+    for mod, _ in layout.owners:
+        if id(mod) in needed and not any(mod is h[0] for h in handles):
+            handles.append((mod, mod.register_forward_hook(hook)))
+    try:
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            logp = torch.log_softmax(model(x), dim=1)
+    finally:
+        for _, h in handles:
+            h.remove()
+    mods = [m for m, _ in handles]
+    outputs = [records[id(m)][1] for m in mods]
+    pos = {id(m): i for i, m in enumerate(mods)}
+    prob = logp.detach().exp()
+    n_classes = logp.shape[1]
+    for c in range(n_classes):
+        weight = prob[:, c].sqrt() if scale_by_sqrt_p else None
+        gouts = torch.autograd.grad(
+            logp[:, c], outputs, grad_outputs=weight if weight is not None else
+            torch.ones_like(prob[:, c]), retain_graph=c < n_classes - 1,
+        )
+        grads = []
+        for j, index in groups:
+            mod, pname = layout.owners[j]
+            inp = records[id(mod)][0].detach()
+            gout = gouts[pos[id(mod)]]
+            if sum_squares:
+                grads.append(_layer_sq_sum(mod, pname, inp, gout))
+            else:
+                grads.append(_layer_grad(mod, pname, inp, gout, index))
+        yield c, prob[:, c], grads

@@ -1,0 +1,261 @@
+"""Image data sets read from local files; nothing is ever downloaded.
+
+Every loader returns ``(X, y)`` with ``return_X_y=True`` and otherwise a
+:class:`sklearn.utils.Bunch` with ``data``, ``target``, ``target_names`` and
+``DESCR`` (plus ``data_test``/``target_test`` where the data set has an
+official test split).
+"""
+
+import gzip
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "CIFAR10_CLASSES",
+    "FASHION_MNIST_DEFAULT_PATH",
+    "load_digits_images",
+    "load_fashion_mnist",
+    "load_cifar10",
+    "make_imbalanced",
+]
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+#: Where Debian's ``dataset-fashion-mnist`` package puts the files.
+FASHION_MNIST_DEFAULT_PATH = "/usr/share/datasets/fashion-mnist"
+_FASHION_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def load_digits_images(*, return_X_y=False):
+    """Load scikit-learn's digits (1797 images of 8x8, 10 classes) as images.
+
+    The data ship with scikit-learn: the embedded default data set.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of a Bunch.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 1, 8, 8), dtype float32
+        Pixel values scaled from 0..16 to [0, 1].
+    y : ndarray of shape (1797,), dtype int64
+    """
+    digits = load_digits()
+    X = (digits.data.reshape(-1, 1, 8, 8) / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    if return_X_y:
+        return X, y
+    return Bunch(
+        data=X, target=y, target_names=np.arange(10), DESCR=digits.DESCR
+    )
+
+
+def _read_idx(path):
+    """Read one idx file (optionally gzipped) into a numpy array."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ValueError(f"{path} is not an idx file of unsigned bytes.")
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(dims)):
+        raise ValueError(
+            f"{path} declares shape {dims} but holds {arr.size} values."
+        )
+    return arr.reshape(dims)
+
+
+def _find(folder, stem):
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def load_fashion_mnist(path=None, *, return_X_y=False):
+    """Load FashionMNIST (60 000 train / 10 000 test images, 28x28) from idx files.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        Folder holding the four official files (``train-images-idx3-ubyte``,
+        ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
+        ``t10k-labels-idx1-ubyte``), each optionally ``.gz``. Defaults to
+        the ``SKFISHER_FASHION_MNIST`` environment variable, else
+        :data:`FASHION_MNIST_DEFAULT_PATH` (Debian's ``dataset-fashion-mnist``).
+    return_X_y : bool, default=False
+        Return ``(X_train, y_train, X_test, y_test)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : Bunch
+        ``data`` (n, 1, 28, 28) uint8, ``target`` (n,) int64, ``data_test``,
+        ``target_test``, ``target_names``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a file is missing; the message gives the install command.
+    """
+    if path is None:
+        path = os.environ.get("SKFISHER_FASHION_MNIST", FASHION_MNIST_DEFAULT_PATH)
+    folder = Path(path)
+    arrays = {}
+    for split, stems in _FASHION_FILES.items():
+        for kind, stem in zip(("images", "labels"), stems):
+            file = _find(folder, stem)
+            if file is None:
+                raise FileNotFoundError(
+                    f"FashionMNIST file {stem}[.gz] not found in {folder}. Install "
+                    "the data with `apt-get install -y dataset-fashion-mnist` or "
+                    "pass path= (or set SKFISHER_FASHION_MNIST) to a folder with "
+                    "the official idx files."
+                )
+            arrays[split, kind] = _read_idx(file)
+    out = []
+    for split in ("train", "test"):
+        X, y = arrays[split, "images"], arrays[split, "labels"]
+        if X.ndim != 3 or y.ndim != 1 or len(X) != len(y):
+            raise ValueError(
+                f"FashionMNIST {split} files disagree: images {X.shape}, "
+                f"labels {y.shape}."
+            )
+        out += [X[:, None].copy(), y.astype(np.int64)]
+    if return_X_y:
+        return tuple(out)
+    return Bunch(
+        data=out[0], target=out[1], data_test=out[2], target_test=out[3],
+        target_names=np.array(FASHION_MNIST_CLASSES),
+        DESCR="FashionMNIST (Xiao et al. 2017), official idx files.",
+    )
+
+
+def _read_cifar_batch(file):
+    with open(file, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    data = batch.get(b"data", batch.get("data"))
+    labels = batch.get(b"labels", batch.get("labels"))
+    if data is None or labels is None:
+        raise ValueError(f"{file} is not a CIFAR-10 python batch (no data/labels).")
+    data = np.asarray(data, dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+        raise ValueError(
+            f"{file}: expected data of shape (n, 3072) and n labels; got "
+            f"{data.shape} and {len(labels)}."
+        )
+    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+
+
+def load_cifar10(path, *, return_X_y=False):
+    """Load CIFAR-10 from the official python pickle batches in a local folder.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``cifar-10-batches-py`` folder: ``data_batch_1`` ..
+        ``data_batch_5`` and ``test_batch``. Nothing is downloaded.
+    return_X_y : bool, default=False
+        Return ``(X_train, y_train, X_test, y_test)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : Bunch
+        ``data`` (n, 3, 32, 32) uint8, ``target`` (n,) int64, ``data_test``,
+        ``target_test``, ``target_names``.
+    """
+    folder = Path(path)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"CIFAR-10 batches {missing} not found in {folder}; pass the "
+            "extracted cifar-10-batches-py folder (skfisher never downloads)."
+        )
+    train = [_read_cifar_batch(folder / n) for n in names[:5]]
+    X_test, y_test = _read_cifar_batch(folder / "test_batch")
+    X = np.concatenate([b[0] for b in train])
+    y = np.concatenate([b[1] for b in train])
+    if return_X_y:
+        return X, y, X_test, y_test
+    return Bunch(
+        data=X, target=y, data_test=X_test, target_test=y_test,
+        target_names=np.array(CIFAR10_CLASSES),
+        DESCR="CIFAR-10 (Krizhevsky 2009), official python batches.",
+    )
+
+
+def make_imbalanced(X, y, class_counts=None, ratio=None, random_state=None):
+    """Subsample ``(X, y)`` to given per-class counts.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, ...)
+    y : array-like of shape (n,)
+    class_counts : dict, default=None
+        ``{label: count}``; labels not named are dropped. Exclusive with
+        ``ratio``.
+    ratio : float, default=None
+        Keep every example of the most frequent class (the first label on ties)
+        and ``round(n_major / ratio)`` of each other class: ``ratio=10`` gives
+        one dominant class at 10:1.
+    random_state : int, RandomState instance or None, default=None
+        Which examples are kept.
+
+    Returns
+    -------
+    X_sub : ndarray of shape (m, ...)
+    y_sub : ndarray of shape (m,)
+        Rows in their original order.
+    """
+    X = np.asarray(X)
+    y = column_or_1d(y)
+    check_consistent_length(X, y)
+    if (class_counts is None) == (ratio is None):
+        raise ValueError("Give exactly one of class_counts and ratio.")
+    labels, counts = np.unique(y, return_counts=True)
+    available = dict(zip(labels.tolist(), counts.tolist()))
+    if ratio is not None:
+        if not np.isscalar(ratio) or not ratio >= 1:
+            raise ValueError(f"ratio must be a number >= 1; got {ratio!r}.")
+        major = labels[np.argmax(counts)].item()
+        n_major = available[major]
+        class_counts = {
+            c: n_major if c == major else max(1, int(round(n_major / ratio)))
+            for c in available
+        }
+    for label, count in class_counts.items():
+        if label not in available:
+            raise ValueError(f"class_counts names label {label!r}, absent from y.")
+        if not (isinstance(count, (int, np.integer)) and 0 <= count <= available[label]):
+            raise ValueError(
+                f"class_counts[{label!r}] must be an int in [0, {available[label]}]; "
+                f"got {count!r}."
+            )
+    rng = check_random_state(random_state)
+    keep = [
+        rng.choice(np.flatnonzero(y == label), size=count, replace=False)
+        for label, count in class_counts.items()
+    ]
+    keep = np.sort(np.concatenate(keep)) if keep else np.array([], dtype=int)
+    return X[keep], y[keep]

@@ -1,0 +1,194 @@
+"""Simulated pool-based active learning: the loop behind ``skfisher run``."""
+
+import csv
+import json
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from tqdm.auto import tqdm
+
+__all__ = [
+    "PoolLearner", "format_table", "initial_indices", "run_active_learning", "save_results",
+]
+
+#: What a strategy sees of the loop: modAL's ``ActiveLearner`` attributes.
+PoolLearner = namedtuple("PoolLearner", ["estimator", "X_training"])
+
+ROUND_FIELDS = ("round", "n_labels", "test_accuracy", "query_seconds", "fit_seconds")
+
+
+def initial_indices(y, n_initial, *, initial="stratified", random_state=None):
+    """Pick the first labeled rows.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+    n_initial : int
+    initial : {"stratified", "random"}, default="stratified"
+        ``stratified`` keeps the class proportions (at least one per class).
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    indices : ndarray of shape (n_initial,), dtype int64, sorted
+    """
+    y = np.asarray(y)
+    n_classes = len(np.unique(y))
+    if not isinstance(n_initial, (int, np.integer)) or not 1 <= n_initial < len(y):
+        raise ValueError(f"n_initial must be an int in [1, {len(y) - 1}]; got {n_initial!r}.")
+    rng = check_random_state(random_state)
+    if initial == "random":
+        return np.sort(rng.choice(len(y), size=n_initial, replace=False)).astype(np.int64)
+    if initial != "stratified":
+        raise ValueError(f"initial must be 'stratified' or 'random'; got {initial!r}.")
+    if n_initial < n_classes:
+        raise ValueError(
+            f"n_initial={n_initial} is smaller than the {n_classes} classes; a "
+            "stratified start needs one row per class (or use initial='random')."
+        )
+    idx, _ = train_test_split(
+        np.arange(len(y)), train_size=n_initial, stratify=y, random_state=rng
+    )
+    return np.sort(idx).astype(np.int64)
+
+
+def run_active_learning(
+    estimator,
+    query_strategy,
+    X_pool,
+    y_pool,
+    X_test,
+    y_test,
+    *,
+    n_initial,
+    batch_size,
+    n_rounds,
+    initial="stratified",
+    random_state=None,
+    progress=True,
+):
+    """Run rounds of query -> label -> retrain, with ``y_pool`` as the oracle.
+
+    Round 0 trains on the initial rows; each later round queries
+    ``batch_size`` unlabeled rows, reveals their labels and retrains from
+    scratch. The strategy is called as ``query_strategy(PoolLearner(estimator,
+    X_labeled), X_unlabeled, n_instances=batch_size)``.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Refitted on the labeled rows every round.
+    query_strategy : callable
+        modAL contract, returns ``(indices, scores)``.
+    X_pool, y_pool : arrays of n rows
+    X_test, y_test : arrays
+        Held out; accuracy is reported on them every round.
+    n_initial, batch_size, n_rounds : int
+    initial : {"stratified", "random"}, default="stratified"
+    random_state : int, RandomState instance or None, default=None
+        Picks the initial rows.
+    progress : bool, default=True
+        Show a tqdm bar and print each round's row.
+
+    Returns
+    -------
+    rounds : list of dict
+        Keys :data:`ROUND_FIELDS`, one dict per round.
+    labeled : ndarray of int64
+        Pool rows labeled by the end, in the order they were labeled.
+    """
+    y_pool = np.asarray(y_pool)
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    if not isinstance(n_rounds, (int, np.integer)) or n_rounds < 0:
+        raise ValueError(f"n_rounds must be an int >= 0; got {n_rounds!r}.")
+    needed = n_initial + n_rounds * batch_size
+    if needed > len(y_pool):
+        raise ValueError(
+            f"n_initial + n_rounds * batch_size = {needed} exceeds the pool of "
+            f"{len(y_pool)} rows."
+        )
+    labeled = list(initial_indices(y_pool, n_initial, initial=initial, random_state=random_state))
+    is_labeled = np.zeros(len(y_pool), dtype=bool)
+    is_labeled[labeled] = True
+    rounds = []
+    bar = tqdm(range(n_rounds + 1), desc="active learning", unit="round", disable=not progress)
+    for r in bar:
+        query_seconds = 0.0
+        if r > 0:
+            unlabeled = np.flatnonzero(~is_labeled)
+            tic = time.perf_counter()
+            picked, _ = query_strategy(
+                PoolLearner(estimator, X_pool[np.asarray(labeled)]),
+                X_pool[unlabeled],
+                n_instances=batch_size,
+            )
+            query_seconds = time.perf_counter() - tic
+            new = unlabeled[np.asarray(picked)]
+            is_labeled[new] = True
+            labeled.extend(new.tolist())
+        tic = time.perf_counter()
+        idx = np.asarray(labeled)
+        estimator.fit(X_pool[idx], y_pool[idx])
+        fit_seconds = time.perf_counter() - tic
+        row = {
+            "round": r,
+            "n_labels": len(labeled),
+            "test_accuracy": float(estimator.score(X_test, y_test)),
+            "query_seconds": query_seconds,
+            "fit_seconds": fit_seconds,
+        }
+        rounds.append(row)
+        bar.set_postfix(labels=row["n_labels"], acc=f"{row['test_accuracy']:.3f}")
+    return rounds, np.asarray(labeled, dtype=np.int64)
+
+
+def format_table(rounds):
+    """The per-round table as text."""
+    lines = [f"{'round':>5}  {'labels':>6}  {'test acc':>8}  {'query s':>8}  {'fit s':>7}"]
+    for row in rounds:
+        lines.append(
+            f"{row['round']:>5}  {row['n_labels']:>6}  {row['test_accuracy']:>8.4f}  "
+            f"{row['query_seconds']:>8.2f}  {row['fit_seconds']:>7.2f}"
+        )
+    return "\n".join(lines)
+
+
+def save_results(rounds, output_dir, *, meta=None, title=None):
+    """Write ``results.json``, ``results.csv`` and ``learning_curve.png``.
+
+    Returns
+    -------
+    paths : dict of str to Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out / "results.json",
+        "csv": out / "results.csv",
+        "plot": out / "learning_curve.png",
+    }
+    paths["json"].write_text(json.dumps({"meta": meta or {}, "rounds": rounds}, indent=2))
+    with open(paths["csv"], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=ROUND_FIELDS)
+        writer.writeheader()
+        writer.writerows(rounds)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([r["n_labels"] for r in rounds], [r["test_accuracy"] for r in rounds], "o-")
+    ax.set_xlabel("labeled examples")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title or "learning curve")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(paths["plot"], dpi=120)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,240 @@
+"""Fisher information of a network: its diagonal, the sparse mask, and the
+masked per-class gradient embeddings (design notes §1).
+
+All functions take a ``torch.nn.Module`` that returns logits and images as a
+float tensor or array of shape (n, c, h, w); BatchNorm runs in eval mode and
+no augmentation is applied. Work is chunked by ``batch_size`` rows, which
+bounds memory.
+"""
+
+import math
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+from ._persample import ParamLayout, eval_mode, per_class_grads
+
+__all__ = [
+    "ParamLayout",
+    "fisher_diagonal",
+    "build_mask",
+    "mask_summary",
+    "masked_embeddings",
+    "MASK_METHODS",
+]
+
+MASK_METHODS = ("global", "per_layer", "random", "output")
+
+
+def _device_of(model):
+    return next(model.parameters()).device
+
+
+def _chunks(X, batch_size, device):
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    for start in range(0, len(X), batch_size):
+        yield start, X[start : start + batch_size].to(device=device, dtype=torch.float32)
+
+
+def fisher_diagonal(model, X, *, batch_size=64):
+    """Diagonal of the expected Fisher under the model's own predictions.
+
+    ``F_ii = (1/m) Σ_x Σ_c p_c(x) (∂ log p_c(x) / ∂θ_i)²`` over the ``m`` rows
+    of ``X``; no labels are used.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns logits; evaluated in eval mode on its own device.
+    X : Tensor or ndarray of shape (m, c, h, w)
+    batch_size : int, default=64
+        Rows per forward pass.
+
+    Returns
+    -------
+    diag : Tensor of shape (n_params,), dtype float64, on the model's device
+        In ``model.named_parameters()`` order.
+    """
+    layout = ParamLayout(model)
+    device = _device_of(model)
+    diag = torch.zeros(layout.n_params, dtype=torch.float64, device=device)
+    groups = [(j, None) for j in range(len(layout.names))]
+    with eval_mode(model):
+        for _, xb in _chunks(X, batch_size, device):
+            for _, _, sq_sums in per_class_grads(
+                model, xb, layout, groups, scale_by_sqrt_p=True, sum_squares=True
+            ):
+                for (j, _), sq in zip(groups, sq_sums):
+                    diag[layout.offsets[j] : layout.offsets[j] + layout.sizes[j]] += sq.double()
+    return diag / len(X)
+
+
+def _is_output(name, output_layer):
+    return name == output_layer or name.startswith(output_layer + ".")
+
+
+def build_mask(
+    diag,
+    layout,
+    sparsity,
+    *,
+    method="global",
+    output_layer="fc",
+    layers=None,
+    random_state=None,
+):
+    """Choose the parameters of the Fisher mask.
+
+    ``k = int(sparsity * n_params)`` entries: the whole output layer plus
+    ``k - n_out`` entries among the eligible other parameters.
+
+    Parameters
+    ----------
+    diag : Tensor or ndarray of shape (n_params,)
+        Fisher diagonal (unused by ``method="random"`` and ``"output"``).
+    layout : ParamLayout
+    sparsity : float in (0, 1]
+    method : {"global", "per_layer", "random", "output"}, default="global"
+        ``global``: top entries of ``diag`` among all eligible parameters;
+        ``per_layer``: the ``k - n_out`` entries split over the eligible
+        tensors in proportion to their size (largest remainders), top entries
+        within each; ``random``: uniformly random eligible entries
+        (ablation); ``output``: the output layer only (= BAIT), ignoring
+        ``sparsity``. Ties go to the lowest index.
+    output_layer : str, default="fc"
+        Name of the output layer's module.
+    layers : list of str, default=None
+        Name prefixes of eligible parameters (e.g. ``["layer3", "layer4"]``);
+        None: every parameter outside the output layer.
+    random_state : int, RandomState instance or None, default=None
+        For ``method="random"``.
+
+    Returns
+    -------
+    indices : ndarray of shape (k,), dtype int64
+        Sorted flat indices in ``layout`` order.
+    """
+    if method not in MASK_METHODS:
+        raise ValueError(f"mask method must be one of {MASK_METHODS}; got {method!r}.")
+    is_out = [_is_output(n, output_layer) for n in layout.names]
+    if not any(is_out):
+        raise ValueError(
+            f"output_layer={output_layer!r} names no parameter; parameters start with "
+            f"{sorted({n.split('.')[0] for n in layout.names})}."
+        )
+    ranges = [np.arange(o, o + s) for o, s in zip(layout.offsets, layout.sizes)]
+    out_idx = np.concatenate([r for r, o in zip(ranges, is_out) if o])
+    if method == "output":
+        return out_idx
+    if not (isinstance(sparsity, (int, float)) and 0 < sparsity <= 1):
+        raise ValueError(f"sparsity must be a float in (0, 1]; got {sparsity!r}.")
+    total = layout.n_params
+    k = int(sparsity * total)
+    if k <= len(out_idx):
+        smallest = math.ceil((len(out_idx) + 1) / total * 1e6) / 1e6
+        raise ValueError(
+            f"sparsity={sparsity} keeps {k} of {total} parameters, no more than the "
+            f"output layer's {len(out_idx)}; use sparsity >= {smallest}."
+        )
+    eligible_params = [
+        j for j, name in enumerate(layout.names)
+        if not is_out[j] and (layers is None or any(
+            name == p or name.startswith(p + ".") for p in layers
+        ))
+    ]
+    if not eligible_params:
+        raise ValueError(f"layers={layers!r} matches no parameter outside the output layer.")
+    n_mid = k - len(out_idx)
+    n_eligible = sum(layout.sizes[j] for j in eligible_params)
+    if n_mid > n_eligible:
+        raise ValueError(
+            f"sparsity={sparsity} asks for {n_mid} middle entries but only "
+            f"{n_eligible} are eligible."
+        )
+    scores = np.asarray(
+        diag.detach().cpu().numpy() if isinstance(diag, torch.Tensor) else diag,
+        dtype=np.float64,
+    )
+    if method == "random":
+        pool = np.concatenate([ranges[j] for j in eligible_params])
+        mid = check_random_state(random_state).choice(pool, size=n_mid, replace=False)
+    elif method == "global":
+        pool = np.concatenate([ranges[j] for j in eligible_params])
+        mid = pool[np.argsort(-scores[pool], kind="stable")[:n_mid]]
+    else:  # per_layer: largest-remainder split of n_mid by tensor size
+        sizes = np.array([layout.sizes[j] for j in eligible_params], dtype=np.float64)
+        share = n_mid * sizes / sizes.sum()
+        quota = np.floor(share).astype(int)
+        extra = np.argsort(-(share - quota), kind="stable")[: n_mid - quota.sum()]
+        quota[extra] += 1
+        mid = np.concatenate([
+            ranges[j][np.argsort(-scores[ranges[j]], kind="stable")[:q]]
+            for j, q in zip(eligible_params, quota)
+        ])
+    return np.sort(np.concatenate([out_idx, mid])).astype(np.int64)
+
+
+def mask_summary(indices, layout):
+    """Per-parameter count of masked entries.
+
+    Returns
+    -------
+    summary : list of dict
+        ``{"name", "size", "selected"}`` for every parameter, in layout order.
+    """
+    counts = np.bincount(
+        np.searchsorted(np.asarray(layout.offsets), indices, side="right") - 1,
+        minlength=len(layout.names),
+    )
+    return [
+        {"name": n, "size": s, "selected": int(c)}
+        for n, s, c in zip(layout.names, layout.sizes, counts)
+    ]
+
+
+def masked_embeddings(
+    model, X, indices, *, weighting="fisher", batch_size=64, dtype=torch.float32
+):
+    """Per-sample, per-class gradient embeddings on the masked parameters.
+
+    Row ``c`` of ``V_x`` is ``√p_c(x) ∇_mask log p_c(x)`` (``weighting="fisher"``,
+    so that ``V_xᵀ V_x`` is x's Fisher on the mask) or ``∇_mask log p_c(x)``
+    (``"unweighted"``, as the reference code does).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns logits; evaluated in eval mode on its own device.
+    X : Tensor or ndarray of shape (n, c, h, w)
+    indices : ndarray of shape (d,)
+        Sorted flat parameter indices (see :func:`build_mask`).
+    weighting : {"fisher", "unweighted"}, default="fisher"
+    batch_size : int, default=64
+        Rows per forward pass.
+    dtype : torch.dtype, default=torch.float32
+        Storage type of the result.
+
+    Returns
+    -------
+    embeddings : Tensor of shape (n, n_classes, d), on the model's device
+        Columns in the order of ``indices``.
+    """
+    if weighting not in ("fisher", "unweighted"):
+        raise ValueError(f"weighting must be 'fisher' or 'unweighted'; got {weighting!r}.")
+    layout = ParamLayout(model)
+    device = _device_of(model)
+    groups = [(j, idx.to(device)) for j, idx in layout.split(indices)]
+    out = None
+    with eval_mode(model):
+        for start, xb in _chunks(X, batch_size, device):
+            rows = [
+                torch.cat(grads, dim=1)
+                for _, _, grads in per_class_grads(
+                    model, xb, layout, groups, scale_by_sqrt_p=weighting == "fisher"
+                )
+            ]
+            if out is None:
+                out = torch.empty((len(X), len(rows), len(indices)), dtype=dtype, device=device)
+            out[start : start + len(xb)] = torch.stack(rows, dim=1).to(dtype)
+    return out
