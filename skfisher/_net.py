@@ -358,7 +358,8 @@ class ResNet18Classifier(NeuralNetClassifier):
         -------
         y_pred : ndarray of shape (n,)
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def transform_images(self, X):
         """Validate ``X`` like ``predict`` does and return float32 (n, c, h, w) images."""

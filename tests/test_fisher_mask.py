@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import torch
+from modAL.models import ActiveLearner
+from sklearn.base import clone
+from sklearn.model_selection import ParameterGrid
+
+from skfisher import FisherMask, bait, fisher_mask
+from skfisher.experiments import PoolLearner
+from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, masked_embeddings
+from skfisher.selection import select_batch
+
+from conftest import make_net
+
+
+def test_params_clone_and_grid(fitted_net):
+    strategy = FisherMask(sparsity=0.005, lam=0.5, random_state=1)
+    assert clone(strategy).get_params() == strategy.get_params()
+    for params in ParameterGrid({"sparsity": [0.002, 0.01], "lam": [0.1, 1.0]}):
+        est = clone(strategy).set_params(**params)
+        assert est.sparsity == params["sparsity"] and est.lam == params["lam"]
+        assert est.random_state == 1
+
+
+def test_bare_estimator_equals_the_pipeline_by_hand(fitted_net, digits):
+    pool = digits[0][200:400]
+    idx, gains = FisherMask(fisher_samples=64, random_state=0)(fitted_net, pool, n_instances=6)
+    # by hand: the same 64 Fisher rows, mask, embeddings and selection
+    model = fitted_net.module_
+    rows = np.sort(np.random.RandomState(0).choice(200, 64, replace=False))
+    mask = build_mask(fisher_diagonal(model, pool[rows], batch_size=128), ParamLayout(model), 0.002)
+    V = masked_embeddings(model, pool, mask)
+    np.testing.assert_array_equal(idx, select_batch(V, 6, device="cpu"))
+    assert gains.shape == (6,) and np.all(gains > 0)
+
+
+def test_labeled_rows_enter_both_fisher_matrices(fitted_net, digits):
+    X = digits[0]
+    pool, labeled = X[200:400], X[:100]
+    strategy = FisherMask(mask="output", random_state=0)
+    idx, _ = strategy(PoolLearner(fitted_net, labeled), pool, n_instances=5)
+    mask = build_mask(None, ParamLayout(fitted_net.module_), 0, method="output")
+    V = masked_embeddings(fitted_net.module_, pool, mask)
+    L = masked_embeddings(fitted_net.module_, labeled, mask)
+    expected = select_batch(V, 5, pool_fisher=torch.cat([V, L]), labeled_fisher=L,
+                            n_labeled=100, device="cpu")
+    np.testing.assert_array_equal(idx, expected)
+    assert strategy.last_query_["mask_size"] == 1280
+
+
+def test_same_random_state_same_picks(fitted_net, digits):
+    pool = digits[0][200:500]
+    a = fisher_mask(fitted_net, pool, 8, fisher_samples=50, random_state=7)[0]
+    b = fisher_mask(fitted_net, pool, 8, fisher_samples=50, random_state=7)[0]
+    np.testing.assert_array_equal(a, b)
+    assert len(set(a.tolist())) == 8
+
+
+def test_diagnostics_of_the_last_query(fitted_net, digits):
+    strategy = FisherMask(sparsity=0.004, random_state=0)
+    strategy(fitted_net, digits[0][200:300], n_instances=3)
+    info = strategy.last_query_
+    n_params = sum(p.numel() for p in fitted_net.module_.parameters())
+    assert info["mask_size"] == int(0.004 * n_params)
+    assert sum(info["mask_layers"].values()) == info["mask_size"]
+    assert info["mask_layers"]["fc.weight"] == fitted_net.module_.fc.weight.numel()
+    assert set(info["seconds"]) == {"fisher_diagonal", "embeddings", "selection"}
+    assert info["objective"] > 0
+
+
+def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):
+    pool = digits[0][200:300]
+    a = bait(fitted_net, pool, 4)[0]
+    b = FisherMask(mask="output", backward_steps=1)(fitted_net, pool, 4)[0]
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"times 2 for the backward steps"):
+        bait(fitted_net, pool, 60)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"sparsity": 0.001}, "use sparsity >="),
+        ({"weighting": "sqrt"}, "weighting must be"),
+        ({"mask": "magnitude"}, "mask must be one of"),
+        ({"fisher_samples": 0}, "fisher_samples must be a positive int"),
+    ],
+)
+def test_bad_parameters(fitted_net, digits, params, message):
+    with pytest.raises(ValueError, match=message):
+        FisherMask(**params)(fitted_net, digits[0][200:260], 2)
+
+
+def test_unfitted_estimator_is_refused(digits):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        fisher_mask(make_net(), digits[0][:20], 2)
+
+
+def test_active_learner_with_fisher_mask_end_to_end(digits):
+    X, y, X_test, y_test = digits
+    strategy = FisherMask(random_state=0)
+    learner = ActiveLearner(
+        estimator=make_net(max_epochs=10), query_strategy=strategy,
+        X_training=X[:50], y_training=y[:50],
+    )
+    pool_X, pool_y = X[50:650], y[50:650]
+    before = learner.score(X_test, y_test)
+    for _ in range(2):
+        idx, rows = learner.query(pool_X, n_instances=12)
+        assert len(set(idx.tolist())) == 12
+        learner.teach(rows, pool_y[idx])
+        pool_X, pool_y = np.delete(pool_X, idx, 0), np.delete(pool_y, idx, 0)
+    assert learner.X_training.shape[0] == 74
+    assert strategy.last_query_["mask_size"] == 1402
+    assert learner.score(X_test, y_test) > before

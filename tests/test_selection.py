@@ -1,0 +1,104 @@
+"""select_batch against the brute-force algebra of the design notes."""
+
+import numpy as np
+import pytest
+import torch
+
+from skfisher import selection
+from skfisher.selection import greedy_select, select_batch
+
+from _reference import brute_force_select
+
+CASES = [
+    # n, C, d, K, n_labeled, backward_steps
+    (30, 3, 5, 4, 0, 0),
+    (30, 3, 40, 4, 0, 0),
+    (40, 3, 8, 5, 10, 0),
+    (40, 3, 8, 5, 10, 1),
+    (25, 2, 100, 3, 6, 1),
+    (30, 4, 6, 5, 0, 2),
+    (60, 10, 12, 6, 20, 0),
+]
+
+
+@pytest.mark.parametrize("space", ["parameter", "sample"])
+@pytest.mark.parametrize("n, C, d, K, n_labeled, b", CASES)
+def test_identical_picks_and_objective_to_brute_force(n, C, d, K, n_labeled, b, space):
+    rng = np.random.RandomState(n + d + K)
+    V = rng.randn(n, C, d)
+    L = rng.randn(n_labeled, C, d) if n_labeled else None
+    F_lab = np.einsum("xcd,xce->de", L, L) / n_labeled if n_labeled else None
+    ref, ref_obj = brute_force_select(V, K, F_lab=F_lab, n_labeled=n_labeled, backward_steps=b)
+    idx, gains, obj = greedy_select(
+        V, K, labeled_fisher=L, n_labeled=n_labeled, backward_steps=b, device="cpu", space=space
+    )
+    np.testing.assert_array_equal(idx, ref)
+    assert obj == pytest.approx(ref_obj, rel=1e-9)
+    assert gains.shape == (K,) and np.all(gains > 0)
+
+
+@pytest.mark.parametrize("space", ["parameter", "sample"])
+def test_explicit_pool_fisher_matrix_or_embeddings(space):
+    rng = np.random.RandomState(3)
+    V, P = rng.randn(30, 3, 7), rng.randn(12, 3, 7)
+    F_pool = np.einsum("xcd,xce->de", P, P) / 12
+    ref, _ = brute_force_select(V, 5, F_pool=F_pool)
+    given = P if space == "sample" else F_pool
+    idx, _, _ = greedy_select(V, 5, pool_fisher=given, device="cpu", space=space)
+    np.testing.assert_array_equal(idx, ref)
+
+
+def test_matrix_and_embedding_forms_of_the_labeled_fisher_agree():
+    rng = np.random.RandomState(4)
+    V, L = rng.randn(30, 3, 6), rng.randn(9, 3, 6)
+    F_lab = np.einsum("xcd,xce->de", L, L) / 9
+    a = select_batch(V, 6, labeled_fisher=L, n_labeled=9, lam=0.3, device="cpu")
+    b = select_batch(V, 6, labeled_fisher=F_lab, n_labeled=9, lam=0.3, device="cpu")
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, brute_force_select(V, 6, F_lab=F_lab, n_labeled=9, lam=0.3)[0])
+
+
+def test_large_d_never_forms_a_d_by_d_matrix(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("parameter space used")
+
+    monkeypatch.setattr(selection, "_ParameterSpace", forbidden)
+    rng = np.random.RandomState(5)
+    V, L = rng.randn(10, 3, 500), rng.randn(4, 3, 500)
+    idx = select_batch(V, 3, labeled_fisher=L, n_labeled=4, device="cpu")
+    monkeypatch.undo()
+    F_lab = np.einsum("xcd,xce->de", L, L) / 4
+    np.testing.assert_array_equal(idx, brute_force_select(V, 3, F_lab=F_lab, n_labeled=4)[0])
+
+
+def test_ties_go_to_the_lowest_index():
+    V = np.tile(np.random.RandomState(6).randn(1, 2, 4), (8, 1, 1))
+    np.testing.assert_array_equal(select_batch(V, 3, device="cpu"), [0, 1, 2])
+
+
+def test_float32_torch_input_and_return_type():
+    V = torch.randn(20, 3, 6, generator=torch.Generator().manual_seed(0))
+    idx = select_batch(V, 4, device="cpu")
+    assert isinstance(idx, np.ndarray) and idx.dtype == np.int64
+    np.testing.assert_array_equal(idx, brute_force_select(V.double().numpy(), 4)[0])
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        ((np.full((5, 2, 3), np.nan), 2), {}, "embeddings contains NaN"),
+        ((np.zeros((5, 6)), 2), {}, "embeddings must have 3 dimensions"),
+        ((np.ones((5, 2, 3)), 0), {}, r"n_select must be an int in \[1, 5\]"),
+        ((np.ones((5, 2, 3)), 6), {}, r"n_select must be an int in \[1, 5\]"),
+        ((np.ones((5, 2, 3)), 3), {"backward_steps": 1}, r"\(backward_steps \+ 1\) \* n_select"),
+        ((np.ones((5, 2, 3)), 2), {"lam": 0}, "lam must be a positive"),
+        ((np.ones((5, 2, 3)), 2), {"pool_fisher": np.eye(4)}, r"pool_fisher must have shape \(3, 3\)"),
+        ((np.ones((5, 2, 3)), 2), {"labeled_fisher": np.ones((2, 3, 3)), "n_labeled": 2},
+         r"labeled_fisher given as embeddings must have shape \(m, 2, 3\)"),
+        ((np.ones((5, 2, 3)), 2), {"labeled_fisher": np.eye(3)}, "n_labeled is 0"),
+        ((np.ones((5, 2, 3)), 2), {"pool_fisher": np.full((3, 3), np.inf)}, "pool_fisher contains NaN"),
+    ],
+)
+def test_bad_input_is_named(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        select_batch(*args, device="cpu", **kwargs)
