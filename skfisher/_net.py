@@ -22,7 +22,6 @@ from ._images import check_images
 __all__ = ["ResNet18", "ResNet18Classifier", "resolve_device"]
 
 _STEMS = ("cifar", "imagenet")
-_WIDTHS = (16, 64)
 
 
 def resolve_device(device):
@@ -140,9 +139,10 @@ class ResNet18Classifier(NeuralNetClassifier):
         The network. A class is built at fit with ``in_channels`` and
         ``n_classes`` from the data plus ``width``, ``stem`` and any
         ``module__*`` parameters; it must return logits.
-    width : {16, 64}, default=16
+    width : int, default=16
         First-stage channels: 16 is the FisherMask paper's narrow ResNet-18
-        (701 456 parameters for 3 channels and 10 classes), 64 torchvision's.
+        (701 456 parameters for 3 channels and 10 classes), 64 torchvision's
+        ResNet-18.
     stem : {"cifar", "imagenet"}, default="cifar"
         Stem of the network, see :class:`ResNet18`.
     image_shape : tuple of int, default=None

@@ -83,7 +83,8 @@ def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):
         ({"sparsity": 0.001}, "use sparsity >="),
         ({"weighting": "sqrt"}, "weighting must be"),
         ({"mask": "magnitude"}, "mask must be one of"),
-        ({"fisher_samples": 0}, "fisher_samples must be a positive int"),
+        ({"fisher_samples": 0}, "fisher_samples must be an int >= 1"),
+        ({"backward_steps": -1}, "backward_steps must be an int >= 0"),
     ],
 )
 def test_bad_parameters(fitted_net, digits, params, message):

@@ -118,10 +118,10 @@ class FisherMask(BaseEstimator):
         self.random_state = random_state
 
     def _check_params(self):
-        for name in ("fisher_samples", "batch_size"):
+        for name, low in (("fisher_samples", 1), ("batch_size", 1), ("backward_steps", 0)):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
         if self.mask not in MASK_METHODS:
             raise ValueError(f"mask must be one of {MASK_METHODS}; got {self.mask!r}.")
         if self.weighting not in ("fisher", "unweighted"):
@@ -177,9 +177,12 @@ class FisherMask(BaseEstimator):
         seconds["fisher_diagonal"] = time.perf_counter() - tic
 
         tic = time.perf_counter()
-        embed = lambda X: masked_embeddings(  # noqa: E731
-            model, X, indices, weighting=self.weighting, batch_size=self.batch_size
-        )
+
+        def embed(X):
+            return masked_embeddings(
+                model, X, indices, weighting=self.weighting, batch_size=self.batch_size
+            )
+
         V = embed(pool)
         L = embed(labeled) if labeled is not None else None
         seconds["embeddings"] = time.perf_counter() - tic
