@@ -1,8 +1,10 @@
 """skfisher: FisherMask active learning for scikit-learn, skorch and modAL."""
 
-from . import datasets, fisher, selection
+from . import datasets, fisher, metrics, selection
+from ._active import ActiveLearningClassifier
 from ._compat import patch_modal
 from ._net import ResNet18, ResNet18Classifier
+from .preprocessing import ImageReshaper
 from .strategies import (
     FisherMask,
     bait,
@@ -19,7 +21,9 @@ __version__ = "0.1.0"
 patch_modal()
 
 __all__ = [
+    "ActiveLearningClassifier",
     "FisherMask",
+    "ImageReshaper",
     "ResNet18",
     "ResNet18Classifier",
     "bait",
@@ -29,6 +33,7 @@ __all__ = [
     "fisher_mask",
     "least_confidence",
     "margin_sampling",
+    "metrics",
     "patch_modal",
     "random_sampling",
     "selection",

@@ -1,6 +1,7 @@
 """ResNet-18 as a scikit-learn classifier, through skorch."""
 
 import contextlib
+import threading
 
 import numpy as np
 import torch
@@ -111,16 +112,23 @@ class CosineLR(Callback):
             group["lr"] = net.lr * factor
 
 
+_INIT_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
-def _seeded(random_state, device):
-    """Seed torch inside the block only; the global RNG state is restored after."""
-    if random_state is None:
+def _seeded_global_rng(seed, device):
+    """Seed torch's global RNG inside the block only, one thread at a time.
+
+    Layers initialise their weights from the global RNG; the lock keeps
+    concurrent fits (threads) from seeding each other's initialisation, and
+    the state is restored afterwards.
+    """
+    if seed is None:
         yield
         return
-    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    cuda = str(device).startswith("cuda") and torch.cuda.is_available()
-    devices = [torch.cuda.current_device()] if cuda else []
-    with torch.random.fork_rng(devices=devices):
+    cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
+    devices = [torch.device(device).index or 0] if cuda else []
+    with _INIT_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 
@@ -149,8 +157,10 @@ class ResNet18Classifier(NeuralNetClassifier):
         ``(h, w)`` or ``(c, h, w)`` to reshape flat input rows, e.g. ``(8, 8)``
         for scikit-learn's digits.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation and batch shuffling (torch's global RNG is
-        restored after ``fit``); a fixed value makes CPU fits reproducible.
+        Seeds weight initialisation and batch shuffling; a fixed value makes
+        CPU fits reproducible, also when several fit in parallel threads.
+        Shuffling uses a ``torch.Generator`` of its own; torch's global RNG is
+        left as it was.
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
         Loss on logits.
     optimizer : torch optimizer class, default=torch.optim.SGD
@@ -182,6 +192,10 @@ class ResNet18Classifier(NeuralNetClassifier):
         ``(c, h, w)`` of the training images.
     module_ : torch.nn.Module
         The trained network.
+    init_seed_ : int or None
+        Seed of the weight initialisation drawn from ``random_state``.
+    shuffle_generator_ : torch.Generator or None
+        Generator of the training batches' order.
 
     Examples
     --------
@@ -272,8 +286,16 @@ class ResNet18Classifier(NeuralNetClassifier):
             if hasattr(self, "image_shape_"):
                 kwargs["in_channels"] = self.image_shape_[0]
                 kwargs["n_classes"] = len(self.classes_)
-        self.module_ = self.initialized_instance(self.module, kwargs)
+        with _seeded_global_rng(getattr(self, "init_seed_", None), self.device):
+            self.module_ = self.initialized_instance(self.module, kwargs)
         return self
+
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        generator = getattr(self, "shuffle_generator_", None)
+        if prefix == "iterator_train" and generator is not None:
+            params.setdefault("generator", generator)
+        return params
 
     @property
     def classes_(self):
@@ -329,9 +351,15 @@ class ResNet18Classifier(NeuralNetClassifier):
         self.label_encoder_ = encoder
         self.image_shape_ = images.shape[1:]
         self.n_features_in_ = int(np.prod(self.image_shape_))
+        self.init_seed_ = self.shuffle_generator_ = None
+        if self.random_state is not None:
+            init_seed, shuffle_seed = check_random_state(self.random_state).randint(
+                np.iinfo(np.int32).max, size=2
+            )
+            self.init_seed_ = int(init_seed)
+            self.shuffle_generator_ = torch.Generator().manual_seed(int(shuffle_seed))
         y_enc = encoder.transform(y).astype(np.int64)
-        with _seeded(self.random_state, self.device):
-            return super().fit(images, y_enc, **fit_params)
+        return super().fit(images, y_enc, **fit_params)
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits).

@@ -106,9 +106,10 @@ def run_command(args):
     print(format_table(rounds))
     meta = {k: v for k, v in vars(args).items() if k != "command"}
     meta["device"] = str(estimator.device)
+    meta["accuracy_on"] = f"test set ({len(y_test)} rows)"
     paths = save_results(
         rounds, args.output_dir, meta=meta,
-        title=f"{args.dataset}: {args.strategy} (seed {args.seed})",
+        title=f"{args.dataset}: {args.strategy} (seed {args.seed})", ylabel="test accuracy",
     )
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -18,7 +18,7 @@ __all__ = [
 #: What a strategy sees of the loop: modAL's ``ActiveLearner`` attributes.
 PoolLearner = namedtuple("PoolLearner", ["estimator", "X_training"])
 
-ROUND_FIELDS = ("round", "n_labels", "test_accuracy", "query_seconds", "fit_seconds")
+ROUND_FIELDS = ("round", "n_labels", "accuracy", "query_seconds", "fit_seconds")
 
 
 def initial_indices(y, n_initial, *, initial="stratified", random_state=None):
@@ -61,8 +61,8 @@ def run_active_learning(
     query_strategy,
     X_pool,
     y_pool,
-    X_test,
-    y_test,
+    X_eval=None,
+    y_eval=None,
     *,
     n_initial,
     batch_size,
@@ -85,8 +85,9 @@ def run_active_learning(
     query_strategy : callable
         modAL contract, returns ``(indices, scores)``.
     X_pool, y_pool : arrays of n rows
-    X_test, y_test : arrays
-        Held out; accuracy is reported on them every round.
+    X_eval, y_eval : arrays, default=None
+        Held out; accuracy is reported on them every round (None: not
+        evaluated).
     n_initial, batch_size, n_rounds : int
     initial : {"stratified", "random"}, default="stratified"
     random_state : int, RandomState instance or None, default=None
@@ -138,27 +139,33 @@ def run_active_learning(
         row = {
             "round": r,
             "n_labels": len(labeled),
-            "test_accuracy": float(estimator.score(X_test, y_test)),
+            "accuracy": (
+                None if X_eval is None else float(estimator.score(X_eval, y_eval))
+            ),
             "query_seconds": query_seconds,
             "fit_seconds": fit_seconds,
         }
         rounds.append(row)
-        bar.set_postfix(labels=row["n_labels"], acc=f"{row['test_accuracy']:.3f}")
+        if row["accuracy"] is not None:
+            bar.set_postfix(labels=row["n_labels"], acc=f"{row['accuracy']:.3f}")
     return rounds, np.asarray(labeled, dtype=np.int64)
 
 
-def format_table(rounds):
+def format_table(rounds, accuracy_label="test acc"):
     """The per-round table as text."""
-    lines = [f"{'round':>5}  {'labels':>6}  {'test acc':>8}  {'query s':>8}  {'fit s':>7}"]
+    lines = [
+        f"{'round':>5}  {'labels':>6}  {accuracy_label:>8}  {'query s':>8}  {'fit s':>7}"
+    ]
     for row in rounds:
+        acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
         lines.append(
-            f"{row['round']:>5}  {row['n_labels']:>6}  {row['test_accuracy']:>8.4f}  "
+            f"{row['round']:>5}  {row['n_labels']:>6}  {acc:>8}  "
             f"{row['query_seconds']:>8.2f}  {row['fit_seconds']:>7.2f}"
         )
     return "\n".join(lines)
 
 
-def save_results(rounds, output_dir, *, meta=None, title=None):
+def save_results(rounds, output_dir, *, meta=None, title=None, ylabel="accuracy"):
     """Write ``results.json``, ``results.csv`` and ``learning_curve.png``.
 
     Returns
@@ -183,9 +190,9 @@ def save_results(rounds, output_dir, *, meta=None, title=None):
         writer.writeheader()
         writer.writerows(rounds)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["n_labels"] for r in rounds], [r["test_accuracy"] for r in rounds], "o-")
+    ax.plot([r["n_labels"] for r in rounds], [r["accuracy"] for r in rounds], "o-")
     ax.set_xlabel("labeled examples")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "learning curve")
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -30,7 +30,7 @@ def test_same_seed_same_curve(tmp_path):
     for name in ("a", "b"):
         assert main(["run", "--strategy", "margin", "--output-dir", str(tmp_path / name), *FAST]) == 0
     curves = [
-        [r["test_accuracy"] for r in json.loads((tmp_path / n / "results.json").read_text())["rounds"]]
+        [r["accuracy"] for r in json.loads((tmp_path / n / "results.json").read_text())["rounds"]]
         for n in ("a", "b")
     ]
     assert curves[0] == curves[1]
