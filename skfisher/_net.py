@@ -115,6 +115,26 @@ class CosineLR(Callback):
 _INIT_LOCK = threading.Lock()
 
 
+class TrainAccuracy(Callback):
+    """Record ``train_acc`` (accuracy of the training batches as they were
+    trained on) every epoch, and stop once it reaches ``net.train_until``."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.correct_, self.seen_ = 0, 0
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training and y_pred is not None:
+            y = batch[1].to(y_pred.device)
+            self.correct_ += int((y_pred.argmax(dim=1) == y).sum())
+            self.seen_ += len(y)
+
+    def on_epoch_end(self, net, **kwargs):
+        accuracy = self.correct_ / max(self.seen_, 1)
+        net.history.record("train_acc", accuracy)
+        if net.train_until is not None and accuracy >= net.train_until:
+            raise KeyboardInterrupt  # skorch's way to end training early
+
+
 @contextlib.contextmanager
 def _seeded_global_rng(seed, device):
     """Seed torch's global RNG inside the block only, one thread at a time.
@@ -170,6 +190,10 @@ class ResNet18Classifier(NeuralNetClassifier):
         turns it off).
     lr : float, default=0.05
     max_epochs : int, default=30
+        Epochs, or the cap on them with ``train_until``.
+    train_until : float in (0, 1], default=None
+        Stop training once an epoch's training accuracy (over its batches, as
+        trained on) reaches this, e.g. 0.99 as the FisherMask reference does.
     batch_size : int, default=32
     train_split : callable or None, default=None
         No internal validation split by default.
@@ -219,6 +243,7 @@ class ResNet18Classifier(NeuralNetClassifier):
         optimizer=torch.optim.SGD,
         lr=0.05,
         max_epochs=30,
+        train_until=None,
         batch_size=32,
         train_split=None,
         device="auto",
@@ -241,10 +266,14 @@ class ResNet18Classifier(NeuralNetClassifier):
         self.stem = stem
         self.image_shape = image_shape
         self.random_state = random_state
+        self.train_until = train_until
 
     @property
     def _default_callbacks(self):
-        return super()._default_callbacks + [("cosine_lr", CosineLR())]
+        return super()._default_callbacks + [
+            ("cosine_lr", CosineLR()),
+            ("train_acc", TrainAccuracy()),
+        ]
 
     def initialize_optimizer(self, *args, **kwargs):
         named_parameters = self.get_all_learnable_params()
@@ -328,6 +357,8 @@ class ResNet18Classifier(NeuralNetClassifier):
         -------
         self : ResNet18Classifier
         """
+        if self.train_until is not None and not 0 < self.train_until <= 1:
+            raise ValueError(f"train_until must be in (0, 1]; got {self.train_until!r}.")
         images = self._validate_X(X, reset=True)
         if y is None:
             raise ValueError("y is required: an array of shape (n_samples,).")

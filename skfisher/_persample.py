@@ -14,11 +14,12 @@ Supported layers: ``Conv2d`` (groups=1, zero padding), ``Linear`` and
 
 import contextlib
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ParamLayout", "per_class_grads", "eval_mode"]
+__all__ = ["ParamLayout", "eval_mode", "iter_chunks", "per_class_grads"]
 
 _SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
 _SMALL_L = 4  # up to this many positions, sums of squares use the pairwise matmul
@@ -34,6 +35,14 @@ def eval_mode(model):
     finally:
         for m, flag in flags:
             m.training = flag
+
+
+def iter_chunks(X, batch_size, model):
+    """``(start, rows)`` chunks of X on the model's device, in its dtype."""
+    p = next(model.parameters())
+    X = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
+    for start in range(0, len(X), batch_size):
+        yield start, X[start : start + batch_size].to(device=p.device, dtype=p.dtype)
 
 
 class ParamLayout:

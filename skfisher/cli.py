@@ -1,49 +1,16 @@
-"""Command line: ``skfisher run`` (also ``python -m skfisher run``)."""
+"""Command line: ``skfisher run`` and ``skfisher compare`` (also ``python -m skfisher``)."""
 
 import argparse
 import functools
 import sys
+import time
+from pathlib import Path
 
-import numpy as np
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-
-from . import datasets
 from ._net import ResNet18Classifier
+from .compare import SETTINGS, load_rounds, run_comparison, summarize
+from .datasets import DATASETS, load_split
 from .experiments import format_table, run_active_learning, save_results
 from .strategies import STRATEGIES, get_strategy
-
-DATASETS = ("digits", "fashion_mnist", "cifar10")
-
-
-def load_split(name, *, data_dir=None, pool_size=None, test_size=None, seed=0):
-    """Return ``X_pool, y_pool, X_test, y_test`` for a named data set.
-
-    digits has no official test split: 30 % of it (stratified) is held out.
-    ``pool_size``/``test_size`` subsample the pool and the test set at random.
-    """
-    if name == "digits":
-        X, y = datasets.load_digits_images(return_X_y=True)
-        X_pool, X_test, y_pool, y_test = train_test_split(
-            X, y, test_size=0.3, stratify=y, random_state=seed
-        )
-    elif name == "fashion_mnist":
-        X_pool, y_pool, X_test, y_test = datasets.load_fashion_mnist(data_dir, return_X_y=True)
-    elif name == "cifar10":
-        if data_dir is None:
-            raise ValueError("--dataset cifar10 needs --data-dir, the cifar-10-batches-py folder.")
-        X_pool, y_pool, X_test, y_test = datasets.load_cifar10(data_dir, return_X_y=True)
-    else:
-        raise ValueError(f"Unknown dataset {name!r}; choose one of {DATASETS}.")
-    rng = check_random_state(seed)
-    if pool_size is not None and pool_size < len(y_pool):
-        keep = np.sort(rng.choice(len(y_pool), pool_size, replace=False))
-        X_pool, y_pool = X_pool[keep], y_pool[keep]
-    if test_size is not None and test_size < len(y_test):
-        keep = np.sort(rng.choice(len(y_test), test_size, replace=False))
-        X_test, y_test = X_test[keep], y_test[keep]
-    return X_pool, y_pool, X_test, y_test
-
 
 def _positive_int(text):
     value = int(text)
@@ -77,6 +44,32 @@ def build_parser():
     run.add_argument("--width", type=int, choices=(16, 64), default=16)
     run.add_argument("--sparsity", type=float, default=0.002, help="fisher_mask only")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cmp_ = sub.add_parser(
+        "compare",
+        help="compare strategies over seeds; resumable; Markdown table and plot",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    cmp_.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=["digits"])
+    cmp_.add_argument("--strategies", nargs="+", choices=["all", *sorted(STRATEGIES)],
+                      default=["all"])
+    cmp_.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    cmp_.add_argument("--output-dir", default="skfisher-compare",
+                      help="rounds.jsonl, per-setting tables and plots")
+    cmp_.add_argument("--markdown", default=None, help="also write all tables to this file")
+    cmp_.add_argument("--data-dir", default=None)
+    cmp_.add_argument("--n-initial", type=_positive_int, default=None, help="setting's default")
+    cmp_.add_argument("--batch-size", type=_positive_int, default=None, help="setting's default")
+    cmp_.add_argument("--rounds", type=int, default=None, help="setting's default")
+    cmp_.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                      help="sgd: momentum 0.9, cosine decay; adam: as the reference")
+    cmp_.add_argument("--lr", type=float, default=None, help="0.05 for sgd, 1e-3 for adam")
+    cmp_.add_argument("--max-epochs", type=_positive_int, default=30)
+    cmp_.add_argument("--train-until", type=float, default=None,
+                      help="stop at this training accuracy (max-epochs caps it)")
+    cmp_.add_argument("--width", type=int, choices=(16, 64), default=16)
+    cmp_.add_argument("--device", default="auto")
+    cmp_.add_argument("--quiet", action="store_true")
     return parser
 
 
@@ -115,17 +108,87 @@ def run_command(args):
     return 0
 
 
+def compare_command(args, argv):
+    import torch
+
+    strategies = list(STRATEGIES) if "all" in args.strategies else args.strategies
+    optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[args.optimizer]
+    estimator_params = {
+        "optimizer": optimizer, "lr": args.lr or (0.05 if args.optimizer == "sgd" else 1e-3),
+        "max_epochs": args.max_epochs, "train_until": args.train_until,
+        "width": args.width, "device": args.device,
+    }
+    if args.optimizer == "adam":
+        estimator_params["callbacks__cosine_lr"] = None
+    out = Path(args.output_dir)
+    sections = []
+    for setting in args.settings:
+        tic = time.perf_counter()
+        path = run_comparison(
+            setting, strategies, args.seeds, out / setting, n_initial=args.n_initial,
+            batch_size=args.batch_size, n_rounds=args.rounds,
+            estimator_params=estimator_params, data_dir=args.data_dir, progress=not args.quiet,
+        )
+        records = [
+            r for r in load_rounds(path) if r["strategy"] in strategies and r["seed"] in args.seeds
+        ]
+        compute = sum(r["query_seconds"] + r["fit_seconds"] for r in records)
+        header = "\n".join([
+            f"## {setting}: {SETTINGS[setting]['description']}",
+            "",
+            f"- device: {_device_description(args.device)}",
+            f"- seeds: {', '.join(map(str, args.seeds))}; strategies: {', '.join(strategies)}",
+            f"- compute: {compute / 60:.1f} min of query + fit time "
+            f"(this invocation: {(time.perf_counter() - tic) / 60:.1f} min wall)",
+            f"- command: `skfisher {' '.join(argv)}`",
+            f"- curves: `{(out / setting / 'learning_curves.png').as_posix()}`",
+            "",
+            "Test accuracy (mean ± std over seeds) at each number of labels, and the "
+            "area under the learning curve (AULC, normalised to [0, 1]).",
+        ])
+        table = summarize(
+            records, markdown_path=out / setting / "summary.md",
+            plot_path=out / setting / "learning_curves.png", header=header,
+        )
+        print(header + "\n\n" + table)
+        sections.append(header + "\n\n" + table)
+    if args.markdown:
+        Path(args.markdown).write_text(
+            "# Labeling efficiency\n\nGenerated by `skfisher compare`; do not edit by "
+            "hand. Rerun the command in each section to regenerate it.\n\n"
+            + "\n\n".join(sections) + "\n"
+        )
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+def _device_description(device):
+    import platform
+
+    import torch
+
+    from ._net import resolve_device
+
+    resolved = torch.device(resolve_device(device))
+    if resolved.type == "cuda":
+        return torch.cuda.get_device_name(resolved)
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "run":
-        if args.rounds < 0:
-            parser.error("--rounds must be >= 0")
-        try:
+    try:
+        if args.command == "run":
+            if args.rounds < 0:
+                parser.error("--rounds must be >= 0")
             return run_command(args)
-        except (ValueError, FileNotFoundError) as exc:
-            print(f"skfisher: error: {exc}", file=sys.stderr)
-            return 2
+        if args.command == "compare":
+            return compare_command(args, argv)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"skfisher: error: {exc}", file=sys.stderr)
+        return 2
     return 0  # pragma: no cover
 
 

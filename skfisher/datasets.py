@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
@@ -25,7 +26,11 @@ __all__ = [
     "load_fashion_mnist",
     "load_cifar10",
     "make_imbalanced",
+    "load_split",
+    "DATASETS",
 ]
+
+DATASETS = ("digits", "fashion_mnist", "cifar10")
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -259,3 +264,32 @@ def make_imbalanced(X, y, class_counts=None, ratio=None, random_state=None):
     ]
     keep = np.sort(np.concatenate(keep)) if keep else np.array([], dtype=int)
     return X[keep], y[keep]
+
+
+def load_split(name, *, data_dir=None, pool_size=None, test_size=None, seed=0):
+    """Return ``X_pool, y_pool, X_test, y_test`` for a named data set of :data:`DATASETS`.
+
+    digits has no official test split: 30 % of it (stratified) is held out.
+    ``pool_size``/``test_size`` subsample the pool and the test set at random.
+    """
+    if name == "digits":
+        X, y = load_digits_images(return_X_y=True)
+        X_pool, X_test, y_pool, y_test = train_test_split(
+            X, y, test_size=0.3, stratify=y, random_state=seed
+        )
+    elif name == "fashion_mnist":
+        X_pool, y_pool, X_test, y_test = load_fashion_mnist(data_dir, return_X_y=True)
+    elif name == "cifar10":
+        if data_dir is None:
+            raise ValueError("--dataset cifar10 needs --data-dir, the cifar-10-batches-py folder.")
+        X_pool, y_pool, X_test, y_test = load_cifar10(data_dir, return_X_y=True)
+    else:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of {DATASETS}.")
+    rng = check_random_state(seed)
+    if pool_size is not None and pool_size < len(y_pool):
+        keep = np.sort(rng.choice(len(y_pool), pool_size, replace=False))
+        X_pool, y_pool = X_pool[keep], y_pool[keep]
+    if test_size is not None and test_size < len(y_test):
+        keep = np.sort(rng.choice(len(y_test), test_size, replace=False))
+        X_test, y_test = X_test[keep], y_test[keep]
+    return X_pool, y_pool, X_test, y_test

@@ -70,6 +70,8 @@ def run_active_learning(
     initial="stratified",
     random_state=None,
     progress=True,
+    resume=None,
+    on_round=None,
 ):
     """Run rounds of query -> label -> retrain, with ``y_pool`` as the oracle.
 
@@ -94,6 +96,13 @@ def run_active_learning(
         Picks the initial rows.
     progress : bool, default=True
         Show a tqdm bar and print each round's row.
+    resume : list of array-like, default=None
+        The rows labeled in each completed round (round 0 first) of an
+        interrupted run: the model is refitted on them and the loop goes on
+        from the next round. Returned ``rounds`` then hold the new rounds only.
+    on_round : callable, default=None
+        Called as ``on_round(row, new_rows)`` after every round, e.g. to save
+        it at once.
 
     Returns
     -------
@@ -113,13 +122,23 @@ def run_active_learning(
             f"n_initial + n_rounds * batch_size = {needed} exceeds the pool of "
             f"{len(y_pool)} rows."
         )
-    labeled = list(initial_indices(y_pool, n_initial, initial=initial, random_state=random_state))
+    if resume:
+        labeled = [int(i) for rows in resume for i in rows]
+        first = len(resume)
+    else:
+        labeled = initial_indices(y_pool, n_initial, initial=initial, random_state=random_state)
+        labeled, first = labeled.tolist(), 0
     is_labeled = np.zeros(len(y_pool), dtype=bool)
     is_labeled[labeled] = True
+    if 0 < first <= n_rounds:  # the model the next query needs
+        estimator.fit(X_pool[np.asarray(labeled)], y_pool[np.asarray(labeled)])
     rounds = []
-    bar = tqdm(range(n_rounds + 1), desc="active learning", unit="round", disable=not progress)
+    bar = tqdm(
+        range(first, n_rounds + 1), desc="active learning", unit="round", disable=not progress
+    )
     for r in bar:
         query_seconds = 0.0
+        new = np.asarray(labeled)
         if r > 0:
             unlabeled = np.flatnonzero(~is_labeled)
             tic = time.perf_counter()
@@ -146,6 +165,8 @@ def run_active_learning(
             "fit_seconds": fit_seconds,
         }
         rounds.append(row)
+        if on_round is not None:
+            on_round(row, new)
         if row["accuracy"] is not None:
             bar.set_postfix(labels=row["n_labels"], acc=f"{row['accuracy']:.3f}")
     return rounds, np.asarray(labeled, dtype=np.int64)

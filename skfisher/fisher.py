@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from ._persample import ParamLayout, eval_mode, per_class_grads
+from ._persample import ParamLayout, eval_mode, iter_chunks, per_class_grads
 
 __all__ = [
     "ParamLayout",
@@ -29,14 +29,6 @@ MASK_METHODS = ("global", "per_layer", "random", "output")
 
 def _device_of(model):
     return next(model.parameters()).device
-
-
-def _chunks(X, batch_size, model):
-    """``(start, rows)`` chunks of X on the model's device, in its dtype."""
-    p = next(model.parameters())
-    X = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
-    for start in range(0, len(X), batch_size):
-        yield start, X[start : start + batch_size].to(device=p.device, dtype=p.dtype)
 
 
 def fisher_diagonal(model, X, *, batch_size=64):
@@ -63,7 +55,7 @@ def fisher_diagonal(model, X, *, batch_size=64):
     diag = torch.zeros(layout.n_params, dtype=torch.float64, device=device)
     groups = [(j, None) for j in range(len(layout.names))]
     with eval_mode(model):
-        for _, xb in _chunks(X, batch_size, model):
+        for _, xb in iter_chunks(X, batch_size, model):
             for _, _, sq_sums in per_class_grads(
                 model, xb, layout, groups, scale_by_sqrt_p=True, sum_squares=True
             ):
@@ -229,7 +221,7 @@ def masked_embeddings(
     groups = [(j, idx.to(device)) for j, idx in layout.split(indices)]
     out = None
     with eval_mode(model):
-        for start, xb in _chunks(X, batch_size, model):
+        for start, xb in iter_chunks(X, batch_size, model):
             rows = [
                 torch.cat(grads, dim=1)
                 for _, _, grads in per_class_grads(

@@ -163,6 +163,20 @@ class _SampleSpace:
         return T, R
 
 
+def _costs(nC, C, d, steps, pool, labeled):
+    """Multiply-adds of each backend (set-up plus all steps), to pick the cheaper."""
+    rows = lambda f: 0 if f is None or f[0] == "matrix" else len(f[1])  # noqa: E731
+    n_phi, n_psi = rows(pool), rows(labeled)
+    parameter = n_phi * d * d + nC * d * d + steps * (2 * nC * C * d + 3 * d * d * C)
+    if labeled is not None:
+        parameter += n_psi * d * d + d**3 + nC * d * d
+    cols = nC + n_phi
+    sample = nC * cols * d + nC * C * n_phi + steps * 2 * nC * cols * C
+    if labeled is not None:
+        sample += (nC + cols) * n_psi * d + n_psi**3
+    return {"parameter": parameter, "sample": sample}
+
+
 def _update_state(P, Q, T, R, S_inv, Qu):
     """Rank-C update of every candidate's P_x, Q_x after a step (design notes §1).
 
@@ -175,9 +189,9 @@ def _update_state(P, Q, T, R, S_inv, Qu):
     Tt = T.transpose(1, 2)
     P.baddbmm_((T2 @ S_inv).view(n, C, C), Tt, alpha=-1)
     X = torch.addmm(R.reshape(n * C, C) @ S_inv, T2, S_inv @ Qu @ S_inv, alpha=-0.5)
-    X = X.view(n, C, C)
-    Q.baddbmm_(X, Tt, alpha=-1)
-    Q.baddbmm_(T, X.transpose(1, 2), alpha=-1)
+    XT = torch.bmm(X.view(n, C, C), Tt)
+    Q -= XT
+    Q -= XT.transpose(1, 2)
 
 
 def _scores(P, Q, sign):
@@ -225,8 +239,9 @@ def greedy_select(
     embeddings, n_select, pool_fisher, labeled_fisher, n_labeled, lam, backward_steps, device
         As in :func:`select_batch`.
     space : {"auto", "parameter", "sample"}, default="auto"
-        Where the algebra runs; ``"auto"`` picks the sample space when ``d``
-        exceeds the number of rows of the stacked embeddings.
+        Where the algebra runs; ``"auto"`` picks the one with fewer
+        multiply-adds (the sample space needs the Fisher matrices given as
+        embeddings, and wins when ``d`` is large against their rows).
 
     Returns
     -------
@@ -270,8 +285,8 @@ def greedy_select(
     Vt = V if n_labeled == 0 else V * np.sqrt(K / (n_labeled + K))
     if space == "auto":
         factored = all(f is None or f[0] == "factor" for f in (pool, labeled))
-        rows = n * C + len(pool[1]) + (0 if labeled is None else len(labeled[1]))
-        space = "sample" if factored and rows < d else "parameter"
+        costs = _costs(n * C, C, d, (2 * b + 1) * K, pool, labeled)
+        space = "sample" if factored and costs["sample"] < costs["parameter"] else "parameter"
     elif space == "sample" and any(f is not None and f[0] == "matrix" for f in (pool, labeled)):
         raise ValueError("space='sample' needs the Fisher matrices given as embeddings.")
     backend = (_SampleSpace if space == "sample" else _ParameterSpace)(

@@ -149,3 +149,16 @@ def test_predict_before_fit_and_wrong_image_shape(fitted_net):
         fitted_net.predict(np.zeros((2, 1, 9, 9), dtype=np.float32))
     with pytest.raises(ValueError, match="image_shape"):
         ResNet18Classifier(image_shape=(3, 0)).fit(np.zeros((2, 9)), [0, 1])
+
+
+def test_train_until_stops_early_and_records_train_accuracy(digits):
+    X, y, _, _ = digits
+    full = make_net(max_epochs=12).fit(X[:200], y[:200])
+    assert len(full.history) == 12
+    accs = full.history[:, "train_acc"]
+    assert all(0 <= a <= 1 for a in accs)
+    threshold = accs[5]  # reached by epoch 6 at the latest (same seed, same run)
+    early = make_net(max_epochs=12, train_until=threshold).fit(X[:200], y[:200])
+    assert len(early.history) <= 6 and early.history[-1, "train_acc"] >= threshold
+    with pytest.raises(ValueError, match="train_until"):
+        make_net(train_until=1.5).fit(X[:20], y[:20])

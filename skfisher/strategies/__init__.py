@@ -3,6 +3,7 @@
 
 import functools
 
+from ._diversity import badge, badge_embeddings, kcenter_greedy, kcenter_select, kmeanspp_select
 from ._fisher_mask import FisherMask, bait, fisher_mask
 from ._uncertainty import (
     entropy_sampling,
@@ -20,10 +21,12 @@ STRATEGIES = {
     "entropy": entropy_sampling,
     "margin": margin_sampling,
     "least_confidence": least_confidence,
+    "kcenter_greedy": kcenter_greedy,
+    "badge": badge,
 }
 
 
-_SEEDED = {"fisher_mask", "bait", "random"}
+_SEEDED = {"fisher_mask", "bait", "random", "kcenter_greedy", "badge"}
 
 
 def get_strategy(name, random_state=None):
@@ -53,10 +56,15 @@ def get_strategy(name, random_state=None):
 __all__ = [
     "FisherMask",
     "STRATEGIES",
+    "badge",
+    "badge_embeddings",
     "bait",
     "entropy_sampling",
     "fisher_mask",
     "get_strategy",
+    "kcenter_greedy",
+    "kcenter_select",
+    "kmeanspp_select",
     "least_confidence",
     "margin_sampling",
     "random_sampling",

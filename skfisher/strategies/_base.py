@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 from sklearn.utils.validation import _num_samples
 
-__all__ = ["unwrap_classifier", "check_n_instances", "top_k"]
+__all__ = ["unwrap_classifier", "check_n_instances", "images_for", "top_k"]
 
 
 def unwrap_classifier(classifier, X_labeled=None):
@@ -59,3 +59,10 @@ def top_k(utilities, k):
     utilities = np.asarray(utilities)
     order = np.argsort(-utilities, kind="stable")[:k]
     return order.astype(np.int64), utilities[order]
+
+
+def images_for(estimator, X):
+    """``X`` as float32 (n, c, h, w) images, validated the way ``estimator`` predicts."""
+    if hasattr(estimator, "transform_images"):
+        return estimator.transform_images(X)
+    return np.ascontiguousarray(np.asarray(X, dtype=np.float32))

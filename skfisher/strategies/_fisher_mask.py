@@ -17,16 +17,9 @@ from ..fisher import (
     masked_embeddings,
 )
 from ..selection import greedy_select
-from ._base import check_n_instances, unwrap_classifier
+from ._base import check_n_instances, images_for, unwrap_classifier
 
 __all__ = ["FisherMask", "fisher_mask", "bait"]
-
-
-def _images(estimator, X):
-    """Images as float32 (n, c, h, w), validated the way the estimator predicts."""
-    if hasattr(estimator, "transform_images"):
-        return estimator.transform_images(X)
-    return np.ascontiguousarray(np.asarray(X, dtype=np.float32))
 
 
 class FisherMask(BaseEstimator):
@@ -155,10 +148,10 @@ class FisherMask(BaseEstimator):
         estimator, X_labeled = unwrap_classifier(classifier, X_labeled)
         check_is_fitted(estimator, "module_")
         model = estimator.module_
-        pool = _images(estimator, X_pool)
+        pool = images_for(estimator, X_pool)
         labeled = None
         if X_labeled is not None and len(X_labeled):
-            labeled = _images(estimator, X_labeled)
+            labeled = images_for(estimator, X_labeled)
         rng = check_random_state(self.random_state)
         seconds = {}
 

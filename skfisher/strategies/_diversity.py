@@ -1,0 +1,183 @@
+"""Diversity baselines on network embeddings: Core-Set (k-center greedy) and BADGE."""
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._features import output_layer_inputs
+from ._base import check_n_instances, images_for, unwrap_classifier
+
+__all__ = ["kcenter_greedy", "badge", "kcenter_select", "kmeanspp_select", "badge_embeddings"]
+
+
+def _distances(points, x):
+    return torch.linalg.vector_norm(points - x, dim=1)
+
+
+def kcenter_select(pool, n_select, centers=None, *, random_state=None):
+    """Greedy k-center: repeatedly take the pool point farthest from every center.
+
+    Parameters
+    ----------
+    pool : Tensor of shape (n, D)
+    n_select : int
+    centers : Tensor of shape (m, D), default=None
+        Points already covered (the labeled set). With none, the first pick
+        is drawn at random.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    indices : ndarray of shape (n_select,), dtype int64
+        In the order picked; ties go to the lowest index.
+    distances : ndarray of shape (n_select,)
+        Each pick's distance to its nearest center when picked (inf for a
+        random first pick).
+    """
+    picks, gaps = [], []
+    if centers is not None and len(centers):
+        dist = torch.cdist(pool, centers).min(dim=1).values
+    else:
+        u = int(check_random_state(random_state).randint(len(pool)))
+        picks, gaps = [u], [np.inf]
+        dist = _distances(pool, pool[u])
+        dist[u] = -1.0
+    while len(picks) < n_select:
+        u = int(torch.argmax(dist))
+        picks.append(u)
+        gaps.append(float(dist[u]))
+        dist = torch.minimum(dist, _distances(pool, pool[u]))
+        dist[u] = -1.0  # chosen: never again
+    return np.asarray(picks, dtype=np.int64), np.asarray(gaps)
+
+
+def badge_embeddings(features, logits):
+    """BADGE's gradient embeddings: ``(p - e_ŷ) ⊗ h`` with ŷ the predicted class.
+
+    The gradient of the cross-entropy loss at the predicted label with
+    respect to a bias-free linear output layer.
+
+    Parameters
+    ----------
+    features : Tensor of shape (n, D)
+    logits : Tensor of shape (n, C)
+
+    Returns
+    -------
+    embeddings : Tensor of shape (n, C * D)
+    """
+    p = torch.softmax(logits, dim=1)
+    p[torch.arange(len(p)), p.argmax(dim=1)] -= 1.0
+    return (p[:, :, None] * features[:, None, :]).flatten(1)
+
+
+def kmeanspp_select(points, n_select, *, random_state=None):
+    """k-means++ seeding: the largest-norm point, then D²-weighted draws.
+
+    Parameters
+    ----------
+    points : Tensor of shape (n, D)
+    n_select : int
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    indices : ndarray of shape (n_select,), dtype int64
+    d2 : ndarray of shape (n_select,)
+        Each pick's squared distance to the nearest earlier pick (its norm²
+        for the first).
+    """
+    rng = check_random_state(random_state)
+    u = int(torch.argmax(torch.linalg.vector_norm(points, dim=1)))
+    picks, scores = [u], [float(points[u].square().sum())]
+    d2 = _distances(points, points[u]).square().double()
+    d2[u] = 0.0
+    while len(picks) < n_select:
+        total = float(d2.sum())
+        if total > 0:
+            u = int(rng.choice(len(points), p=(d2 / total).cpu().numpy()))
+        else:  # all remaining points coincide with picks: lowest unpicked index
+            u = int(np.setdiff1d(np.arange(len(points)), picks)[0])
+        picks.append(u)
+        scores.append(float(d2[u]))
+        d2 = torch.minimum(d2, _distances(points, points[u]).square().double())
+        d2[u] = 0.0
+    return np.asarray(picks, dtype=np.int64), np.asarray(scores)
+
+
+def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size):
+    estimator, X_labeled = unwrap_classifier(classifier, X_labeled)
+    check_is_fitted(estimator, "module_")
+    model = estimator.module_
+    pool = output_layer_inputs(
+        model, images_for(estimator, X_pool), output_layer=output_layer, batch_size=batch_size
+    )
+    labeled = None
+    if X_labeled is not None and len(X_labeled):
+        labeled = output_layer_inputs(
+            model, images_for(estimator, X_labeled), output_layer=output_layer,
+            batch_size=batch_size,
+        )
+    return pool, labeled
+
+
+def kcenter_greedy(
+    classifier, X_pool, n_instances=1, *, X_labeled=None, output_layer="fc",
+    batch_size=256, random_state=None,
+):
+    """Core-Set (Sener & Savarese 2018): k-center greedy on penultimate features.
+
+    Picks, one at a time, the pool row farthest (Euclidean) from the labeled
+    rows and the rows already picked.
+
+    Parameters
+    ----------
+    classifier : modAL ActiveLearner or fitted estimator with ``module_``
+        A learner's ``X_training`` are the labeled rows.
+    X_pool : array-like of shape (n_pool, ...)
+    n_instances : int, default=1
+    X_labeled : array-like of shape (n_labeled, ...), default=None
+        Overrides the learner's ``X_training``.
+    output_layer : str, default="fc"
+    batch_size : int, default=256
+    random_state : int, RandomState instance or None, default=None
+        The first pick when nothing is labeled.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_instances,), dtype int64
+    distances : ndarray of shape (n_instances,)
+    """
+    check_n_instances(n_instances, X_pool)
+    (pool, _), labeled = _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size)
+    centers = None if labeled is None else labeled[0]
+    return kcenter_select(pool, n_instances, centers, random_state=random_state)
+
+
+def badge(
+    classifier, X_pool, n_instances=1, *, output_layer="fc", batch_size=256, random_state=None,
+):
+    """BADGE (Ash et al. 2020): k-means++ seeding on last-layer gradient embeddings.
+
+    Parameters
+    ----------
+    classifier : modAL ActiveLearner or fitted estimator with ``module_``
+    X_pool : array-like of shape (n_pool, ...)
+    n_instances : int, default=1
+    output_layer : str, default="fc"
+    batch_size : int, default=256
+    random_state : int, RandomState instance or None, default=None
+        The D²-weighted draws.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_instances,), dtype int64
+    d2 : ndarray of shape (n_instances,)
+    """
+    check_n_instances(n_instances, X_pool)
+    (features, logits), _ = _network_outputs(classifier, X_pool, None, output_layer, batch_size)
+    return kmeanspp_select(
+        badge_embeddings(features.double(), logits.double()), n_instances,
+        random_state=random_state,
+    )
