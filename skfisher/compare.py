@@ -51,8 +51,12 @@ SETTINGS = {
 }
 
 
-def load_setting(name, *, data_dir=None, seed=0):
-    """``X_pool, y_pool, X_test, y_test`` of a named setting (the pool drawn with ``seed``)."""
+def load_setting(name, *, data_dir=None):
+    """``X_pool, y_pool, X_test, y_test`` of a named setting.
+
+    The pool is the same for every seed: seeds vary the initial rows, the
+    network's initialisation and the strategies' draws.
+    """
     if name not in SETTINGS:
         raise ValueError(f"Unknown setting {name!r}; choose one of {sorted(SETTINGS)}.")
     spec = SETTINGS[name]
@@ -129,7 +133,9 @@ def run_comparison(
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
-    spec = SETTINGS[setting] if setting in SETTINGS else load_setting(setting)
+    if setting not in SETTINGS:
+        raise ValueError(f"Unknown setting {setting!r}; choose one of {sorted(SETTINGS)}.")
+    spec = SETTINGS[setting]
     schedule = {
         "n_initial": n_initial or spec["n_initial"],
         "batch_size": batch_size or spec["batch_size"],

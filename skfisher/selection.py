@@ -14,8 +14,13 @@ and ``Q_x = Ṽ_x A F A Ṽ_xᵀ`` are kept and updated (O(n C² d) a step).
 Two equivalent backends supply the products a step needs:
 
 * parameter space: ``A`` and ``F_pool`` as d x d matrices;
-* sample space (when d exceeds the rank of everything involved): the Grams
-  of the stacked embeddings, so no d x d matrix is ever formed.
+* sample space: the Grams of the stacked embeddings, so no d x d matrix is
+  ever formed; cheaper when d is large against the number of embedding rows
+  (``space="auto"`` counts the multiply-adds of both).
+
+The greedy loop itself (:func:`greedy_loop`) asks a pool object where the
+candidates live: :class:`LocalPool` here, or a pool sharded over processes
+(:mod:`skfisher.distributed`).
 """
 
 import numbers
@@ -23,7 +28,7 @@ import numbers
 import numpy as np
 import torch
 
-__all__ = ["select_batch", "greedy_select"]
+__all__ = ["LocalPool", "greedy_loop", "greedy_select", "select_batch"]
 
 
 def _resolve_device(device):
@@ -104,14 +109,20 @@ class _ParameterSpace:
 
     def initial_state(self):
         n, C = self.shape
-        B, self.B = self.B.view(n, C, -1), None
-        P = torch.einsum("xcd,xed->xce", B, self.V.view(n, C, -1))
-        Q = torch.einsum("xcd,xed->xce", (B.reshape(n * C, -1) @ self.F).view(n, C, -1), B)
+        d = self.V.shape[1]
+        B, self.B = self.B.view(n, C, d), None
+        P = torch.einsum("xcd,xed->xce", B, self.V.view(n, C, d))
+        Q = torch.einsum("xcd,xed->xce", (B.reshape(n * C, d) @ self.F).view(n, C, d), B)
         return P, Q, torch.trace(self.A @ self.F).item()
 
-    def step(self, u, S_inv):
+    def rows(self, u):
+        """Ũ_u, the scaled embedding rows of local candidate ``u``."""
+        C = self.shape[1]
+        return self.V[u * C : (u + 1) * C]
+
+    def step(self, u, rows_u, S_inv):
         n, C = self.shape
-        W = self.A @ self.V[u * C : (u + 1) * C].T  # d x C
+        W = self.A @ rows_u.T  # d x C
         # T = Ṽ A Ũᵀ and R = Ṽ A F A Ũᵀ in one pass over the embeddings
         # (computed transposed: BLAS is several times faster for this shape)
         TR = (torch.cat([W, self.A @ (self.F @ W)], dim=1).T @ self.V.T).T
@@ -154,7 +165,10 @@ class _SampleSpace:
         Q = torch.einsum("xcm,xem->xce", Y, Y)
         return P, Q, self.tr0
 
-    def step(self, u, S_inv):
+    def rows(self, u):
+        return None  # the sample space only runs unsharded: steps use ``u``
+
+    def step(self, u, rows_u, S_inv):
         n, C = self.shape
         Zu = self.Z[u * C : (u + 1) * C].clone()  # C x cols
         T = self.Z[:, u * C : (u + 1) * C].reshape(n, C, C).clone()
@@ -165,8 +179,7 @@ class _SampleSpace:
 
 def _costs(nC, C, d, steps, pool, labeled):
     """Multiply-adds of each backend (set-up plus all steps), to pick the cheaper."""
-    rows = lambda f: 0 if f is None or f[0] == "matrix" else len(f[1])  # noqa: E731
-    n_phi, n_psi = rows(pool), rows(labeled)
+    n_phi, n_psi = (0 if f is None or f[0] == "matrix" else len(f[1]) for f in (pool, labeled))
     parameter = n_phi * d * d + nC * d * d + steps * (2 * nC * C * d + 3 * d * d * C)
     if labeled is not None:
         parameter += n_psi * d * d + d**3 + nC * d * d
@@ -205,7 +218,9 @@ _TIE_RTOL = 1e-12  # gains this close to the best are ties (rounding differs by 
 
 
 def _argmax_lowest(score):
-    """Index of the maximum; among near-equal maxima, the lowest index."""
+    """Index of the maximum; among near-equal maxima, the lowest index (-1 if empty)."""
+    if score.numel() == 0:
+        return -1
     best = score.max().item()
     return int(torch.nonzero(score >= best - _TIE_RTOL * abs(best))[0])
 
@@ -293,34 +308,70 @@ def greedy_select(
         Vt, pool, labeled, float(lam), alpha
     )
     P, Q, objective = backend.initial_state()
-    eye = torch.eye(C, dtype=V.dtype, device=dev)
+    order, gains, objective = greedy_loop(P, Q, objective, backend, K, b, LocalPool(n))
+    return np.asarray(order, dtype=np.int64), np.asarray(gains), objective
+
+
+class LocalPool:
+    """All candidates live in this process (see :mod:`skfisher.distributed`)."""
+
+    def __init__(self, n):
+        self.offset, self.n_total = 0, n
+
+    def best(self, score, index):
+        """Global index and value of the best entry; near-ties go to the lowest index."""
+        k = _argmax_lowest(score)
+        return int(index[k]), score[k].item()
+
+    def winner(self, u, P, Q, backend):
+        """``P_u``, ``Q_u`` and ``Ũ_u`` of the chosen candidate (global index ``u``)."""
+        return P[u].clone(), Q[u].clone(), backend.rows(u)
+
+
+def greedy_loop(P, Q, objective, backend, K, b, pool):
+    """Forward then backward greedy steps on the per-candidate state (in place).
+
+    ``pool`` says where candidates live: :class:`LocalPool` or a sharded pool
+    whose ``best`` and ``winner`` talk to the other processes.
+
+    Returns
+    -------
+    order : list of int
+        Global indices in the order chosen.
+    gains : list of float
+    objective : float
+    """
+    n, C = P.shape[0], P.shape[1]
+    dev = P.device
+    eye = torch.eye(C, dtype=P.dtype, device=dev)
+    local_index = torch.arange(n, device=dev) + pool.offset
     chosen = torch.zeros(n, dtype=torch.bool, device=dev)
     order, gains = [], []
 
     def apply(u, sign):
-        S_inv = torch.linalg.inv(sign * eye + P[u])
-        Qu = Q[u].clone()
-        T, R = backend.step(u, S_inv)
+        Pu, Qu, rows_u = pool.winner(u, P, Q, backend)
+        S_inv = torch.linalg.inv(sign * eye + Pu)
+        mine = pool.offset <= u < pool.offset + n
+        T, R = backend.step(u - pool.offset if mine else None, rows_u, S_inv)
         _update_state(P, Q, T, R, S_inv, Qu)
+        if mine:
+            chosen[u - pool.offset] = sign > 0
 
     for _ in range((b + 1) * K):
         score = _scores(P, Q, 1.0).masked_fill(chosen, -torch.inf)
-        u = _argmax_lowest(score)
+        u, gain = pool.best(score, local_index)
         order.append(u)
-        gains.append(score[u].item())
-        objective -= gains[-1]
-        chosen[u] = True
+        gains.append(gain)
+        objective -= gain
         apply(u, 1.0)
     while len(order) > K:
-        members = torch.tensor(sorted(order), device=dev)
-        score = _scores(P[members], Q[members], -1.0)
-        k = _argmax_lowest(score)
-        u = int(members[k])
-        objective -= score[k].item()
+        members = torch.nonzero(chosen).flatten()
+        u, score = pool.best(_scores(P[members], Q[members], -1.0), local_index[members])
+        objective -= score
         k = order.index(u)
         del order[k], gains[k]
         apply(u, -1.0)
-    return np.asarray(order, dtype=np.int64), np.asarray(gains), objective
+    return order, gains, objective
 
 
 def select_batch(

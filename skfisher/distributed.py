@@ -1,0 +1,147 @@
+"""Greedy Fisher selection over a pool sharded across processes (torch.distributed).
+
+Each rank holds its shard's embeddings and their C x C state; ``A`` and
+``F_pool`` (d x d) are replicated. Per step, an all-gather of every rank's
+best (score, global index) finds the global winner, whose owner broadcasts
+its ``P_u``, ``Q_u`` and embedding rows; every rank then applies the same
+Woodbury update to its shard. The picks are those of
+:func:`skfisher.selection.select_batch` on the pool concatenated in rank order.
+"""
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .selection import (
+    _TIE_RTOL,
+    _argmax_lowest,
+    _as_tensor,
+    _check_int,
+    _fisher_arg,
+    _ParameterSpace,
+    _resolve_device,
+    greedy_loop,
+)
+
+__all__ = ["ShardedPool", "select_batch_sharded"]
+
+
+class ShardedPool:
+    """This rank's part of a pool split, in rank order, over a process group.
+
+    Parameters
+    ----------
+    n_local : int
+        Candidates on this rank.
+    device : torch.device
+        Where this rank's tensors (and the collectives' buffers) live.
+    group : ProcessGroup, default=None
+        The default group when None.
+    """
+
+    def __init__(self, n_local, device, group=None):
+        self.group, self.device = group, device
+        self.rank = dist.get_rank(group)
+        counts = [
+            torch.zeros(1, dtype=torch.int64, device=device)
+            for _ in range(dist.get_world_size(group))
+        ]
+        dist.all_gather(counts, torch.tensor([n_local], device=device), group=group)
+        self.offsets = np.concatenate([[0], np.cumsum([int(c) for c in counts])])
+        self.offset, self.n_total = int(self.offsets[self.rank]), int(self.offsets[-1])
+
+    def _owner(self, u):
+        return int(np.searchsorted(self.offsets, u, side="right") - 1)
+
+    def best(self, score, index):
+        """Global winner: the best value over ranks, near-ties to the lowest index."""
+        k = _argmax_lowest(score)
+        mine = (
+            torch.tensor([score[k].item(), float(index[k])], dtype=torch.float64)
+            if k >= 0 else torch.tensor([-np.inf, np.inf], dtype=torch.float64)
+        ).to(self.device)
+        every = [torch.empty_like(mine) for _ in range(len(self.offsets) - 1)]
+        dist.all_gather(every, mine, group=self.group)
+        every = torch.stack(every).cpu()
+        top = every[:, 0].max().item()
+        near = every[every[:, 0] >= top - _TIE_RTOL * abs(top)]
+        pick = near[torch.argmin(near[:, 1])]
+        return int(pick[1]), float(pick[0])
+
+    def winner(self, u, P, Q, backend):
+        """``P_u``, ``Q_u`` and ``Ũ_u``, broadcast by the rank that holds ``u``."""
+        C = P.shape[1]
+        owner = self._owner(u)
+        if owner == self.rank:
+            local = u - self.offset
+            buf = torch.cat([P[local].reshape(-1), Q[local].reshape(-1),
+                             backend.rows(local).reshape(-1)])
+        else:
+            d = backend.A.shape[0]
+            buf = torch.empty(2 * C * C + C * d, dtype=P.dtype, device=P.device)
+        src = owner if self.group is None else dist.get_global_rank(self.group, owner)
+        dist.broadcast(buf, src=src, group=self.group)
+        return (buf[: C * C].view(C, C), buf[C * C : 2 * C * C].view(C, C),
+                buf[2 * C * C :].view(C, -1))
+
+
+def select_batch_sharded(
+    embeddings,
+    n_select,
+    *,
+    labeled_fisher=None,
+    n_labeled=0,
+    lam=1.0,
+    backward_steps=0,
+    device=None,
+    group=None,
+):
+    """:func:`~skfisher.selection.select_batch` over a pool sharded across ranks.
+
+    Call it on every rank of an initialised process group with that rank's
+    rows; the pool is the ranks' rows concatenated in rank order and
+    ``F_pool`` is the mean over all of them.
+
+    Parameters
+    ----------
+    embeddings : array-like or Tensor of shape (n_rank, C, d)
+        This rank's unscaled candidate embeddings (may be empty on some ranks).
+    n_select : int
+        ``(backward_steps + 1) * n_select`` at most the total pool size.
+    labeled_fisher : array-like of shape (d, d) or (m, C, d), default=None
+        The same on every rank.
+    n_labeled, lam, backward_steps : as in ``select_batch``
+    device : str or torch.device, default=None
+        This rank's device (None: CUDA when available).
+    group : ProcessGroup, default=None
+
+    Returns
+    -------
+    indices : ndarray of shape (n_select,), dtype int64
+        Global indices in the order chosen, identical on every rank.
+    """
+    dev = _resolve_device(device)
+    V = _as_tensor("embeddings", embeddings, dev, (3,))
+    n, C, d = V.shape
+    pool = ShardedPool(n, dev, group)
+    b = _check_int("backward_steps", backward_steps, 0, pool.n_total)
+    K = _check_int("n_select", n_select, 1, pool.n_total // (b + 1),
+                   f" for {pool.n_total} candidates over all ranks")
+    n_labeled = _check_int("n_labeled", n_labeled, 0, np.iinfo(np.int64).max)
+    if not lam > 0:
+        raise ValueError(f"lam must be a positive finite number; got {lam!r}.")
+    labeled = None
+    if labeled_fisher is not None:
+        if n_labeled == 0:
+            raise ValueError("labeled_fisher is given but n_labeled is 0; pass n_labeled > 0.")
+        labeled = _fisher_arg("labeled_fisher", labeled_fisher, C, d, dev)
+    # F_pool: the mean of V_xᵀ V_x over every rank's candidates
+    flat = V.reshape(n * C, d)
+    F = flat.T @ flat
+    dist.all_reduce(F, group=group)
+    F /= pool.n_total
+    Vt = V if n_labeled == 0 else V * np.sqrt(K / (n_labeled + K))
+    backend = _ParameterSpace(Vt, ("matrix", F), labeled, float(lam), n_labeled / (n_labeled + K))
+    P, Q, objective = backend.initial_state()
+    order, _, _ = greedy_loop(P, Q, objective, backend, K, b, pool)
+    return np.asarray(order, dtype=np.int64)

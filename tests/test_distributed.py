@@ -1,0 +1,63 @@
+"""Pool sharding with torch.distributed (gloo, 2 CPU processes) = single process."""
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from skfisher.distributed import select_batch_sharded
+from skfisher.selection import select_batch
+
+from _reference import brute_force_select
+
+CASES = [
+    # n, C, d, K, n_labeled, backward_steps, split
+    (40, 3, 8, 6, 0, 0, 17),
+    (40, 3, 8, 5, 10, 1, 25),
+    (30, 4, 6, 4, 0, 2, 0),  # rank 0 holds nothing
+]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.set_num_threads(1)
+        for i, (n, C, d, K, n_labeled, b, split) in enumerate(CASES):
+            rng = np.random.RandomState(i)
+            V, L = rng.randn(n, C, d), rng.randn(max(n_labeled, 1), C, d)
+            shard = V[:split] if rank == 0 else V[split:]
+            picks = select_batch_sharded(
+                shard, K, labeled_fisher=L if n_labeled else None, n_labeled=n_labeled,
+                backward_steps=b, device="cpu",
+            )
+            out[(rank, i)] = picks.tolist()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_pick_what_one_process_picks():
+    with mp.Manager() as manager:
+        out = manager.dict()
+        mp.spawn(_worker, args=(_free_port(), out), nprocs=2, join=True)
+        out = dict(out)
+    for i, (n, C, d, K, n_labeled, b, _) in enumerate(CASES):
+        rng = np.random.RandomState(i)
+        V, L = rng.randn(n, C, d), rng.randn(max(n_labeled, 1), C, d)
+        single = select_batch(V, K, labeled_fisher=L if n_labeled else None,
+                              n_labeled=n_labeled, backward_steps=b, device="cpu")
+        F_lab = np.einsum("xcd,xce->de", L, L) / len(L) if n_labeled else None
+        assert out[(0, i)] == out[(1, i)] == single.tolist()
+        assert single.tolist() == brute_force_select(
+            V, K, F_lab=F_lab, n_labeled=n_labeled, backward_steps=b
+        )[0].tolist()
