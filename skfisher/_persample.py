@@ -214,11 +214,13 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, sum_squa
     prob = logp.detach().exp()
     n_classes = logp.shape[1]
     for c in range(n_classes):
-        weight = prob[:, c].sqrt() if scale_by_sqrt_p else None
+        weight = prob[:, c].sqrt() if scale_by_sqrt_p else torch.ones_like(prob[:, c])
         gouts = torch.autograd.grad(
-            logp[:, c], outputs, grad_outputs=weight if weight is not None else
-            torch.ones_like(prob[:, c]), retain_graph=c < n_classes - 1,
+            logp[:, c], outputs, grad_outputs=weight, retain_graph=c < n_classes - 1,
+            allow_unused=True,
         )
+        # a layer that does not reach the output has zero gradients
+        gouts = [torch.zeros_like(o) if g is None else g for o, g in zip(outputs, gouts)]
         grads = []
         for j, index in groups:
             mod, pname = layout.owners[j]

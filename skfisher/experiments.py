@@ -56,6 +56,28 @@ def initial_indices(y, n_initial, *, initial="stratified", random_state=None):
     return np.sort(idx).astype(np.int64)
 
 
+def _check_picks(result, n_instances, n_pool):
+    """The indices of a strategy's ``(indices, scores)``, checked."""
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError(
+            "query_strategy must return (indices, scores) as modAL's strategies do; "
+            f"got {type(result).__name__}."
+        )
+    picked = np.asarray(result[0])
+    if (
+        picked.shape != (n_instances,)
+        or not np.issubdtype(picked.dtype, np.integer)
+        or len(np.unique(picked)) != n_instances
+        or picked.min() < 0
+        or picked.max() >= n_pool
+    ):
+        raise ValueError(
+            f"query_strategy must return {n_instances} distinct row indices in "
+            f"[0, {n_pool}); got {picked!r}."
+        )
+    return picked
+
+
 def run_active_learning(
     estimator,
     query_strategy,
@@ -142,13 +164,13 @@ def run_active_learning(
         if r > 0:
             unlabeled = np.flatnonzero(~is_labeled)
             tic = time.perf_counter()
-            picked, _ = query_strategy(
+            result = query_strategy(
                 PoolLearner(estimator, X_pool[np.asarray(labeled)]),
                 X_pool[unlabeled],
                 n_instances=batch_size,
             )
             query_seconds = time.perf_counter() - tic
-            new = unlabeled[np.asarray(picked)]
+            new = unlabeled[_check_picks(result, batch_size, len(unlabeled))]
             is_labeled[new] = True
             labeled.extend(new.tolist())
         tic = time.perf_counter()

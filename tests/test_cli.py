@@ -54,3 +54,4 @@ def test_bad_arguments_exit_2_without_traceback(args, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+

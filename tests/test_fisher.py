@@ -171,3 +171,22 @@ def test_mask_errors(resnet, kwargs, message):
     _, layout, diag = resnet
     with pytest.raises(ValueError, match=message):
         build_mask(diag, layout, **kwargs)
+
+
+def test_a_layer_that_does_not_reach_the_output_has_zero_gradients():
+    class WithDeadBranch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+            self.unused = nn.Linear(3, 4)
+
+        def forward(self, x):
+            self.unused(x)  # computed, never used
+            return self.fc(x)
+
+    net = WithDeadBranch().double()
+    X = torch.randn(4, 3, dtype=torch.float64)
+    diag = fisher_diagonal(net, X)
+    layout = ParamLayout(net)
+    dead = slice(layout.offsets[2], layout.n_params)
+    assert torch.all(diag[dead] == 0) and torch.all(diag[: layout.offsets[2]] > 0)

@@ -1,0 +1,50 @@
+"""The simulated active-learning loop."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from skfisher.experiments import initial_indices, run_active_learning
+
+
+def test_loop_rejects_malformed_strategy_results():
+    X = np.random.RandomState(0).randn(40, 3)
+    y = np.arange(40) % 2
+    bad = {
+        "bare array": lambda clf, X_pool, n_instances: np.arange(n_instances),
+        "duplicates": lambda clf, X_pool, n_instances: (np.zeros(n_instances, int), None),
+        "out of range": lambda clf, X_pool, n_instances: (np.arange(n_instances) + 100, None),
+    }
+    for name, strategy in bad.items():
+        with pytest.raises((TypeError, ValueError), match="query_strategy must return"):
+            run_active_learning(LogisticRegression(), strategy, X, y, n_initial=4,
+                                batch_size=3, n_rounds=1, progress=False)
+
+
+def test_initial_rows():
+    y = np.repeat(np.arange(3), 10)
+    idx = initial_indices(y, 6, random_state=0)
+    assert np.bincount(y[idx]).tolist() == [2, 2, 2] and np.all(np.diff(idx) > 0)
+    with pytest.raises(ValueError, match="smaller than the 3 classes"):
+        initial_indices(y, 2)
+    assert len(initial_indices(y, 2, initial="random", random_state=0)) == 2
+
+
+def test_resume_continues_where_the_rounds_stopped():
+    X = np.random.RandomState(0).randn(60, 3)
+    y = (X[:, 0] > 0).astype(int)
+    from skfisher import margin_sampling
+
+    saved = []
+    full, _ = run_active_learning(
+        LogisticRegression(), margin_sampling, X, y, X, y, n_initial=6, batch_size=4,
+        n_rounds=3, random_state=0, progress=False,
+        on_round=lambda row, new: saved.append(new.tolist()),
+    )
+    rest, labeled = run_active_learning(
+        LogisticRegression(), margin_sampling, X, y, X, y, n_initial=6, batch_size=4,
+        n_rounds=3, random_state=0, progress=False, resume=saved[:2],
+    )
+    assert [r["round"] for r in rest] == [2, 3]
+    assert [r["accuracy"] for r in rest] == [r["accuracy"] for r in full[2:]]
+    assert labeled.tolist() == [i for rows in saved for i in rows]
