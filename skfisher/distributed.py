@@ -18,6 +18,7 @@ from .selection import (
     _as_tensor,
     _check_int,
     _fisher_arg,
+    _gram,
     _ParameterSpace,
     _resolve_device,
     greedy_loop,
@@ -121,7 +122,7 @@ def select_batch_sharded(
         Global indices in the order chosen, identical on every rank.
     """
     dev = _resolve_device(device)
-    V = _as_tensor("embeddings", embeddings, dev, (3,))
+    V = _as_tensor("embeddings", embeddings, dev, (3,), keep_float32=True)
     n, C, d = V.shape
     pool = ShardedPool(n, dev, group)
     b = _check_int("backward_steps", backward_steps, 0, pool.n_total)
@@ -136,8 +137,7 @@ def select_batch_sharded(
             raise ValueError("labeled_fisher is given but n_labeled is 0; pass n_labeled > 0.")
         labeled = _fisher_arg("labeled_fisher", labeled_fisher, C, d, dev)
     # F_pool: the mean of V_xᵀ V_x over every rank's candidates
-    flat = V.reshape(n * C, d)
-    F = flat.T @ flat
+    F = _gram(V.reshape(n * C, d))
     dist.all_reduce(F, group=group)
     F /= pool.n_total
     Vt = V if n_labeled == 0 else V * np.sqrt(K / (n_labeled + K))

@@ -37,8 +37,11 @@ def _resolve_device(device):
     return torch.device(device)
 
 
-def _as_tensor(name, value, device, ndims):
-    """Validate a finite float array of allowed ndims and return float64 on device."""
+def _as_tensor(name, value, device, ndims, *, keep_float32=False):
+    """Validate a finite float array of allowed ndims; float64 on device.
+
+    With ``keep_float32``, float32/float16/bfloat16 input is stored as float32.
+    """
     if isinstance(value, torch.Tensor):
         t = value.detach()
     else:
@@ -51,7 +54,9 @@ def _as_tensor(name, value, device, ndims):
             f"{name} must have {' or '.join(map(str, ndims))} dimensions; got shape "
             f"{tuple(t.shape)}."
         )
-    t = t.to(device=device, dtype=torch.float64)
+    low = (torch.float32, torch.float16, torch.bfloat16)
+    t = t.to(device=device, dtype=torch.float32 if keep_float32 and t.dtype in low else
+             torch.float64)
     if not torch.isfinite(t.sum()):  # one read; NaN/inf propagate into the sum
         raise ValueError(f"{name} contains NaN or infinity.")
     return t
@@ -78,54 +83,80 @@ def _fisher_arg(name, value, n_classes, dim, device):
     return "factor", t.reshape(-1, dim), 1.0 / t.shape[0]
 
 
+_CHUNK = 16384  # rows upcast to float64 at a time
+
+
+def _gram(rows):
+    """``rowsᵀ rows`` in float64, upcasting ``_CHUNK`` rows at a time."""
+    if rows.dtype == torch.float64:
+        return rows.T @ rows
+    out = torch.zeros(rows.shape[1], rows.shape[1], dtype=torch.float64, device=rows.device)
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK].double()
+        out += chunk.T @ chunk
+    return out
+
+
 def _dense(fisher):
-    """The d x d matrix of a Fisher given either way."""
+    """The d x d float64 matrix of a Fisher given either way."""
     if fisher[0] == "matrix":
         return fisher[1]
-    return (fisher[1].T @ fisher[1]) * fisher[2]
+    return _gram(fisher[1]) * fisher[2]
 
 
 def _scaled_rows(fisher, scale=1.0):
-    """Rows Φ with ``scale * F = Φᵀ Φ`` for a Fisher given as a factor."""
-    return fisher[1] * np.sqrt(fisher[2] * scale)
+    """Rows Φ (float64) with ``scale * F = Φᵀ Φ`` for a Fisher given as a factor."""
+    return fisher[1].double() * np.sqrt(fisher[2] * scale)
 
 
 class _ParameterSpace:
-    """Products of a step from explicit d x d matrices ``A`` and ``F``."""
+    """Products of a step from explicit d x d matrices ``A`` and ``F`` (float64).
+
+    The embeddings stay in their storage type (float64, or float32): the
+    per-step pass over them runs in that type, everything else in float64.
+    """
 
     def __init__(self, Vt, pool, labeled, lam, alpha):
         n, C, d = Vt.shape
         self.F = _dense(pool)
         self.V = Vt.reshape(n * C, d)
         self.shape = (n, C)
-        eye = torch.eye(d, dtype=Vt.dtype, device=Vt.device)
-        if labeled is None:
-            self.A = eye / lam
-            self.B = self.V / lam  # Ṽ A, no product needed for A = I / lam
-        else:
-            self.A = torch.linalg.inv(lam * eye + alpha * _dense(labeled))
+        eye = torch.eye(d, dtype=torch.float64, device=Vt.device)
+        self.lam = lam
+        self.A = None if labeled is None else torch.linalg.inv(lam * eye + alpha * _dense(labeled))
+        if self.A is not None:
             self.A = (self.A + self.A.T) / 2
-            self.B = self.V @ self.A
 
     def initial_state(self):
         n, C = self.shape
         d = self.V.shape[1]
-        B, self.B = self.B.view(n, C, d), None
-        P = torch.einsum("xcd,xed->xce", B, self.V.view(n, C, d))
-        Q = torch.einsum("xcd,xed->xce", (B.reshape(n * C, d) @ self.F).view(n, C, d), B)
+        P = torch.empty(n, C, C, dtype=torch.float64, device=self.V.device)
+        Q = torch.empty_like(P)
+        rows = max(_CHUNK // C, 1)
+        for start in range(0, n, rows):
+            V = self.V[start * C : (start + rows) * C].double()
+            B = V / self.lam if self.A is None else V @ self.A  # Ṽ A
+            m = len(V) // C
+            P[start : start + m] = torch.einsum("xcd,xed->xce", B.view(m, C, d), V.view(m, C, d))
+            Q[start : start + m] = torch.einsum(
+                "xcd,xed->xce", (B @ self.F).view(m, C, d), B.view(m, C, d)
+            )
+        if self.A is None:
+            self.A = torch.eye(d, dtype=torch.float64, device=self.V.device) / self.lam
         return P, Q, torch.trace(self.A @ self.F).item()
 
     def rows(self, u):
-        """Ũ_u, the scaled embedding rows of local candidate ``u``."""
+        """Ũ_u, the scaled embedding rows of local candidate ``u``, in float64."""
         C = self.shape[1]
-        return self.V[u * C : (u + 1) * C]
+        return self.V[u * C : (u + 1) * C].double()
 
     def step(self, u, rows_u, S_inv):
         n, C = self.shape
         W = self.A @ rows_u.T  # d x C
         # T = Ṽ A Ũᵀ and R = Ṽ A F A Ũᵀ in one pass over the embeddings
         # (computed transposed: BLAS is several times faster for this shape)
-        TR = (torch.cat([W, self.A @ (self.F @ W)], dim=1).T @ self.V.T).T
+        WZ = torch.cat([W, self.A @ (self.F @ W)], dim=1)
+        TR = (WZ.T.to(self.V.dtype) @ self.V.T).T.double()
         self.A -= W @ S_inv @ W.T
         return TR[:, :C].reshape(n, C, C), TR[:, C:].reshape(n, C, C)
 
@@ -140,7 +171,7 @@ class _SampleSpace:
 
     def __init__(self, Vt, pool, labeled, lam, alpha):
         n, C, d = Vt.shape
-        V = Vt.reshape(n * C, d)
+        V = Vt.reshape(n * C, d).double()
         Phi = _scaled_rows(pool)
         H = torch.cat([V, Phi])
         Z = V @ H.T
@@ -268,7 +299,7 @@ def greedy_select(
         ``tr(A F_pool)`` for the returned batch.
     """
     dev = _resolve_device(device)
-    V = _as_tensor("embeddings", embeddings, dev, (3,))
+    V = _as_tensor("embeddings", embeddings, dev, (3,), keep_float32=True)
     n, C, d = V.shape
     if n == 0 or C == 0 or d == 0:
         raise ValueError(f"embeddings must be non-empty; got shape {tuple(V.shape)}.")
@@ -407,8 +438,10 @@ def select_batch(
         steps drop the chosen rows that raise ``tr(A F_pool)`` least until
         ``K`` remain (official BAIT uses 1).
     device : str or torch.device, default=None
-        Where the algebra runs; None picks CUDA when available. State is
-        float64.
+        Where the algebra runs; None picks CUDA when available. The state
+        (``A``, ``F_pool`` and every C x C matrix) is float64. Embeddings
+        given in float32 (or float16/bfloat16) are stored in float32 and the
+        per-step pass over them runs in float32; others are float64.
 
     Returns
     -------

@@ -30,7 +30,7 @@ def test_bare_estimator_equals_the_pipeline_by_hand(fitted_net, digits):
     rows = np.sort(np.random.RandomState(0).choice(200, 64, replace=False))
     mask = build_mask(fisher_diagonal(model, pool[rows], batch_size=128), ParamLayout(model), 0.002)
     V = masked_embeddings(model, pool, mask)
-    np.testing.assert_array_equal(idx, select_batch(V, 6, device="cpu"))
+    np.testing.assert_array_equal(idx, select_batch(V.double(), 6, device="cpu"))
     assert gains.shape == (6,) and np.all(gains > 0)
 
 
@@ -42,7 +42,7 @@ def test_labeled_rows_enter_both_fisher_matrices(fitted_net, digits):
     mask = build_mask(None, ParamLayout(fitted_net.module_), 0, method="output")
     V = masked_embeddings(fitted_net.module_, pool, mask)
     L = masked_embeddings(fitted_net.module_, labeled, mask)
-    expected = select_batch(V, 5, pool_fisher=torch.cat([V, L]), labeled_fisher=L,
+    expected = select_batch(V.double(), 5, pool_fisher=torch.cat([V, L]), labeled_fisher=L,
                             n_labeled=100, device="cpu")
     np.testing.assert_array_equal(idx, expected)
     assert strategy.last_query_["mask_size"] == 1280
