@@ -19,7 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ParamLayout", "eval_mode", "iter_chunks", "per_class_grads"]
+from ._storage import fitting_rows, free_memory
+
+__all__ = [
+    "ParamLayout",
+    "auto_batch_size",
+    "check_batch_size",
+    "eval_mode",
+    "iter_chunks",
+    "per_class_grads",
+]
 
 _SUPPORTED = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
 _SMALL_L = 4  # up to this many positions, sums of squares use the pairwise matmul
@@ -43,6 +52,44 @@ def iter_chunks(X, batch_size, model):
     X = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
     for start in range(0, len(X), batch_size):
         yield start, X[start : start + batch_size].to(device=p.device, dtype=p.dtype)
+
+
+_DEFAULT_BATCH = 128  # rows per pass where device memory cannot be measured (CPU)
+_PROBE_ROWS = 8
+_BATCH_FRACTION = 0.25  # of the free device memory, for one batch's temporaries
+_MAX_BATCH = 2048
+
+
+def auto_batch_size(model, X, work):
+    """Rows per pass for ``work(rows)`` on the model's device.
+
+    On CUDA, ``work`` runs once on ``_PROBE_ROWS`` rows and the batch is what
+    fits, at the probe's peak memory per row, in ``_BATCH_FRACTION`` of the
+    free memory (this resets the device's peak-memory statistics). Elsewhere
+    it is ``_DEFAULT_BATCH``.
+    """
+    device = next(model.parameters()).device
+    if device.type != "cuda" or len(X) <= _PROBE_ROWS:
+        return _DEFAULT_BATCH
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    _, probe = next(iter_chunks(X, _PROBE_ROWS, model))
+    work(probe)
+    torch.cuda.synchronize(device)
+    per_row = (torch.cuda.max_memory_allocated(device) - base) / _PROBE_ROWS
+    return fitting_rows(per_row, _BATCH_FRACTION * free_memory(device), high=_MAX_BATCH)
+
+
+def check_batch_size(batch_size):
+    """``batch_size`` if it is an int >= 1 or ``"auto"``; else a ValueError."""
+    if isinstance(batch_size, str) and batch_size == "auto":
+        return batch_size
+    if isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and (
+        batch_size >= 1
+    ):
+        return int(batch_size)
+    raise ValueError(f"batch_size must be an int >= 1 or 'auto'; got {batch_size!r}.")
 
 
 class ParamLayout:

@@ -15,12 +15,12 @@ import torch.distributed as dist
 from .selection import (
     _TIE_RTOL,
     _argmax_lowest,
-    _as_tensor,
     _check_int,
+    _embedding_rows,
     _fisher_arg,
-    _gram,
     _ParameterSpace,
     _resolve_device,
+    _to_tensor,
     greedy_loop,
 )
 
@@ -122,7 +122,7 @@ def select_batch_sharded(
         Global indices in the order chosen, identical on every rank.
     """
     dev = _resolve_device(device)
-    V = _as_tensor("embeddings", embeddings, dev, (3,), keep_float32=True)
+    V = _to_tensor("embeddings", embeddings, (3,))
     n, C, d = V.shape
     pool = ShardedPool(n, dev, group)
     b = _check_int("backward_steps", backward_steps, 0, pool.n_total)
@@ -135,13 +135,16 @@ def select_batch_sharded(
     if labeled_fisher is not None:
         if n_labeled == 0:
             raise ValueError("labeled_fisher is given but n_labeled is 0; pass n_labeled > 0.")
-        labeled = _fisher_arg("labeled_fisher", labeled_fisher, C, d, dev)
+        labeled = _fisher_arg("labeled_fisher", labeled_fisher, C, d, dev, "device")
+    rows = _embedding_rows("embeddings", V, dev, "device")
     # F_pool: the mean of V_xᵀ V_x over every rank's candidates
-    F = _gram(V.reshape(n * C, d))
+    F = rows.gram()
     dist.all_reduce(F, group=group)
     F /= pool.n_total
-    Vt = V if n_labeled == 0 else V * np.sqrt(K / (n_labeled + K))
-    backend = _ParameterSpace(Vt, ("matrix", F), labeled, float(lam), n_labeled / (n_labeled + K))
+    if n_labeled:
+        rows = rows.scaled(np.sqrt(K / (n_labeled + K)))
+    backend = _ParameterSpace(rows, C, ("matrix", F), labeled, float(lam),
+                              n_labeled / (n_labeled + K))
     P, Q, objective = backend.initial_state()
     order, _, _ = greedy_loop(P, Q, objective, backend, K, b, pool)
     return np.asarray(order, dtype=np.int64)

@@ -13,7 +13,14 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from ._persample import ParamLayout, eval_mode, iter_chunks, per_class_grads
+from ._persample import (
+    ParamLayout,
+    auto_batch_size,
+    check_batch_size,
+    eval_mode,
+    iter_chunks,
+    per_class_grads,
+)
 
 __all__ = [
     "ParamLayout",
@@ -31,7 +38,7 @@ def _device_of(model):
     return next(model.parameters()).device
 
 
-def fisher_diagonal(model, X, *, batch_size=64):
+def fisher_diagonal(model, X, *, batch_size="auto"):
     """Diagonal of the expected Fisher under the model's own predictions.
 
     ``F_ii = (1/m) Σ_x Σ_c p_c(x) (∂ log p_c(x) / ∂θ_i)²`` over the ``m`` rows
@@ -42,25 +49,33 @@ def fisher_diagonal(model, X, *, batch_size=64):
     model : torch.nn.Module
         Returns logits; evaluated in eval mode on its own device.
     X : Tensor or ndarray of shape (m, c, h, w)
-    batch_size : int, default=64
-        Rows per forward pass.
+    batch_size : int or "auto", default="auto"
+        Rows per forward pass; ``"auto"`` sizes batches from the free device
+        memory (see :func:`skfisher._persample.auto_batch_size`).
 
     Returns
     -------
     diag : Tensor of shape (n_params,), dtype float64, on the model's device
         In ``model.named_parameters()`` order.
     """
+    batch_size = check_batch_size(batch_size)
     layout = ParamLayout(model)
     device = _device_of(model)
     diag = torch.zeros(layout.n_params, dtype=torch.float64, device=device)
     groups = [(j, None) for j in range(len(layout.names))]
+
+    def sq_sums(xb):
+        for _, _, sums in per_class_grads(
+            model, xb, layout, groups, scale_by_sqrt_p=True, sum_squares=True
+        ):
+            yield from zip(groups, sums)
+
     with eval_mode(model):
+        if batch_size == "auto":
+            batch_size = auto_batch_size(model, X, lambda xb: list(sq_sums(xb)))
         for _, xb in iter_chunks(X, batch_size, model):
-            for _, _, sq_sums in per_class_grads(
-                model, xb, layout, groups, scale_by_sqrt_p=True, sum_squares=True
-            ):
-                for (j, _), sq in zip(groups, sq_sums):
-                    diag[layout.offsets[j] : layout.offsets[j] + layout.sizes[j]] += sq.double()
+            for (j, _), sq in sq_sums(xb):
+                diag[layout.offsets[j] : layout.offsets[j] + layout.sizes[j]] += sq.double()
     return diag / len(X)
 
 
@@ -188,13 +203,16 @@ def mask_summary(indices, layout):
 
 
 def masked_embeddings(
-    model, X, indices, *, weighting="fisher", batch_size=64, dtype=torch.float32
+    model, X, indices, *, weighting="fisher", batch_size="auto", dtype=torch.float32, out=None
 ):
     """Per-sample, per-class gradient embeddings on the masked parameters.
 
     Row ``c`` of ``V_x`` is ``√p_c(x) ∇_mask log p_c(x)`` (``weighting="fisher"``,
     so that ``V_xᵀ V_x`` is x's Fisher on the mask) or ``∇_mask log p_c(x)``
-    (``"unweighted"``, as the reference code does).
+    (``"unweighted"``, as the reference code does). Gradients are computed
+    in the model's type, batch by batch, and each batch is written to the
+    result in its storage type, so no more than one batch is ever held at
+    the model's precision.
 
     Parameters
     ----------
@@ -204,31 +222,53 @@ def masked_embeddings(
     indices : ndarray of shape (d,)
         Sorted flat parameter indices (see :func:`build_mask`).
     weighting : {"fisher", "unweighted"}, default="fisher"
-    batch_size : int, default=64
-        Rows per forward pass.
+    batch_size : int or "auto", default="auto"
+        Rows per forward pass; ``"auto"`` sizes batches from the free device
+        memory (see :func:`skfisher._persample.auto_batch_size`).
     dtype : torch.dtype, default=torch.float32
-        Storage type of the result.
+        Storage type of the result when ``out`` is None.
+    out : Tensor of shape (n, n_classes, d), default=None
+        Where to write the result (any device and floating type, e.g. a
+        pinned host buffer or bfloat16); None allocates it on the model's
+        device.
 
     Returns
     -------
-    embeddings : Tensor of shape (n, n_classes, d), on the model's device
-        Columns in the order of ``indices``.
+    embeddings : Tensor of shape (n, n_classes, d)
+        ``out``, or a new tensor on the model's device; columns in the
+        order of ``indices``.
     """
     if weighting not in ("fisher", "unweighted"):
         raise ValueError(f"weighting must be 'fisher' or 'unweighted'; got {weighting!r}.")
+    batch_size = check_batch_size(batch_size)
+    if out is not None and (out.ndim != 3 or len(out) != len(X) or out.shape[2] != len(indices)):
+        raise ValueError(
+            f"out must have shape ({len(X)}, n_classes, {len(indices)}); "
+            f"got {tuple(out.shape)}."
+        )
     layout = ParamLayout(model)
     device = _device_of(model)
     groups = [(j, idx.to(device)) for j, idx in layout.split(indices)]
-    out = None
+
+    def embed(xb):
+        rows = [
+            torch.cat(grads, dim=1)
+            for _, _, grads in per_class_grads(
+                model, xb, layout, groups, scale_by_sqrt_p=weighting == "fisher"
+            )
+        ]
+        return torch.stack(rows, dim=1)
+
     with eval_mode(model):
+        if batch_size == "auto":
+            batch_size = auto_batch_size(model, X, embed)
         for start, xb in iter_chunks(X, batch_size, model):
-            rows = [
-                torch.cat(grads, dim=1)
-                for _, _, grads in per_class_grads(
-                    model, xb, layout, groups, scale_by_sqrt_p=weighting == "fisher"
-                )
-            ]
+            rows = embed(xb)
             if out is None:
-                out = torch.empty((len(X), len(rows), len(indices)), dtype=dtype, device=device)
-            out[start : start + len(xb)] = torch.stack(rows, dim=1).to(dtype)
+                out = torch.empty((len(X),) + rows.shape[1:], dtype=dtype, device=device)
+            elif out.shape[1] != rows.shape[1]:
+                raise ValueError(
+                    f"out has {out.shape[1]} classes but the model outputs {rows.shape[1]}."
+                )
+            out[start : start + len(xb)] = rows.to(out.dtype)
     return out

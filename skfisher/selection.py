@@ -28,6 +28,8 @@ import numbers
 import numpy as np
 import torch
 
+from ._storage import STORAGE_DTYPES, EmbeddingRows, fits
+
 __all__ = ["LocalPool", "greedy_loop", "greedy_select", "select_batch"]
 
 
@@ -37,10 +39,10 @@ def _resolve_device(device):
     return torch.device(device)
 
 
-def _as_tensor(name, value, device, ndims, *, keep_float32=False):
-    """Validate a finite float array of allowed ndims; float64 on device.
+def _to_tensor(name, value, ndims):
+    """A real numeric array or tensor with allowed ndims, as a tensor (no copy when possible).
 
-    With ``keep_float32``, float32/float16/bfloat16 input is stored as float32.
+    Floating types of :data:`STORAGE_DTYPES` are kept; other numbers become float64.
     """
     if isinstance(value, torch.Tensor):
         t = value.detach()
@@ -49,79 +51,103 @@ def _as_tensor(name, value, device, ndims, *, keep_float32=False):
         if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
             raise ValueError(f"{name} must be a real numeric array; got dtype {arr.dtype}.")
         t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise ValueError(f"{name} must be a real numeric array; got dtype {t.dtype}.")
     if t.ndim not in ndims:
         raise ValueError(
             f"{name} must have {' or '.join(map(str, ndims))} dimensions; got shape "
             f"{tuple(t.shape)}."
         )
-    low = (torch.float32, torch.float16, torch.bfloat16)
-    t = t.to(device=device, dtype=torch.float32 if keep_float32 and t.dtype in low else
-             torch.float64)
-    if not torch.isfinite(t.sum()):  # one read; NaN/inf propagate into the sum
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return t
+    return t if t.dtype in STORAGE_DTYPES.values() else t.double()
 
 
-def _fisher_arg(name, value, n_classes, dim, device):
-    """A Fisher given as a (d, d) matrix or as (m, C, d) embeddings (its mean outer product).
+def _place(t, device, storage, reserve=0):
+    """Where the stored rows live: ``device``, or the host when it is short of memory.
 
-    Returns ``("matrix", F)`` or ``("factor", rows, w)`` with ``F = w rowsᵀ rows``.
+    ``storage="auto"`` keeps rows already on the device there, and moves host
+    rows to the device when they and ``reserve`` bytes fit (see
+    :func:`skfisher._storage.fits`); host rows stay as given (pass pinned
+    tensors for the fastest streaming).
     """
-    t = _as_tensor(name, value, device, (2, 3))
-    if t.ndim == 2:
+    if storage == "device" or device.type == "cpu":
+        return t.to(device)
+    if storage == "host":
+        return t.cpu()
+    if t.device == device or fits(device, t.numel() * t.element_size() + reserve):
+        return t.to(device)
+    return t.cpu()
+
+
+def _embedding_rows(name, t, device, storage, reserve=0):
+    """:class:`EmbeddingRows` over a validated (m, C, d) tensor, checked finite."""
+    m, C, d = t.shape
+    rows = EmbeddingRows(_place(t, device, storage, reserve).reshape(m * C, d), device, group=C)
+    rows.check_finite(name)
+    return rows
+
+
+def _fisher_arg(name, value, n_classes, dim, device, storage):
+    """A Fisher given as a (d, d) matrix or as (m, C, d) embeddings (their mean
+    outer product), possibly as a list of such blocks.
+
+    Returns ``("matrix", F)`` or ``("factor", [rows, ...], w)`` with
+    ``F = w Σ rowsᵀ rows``.
+    """
+    blocks = value if isinstance(value, (list, tuple)) else [value]
+    tensors = [_to_tensor(name, b, (2, 3) if len(blocks) == 1 else (3,)) for b in blocks]
+    if tensors[0].ndim == 2:
+        t = tensors[0].to(device, torch.float64)
         if t.shape != (dim, dim):
             raise ValueError(
                 f"{name} must have shape ({dim}, {dim}) to match the embeddings; "
                 f"got {tuple(t.shape)}."
             )
+        if not torch.isfinite(t.sum()):
+            raise ValueError(f"{name} contains NaN or infinity.")
         return "matrix", t
-    if t.shape[1:] != (n_classes, dim) or t.shape[0] == 0:
-        raise ValueError(
-            f"{name} given as embeddings must have shape (m, {n_classes}, {dim}) "
-            f"with m >= 1; got {tuple(t.shape)}."
-        )
-    return "factor", t.reshape(-1, dim), 1.0 / t.shape[0]
-
-
-_CHUNK = 16384  # rows upcast to float64 at a time
-
-
-def _gram(rows):
-    """``rowsᵀ rows`` in float64, upcasting ``_CHUNK`` rows at a time."""
-    if rows.dtype == torch.float64:
-        return rows.T @ rows
-    out = torch.zeros(rows.shape[1], rows.shape[1], dtype=torch.float64, device=rows.device)
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK].double()
-        out += chunk.T @ chunk
-    return out
+    for t in tensors:
+        if t.shape[1:] != (n_classes, dim) or (len(tensors) == 1 and t.shape[0] == 0):
+            raise ValueError(
+                f"{name} given as embeddings must have shape (m, {n_classes}, {dim}) "
+                f"with m >= 1; got {tuple(t.shape)}."
+            )
+    m = sum(len(t) for t in tensors)
+    if m == 0:
+        raise ValueError(f"{name} given as blocks of embeddings holds no rows.")
+    rows = [_embedding_rows(name, t, device, storage) for t in tensors if len(t)]
+    return "factor", rows, 1.0 / m
 
 
 def _dense(fisher):
     """The d x d float64 matrix of a Fisher given either way."""
     if fisher[0] == "matrix":
         return fisher[1]
-    return _gram(fisher[1]) * fisher[2]
+    return sum(r.gram() for r in fisher[1]) * fisher[2]
 
 
 def _scaled_rows(fisher, scale=1.0):
     """Rows Φ (float64) with ``scale * F = Φᵀ Φ`` for a Fisher given as a factor."""
-    return fisher[1].double() * np.sqrt(fisher[2] * scale)
+    return torch.cat([r.dense() for r in fisher[1]]) * np.sqrt(fisher[2] * scale)
+
+
+def _n_rows(fisher):
+    return 0 if fisher is None or fisher[0] == "matrix" else sum(len(r.data) for r in fisher[1])
 
 
 class _ParameterSpace:
     """Products of a step from explicit d x d matrices ``A`` and ``F`` (float64).
 
-    The embeddings stay in their storage type (float64, or float32): the
-    per-step pass over them runs in that type, everything else in float64.
+    ``V`` (:class:`EmbeddingRows`, the scaled candidates ``Ṽ``) stays in its
+    storage: the per-step pass over it runs in its compute type, chunk by
+    chunk, everything else in float64.
     """
 
-    def __init__(self, Vt, pool, labeled, lam, alpha):
-        n, C, d = Vt.shape
+    def __init__(self, V, n_classes, pool, labeled, lam, alpha):
+        self.V = V
+        self.shape = (len(V.data) // n_classes, n_classes)
         self.F = _dense(pool)
-        self.V = Vt.reshape(n * C, d)
-        self.shape = (n, C)
-        eye = torch.eye(d, dtype=torch.float64, device=Vt.device)
+        d = V.shape[1]
+        eye = torch.eye(d, dtype=torch.float64, device=V.device)
         self.lam = lam
         self.A = None if labeled is None else torch.linalg.inv(lam * eye + alpha * _dense(labeled))
         if self.A is not None:
@@ -132,13 +158,12 @@ class _ParameterSpace:
         d = self.V.shape[1]
         P = torch.empty(n, C, C, dtype=torch.float64, device=self.V.device)
         Q = torch.empty_like(P)
-        rows = max(_CHUNK // C, 1)
-        for start in range(0, n, rows):
-            V = self.V[start * C : (start + rows) * C].double()
+        for start, V in self.V.chunks(torch.float64):
+            V = V * self.V.scale
             B = V / self.lam if self.A is None else V @ self.A  # Ṽ A
-            m = len(V) // C
-            P[start : start + m] = torch.einsum("xcd,xed->xce", B.view(m, C, d), V.view(m, C, d))
-            Q[start : start + m] = torch.einsum(
+            m, x = len(V) // C, start // C
+            P[x : x + m] = torch.einsum("xcd,xed->xce", B.view(m, C, d), V.view(m, C, d))
+            Q[x : x + m] = torch.einsum(
                 "xcd,xed->xce", (B @ self.F).view(m, C, d), B.view(m, C, d)
             )
         if self.A is None:
@@ -148,15 +173,13 @@ class _ParameterSpace:
     def rows(self, u):
         """Ũ_u, the scaled embedding rows of local candidate ``u``, in float64."""
         C = self.shape[1]
-        return self.V[u * C : (u + 1) * C].double()
+        return self.V.rows(u * C, (u + 1) * C)
 
     def step(self, u, rows_u, S_inv):
         n, C = self.shape
         W = self.A @ rows_u.T  # d x C
         # T = Ṽ A Ũᵀ and R = Ṽ A F A Ũᵀ in one pass over the embeddings
-        # (computed transposed: BLAS is several times faster for this shape)
-        WZ = torch.cat([W, self.A @ (self.F @ W)], dim=1)
-        TR = (WZ.T.to(self.V.dtype) @ self.V.T).T.double()
+        TR = self.V.matmul(torch.cat([W, self.A @ (self.F @ W)], dim=1))
         self.A -= W @ S_inv @ W.T
         return TR[:, :C].reshape(n, C, C), TR[:, C:].reshape(n, C, C)
 
@@ -169,9 +192,9 @@ class _SampleSpace:
     labeled factor ``Ψ``: ``A0 = (I - Ψᵀ (lam I + ΨΨᵀ)^-1 Ψ) / lam``.
     """
 
-    def __init__(self, Vt, pool, labeled, lam, alpha):
-        n, C, d = Vt.shape
-        V = Vt.reshape(n * C, d).double()
+    def __init__(self, V, n_classes, pool, labeled, lam, alpha):
+        V = V.dense()
+        n = len(V) // n_classes
         Phi = _scaled_rows(pool)
         H = torch.cat([V, Phi])
         Z = V @ H.T
@@ -185,7 +208,7 @@ class _SampleSpace:
             tr0 = (Phi * Phi).sum()
         self.Z = Z / lam
         self.tr0 = (tr0 / lam).item()
-        self.shape = (n, C)
+        self.shape = (n, n_classes)
 
     def initial_state(self):
         n, C = self.shape
@@ -210,7 +233,7 @@ class _SampleSpace:
 
 def _costs(nC, C, d, steps, pool, labeled):
     """Multiply-adds of each backend (set-up plus all steps), to pick the cheaper."""
-    n_phi, n_psi = (0 if f is None or f[0] == "matrix" else len(f[1]) for f in (pool, labeled))
+    n_phi, n_psi = _n_rows(pool), _n_rows(labeled)
     parameter = n_phi * d * d + nC * d * d + steps * (2 * nC * C * d + 3 * d * d * C)
     if labeled is not None:
         parameter += n_psi * d * d + d**3 + nC * d * d
@@ -277,6 +300,7 @@ def greedy_select(
     backward_steps=0,
     device=None,
     space="auto",
+    storage="auto",
 ):
     """:func:`select_batch` that also returns the gains and the objective.
 
@@ -288,6 +312,16 @@ def greedy_select(
         Where the algebra runs; ``"auto"`` picks the one with fewer
         multiply-adds (the sample space needs the Fisher matrices given as
         embeddings, and wins when ``d`` is large against their rows).
+    storage : {"auto", "device", "host"}, default="auto"
+        Where the embeddings are kept (once, in their own type): on
+        ``device``, or in host memory and streamed to the device in chunks
+        every step (slower; for pools whose embeddings do not fit on the
+        GPU). ``"auto"`` keeps them where they are when that is the device,
+        and moves them there when they fit.
+
+    ``pool_fisher`` may also be a list of (m_i, C, d) blocks whose rows
+    together define ``F_pool`` (so that, e.g., candidates and labeled rows
+    need not be concatenated into a copy).
 
     Returns
     -------
@@ -299,7 +333,9 @@ def greedy_select(
         ``tr(A F_pool)`` for the returned batch.
     """
     dev = _resolve_device(device)
-    V = _as_tensor("embeddings", embeddings, dev, (3,), keep_float32=True)
+    if storage not in ("auto", "device", "host"):
+        raise ValueError(f"storage must be 'auto', 'device' or 'host'; got {storage!r}.")
+    V = _to_tensor("embeddings", embeddings, (3,))
     n, C, d = V.shape
     if n == 0 or C == 0 or d == 0:
         raise ValueError(f"embeddings must be non-empty; got shape {tuple(V.shape)}.")
@@ -314,33 +350,48 @@ def greedy_select(
         raise ValueError(f"lam must be a positive finite number; got {lam!r}.")
     if space not in ("auto", "parameter", "sample"):
         raise ValueError(f"space must be 'auto', 'parameter' or 'sample'; got {space!r}.")
+    # beside the embeddings: A and F (d x d), P and Q, one step's products
+    reserve = 8 * (2 * d * d + 2 * n * C * C + 2 * n * C * C)
+    rows = _embedding_rows("embeddings", V, dev, storage, reserve)
     pool = (
-        ("factor", V.reshape(n * C, d), 1.0 / n)
+        ("factor", [rows], 1.0 / n)
         if pool_fisher is None
-        else _fisher_arg("pool_fisher", pool_fisher, C, d, dev)
+        else _fisher_arg("pool_fisher", pool_fisher, C, d, dev, storage)
     )
     labeled = (
         None
         if labeled_fisher is None
-        else _fisher_arg("labeled_fisher", labeled_fisher, C, d, dev)
+        else _fisher_arg("labeled_fisher", labeled_fisher, C, d, dev, storage)
     )
     if labeled is not None and n_labeled == 0:
         raise ValueError("labeled_fisher is given but n_labeled is 0; pass n_labeled > 0.")
 
     alpha = n_labeled / (n_labeled + K)
-    Vt = V if n_labeled == 0 else V * np.sqrt(K / (n_labeled + K))
+    if n_labeled:
+        rows = rows.scaled(np.sqrt(K / (n_labeled + K)))  # Ṽ, without a copy
     if space == "auto":
-        factored = all(f is None or f[0] == "factor" for f in (pool, labeled))
-        costs = _costs(n * C, C, d, (2 * b + 1) * K, pool, labeled)
-        space = "sample" if factored and costs["sample"] < costs["parameter"] else "parameter"
+        space = _cheaper_space(n * C, C, d, (2 * b + 1) * K, pool, labeled, dev)
     elif space == "sample" and any(f is not None and f[0] == "matrix" for f in (pool, labeled)):
         raise ValueError("space='sample' needs the Fisher matrices given as embeddings.")
     backend = (_SampleSpace if space == "sample" else _ParameterSpace)(
-        Vt, pool, labeled, float(lam), alpha
+        rows, C, pool, labeled, float(lam), alpha
     )
     P, Q, objective = backend.initial_state()
     order, gains, objective = greedy_loop(P, Q, objective, backend, K, b, LocalPool(n))
     return np.asarray(order, dtype=np.int64), np.asarray(gains), objective
+
+
+def _cheaper_space(nC, C, d, steps, pool, labeled, device):
+    """``"sample"`` when the Fishers are factors, it needs fewer multiply-adds and
+    its float64 Grams fit in memory; else ``"parameter"``."""
+    if any(f is not None and f[0] == "matrix" for f in (pool, labeled)):
+        return "parameter"
+    costs = _costs(nC, C, d, steps, pool, labeled)
+    rows = nC + _n_rows(pool) + _n_rows(labeled)
+    sample_bytes = 8 * (rows * d + nC * (nC + _n_rows(pool)))
+    if costs["sample"] < costs["parameter"] and fits(device, sample_bytes):
+        return "sample"
+    return "parameter"
 
 
 class LocalPool:

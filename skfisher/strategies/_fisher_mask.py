@@ -1,5 +1,6 @@
 """FisherMask and BAIT: Fisher-masked gradient embeddings + greedy Fisher selection."""
 
+import contextlib
 import time
 
 import numpy as np
@@ -16,10 +17,31 @@ from ..fisher import (
     mask_summary,
     masked_embeddings,
 )
+from .._persample import check_batch_size, eval_mode
+from .._storage import allocate, storage_dtype
 from ..selection import greedy_select
 from ._base import check_n_instances, images_for, unwrap_classifier
 
 __all__ = ["FisherMask", "fisher_mask", "bait"]
+
+
+def _device_of(model):
+    return next(model.parameters()).device
+
+
+@contextlib.contextmanager
+def _phase(name, device, seconds, peaks):
+    """Time a phase of the query and record its peak GPU memory (None on the CPU)."""
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    tic = time.perf_counter()
+    yield
+    if cuda:
+        torch.cuda.synchronize(device)
+    seconds[name] = time.perf_counter() - tic
+    peaks[name] = torch.cuda.max_memory_allocated(device) if cuda else None
 
 
 class FisherMask(BaseEstimator):
@@ -57,8 +79,19 @@ class FisherMask(BaseEstimator):
         output layer.
     output_layer : str, default="fc"
         Module name of the output layer.
-    batch_size : int, default=128
-        Rows per forward pass for the Fisher diagonal and the embeddings.
+    batch_size : int or "auto", default="auto"
+        Rows per forward pass for the Fisher diagonal and the embeddings;
+        ``"auto"`` sizes them from the free GPU memory (128 on the CPU).
+    embedding_dtype : {"float64", "float32", "bfloat16", "float16"}, default="float64"
+        Storage type of the embeddings. The selection state is float64
+        whatever it is; passes over float32 or 16-bit embeddings run in
+        float32. float64 gives the picks of the exact algebra; bfloat16
+        takes a quarter of the memory (a full-width ResNet-18 on a
+        50 000-image pool needs it) at a small objective drift.
+    storage : {"auto", "device", "host"}, default="auto"
+        Where the embeddings are kept for the selection: on its device, or
+        in (pinned) host memory, streamed to the device every step.
+        ``"auto"`` takes the device when they fit there.
     device : str or None, default=None
         Device of the selection algebra; None: the network's device.
     random_state : int, RandomState instance or None, default=None
@@ -69,7 +102,10 @@ class FisherMask(BaseEstimator):
     last_query_ : dict
         Diagnostics of the last call: ``mask_size``, ``mask_layers`` (entries
         per parameter), ``seconds`` per phase (``fisher_diagonal``,
-        ``embeddings``, ``selection``) and ``objective`` (``tr(A F_pool)``).
+        ``embeddings``, ``selection``), ``peak_memory`` per phase (bytes of
+        GPU memory, None on the CPU; measuring resets the device's
+        peak-memory statistics), ``storage`` (where the embeddings were
+        kept) and ``objective`` (``tr(A F_pool)``).
 
     Examples
     --------
@@ -94,7 +130,9 @@ class FisherMask(BaseEstimator):
         mask="global",
         layers=None,
         output_layer="fc",
-        batch_size=128,
+        batch_size="auto",
+        embedding_dtype="float64",
+        storage="auto",
         device=None,
         random_state=None,
     ):
@@ -107,14 +145,22 @@ class FisherMask(BaseEstimator):
         self.layers = layers
         self.output_layer = output_layer
         self.batch_size = batch_size
+        self.embedding_dtype = embedding_dtype
+        self.storage = storage
         self.device = device
         self.random_state = random_state
 
     def _check_params(self):
-        for name, low in (("fisher_samples", 1), ("batch_size", 1), ("backward_steps", 0)):
+        for name, low in (("fisher_samples", 1), ("backward_steps", 0)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+        check_batch_size(self.batch_size)
+        storage_dtype(self.embedding_dtype)
+        if self.storage not in ("auto", "device", "host"):
+            raise ValueError(
+                f"storage must be 'auto', 'device' or 'host'; got {self.storage!r}."
+            )
         if self.mask not in MASK_METHODS:
             raise ValueError(f"mask must be one of {MASK_METHODS}; got {self.mask!r}.")
         if self.weighting not in ("fisher", "unweighted"):
@@ -153,45 +199,33 @@ class FisherMask(BaseEstimator):
         if X_labeled is not None and len(X_labeled):
             labeled = images_for(estimator, X_labeled)
         rng = check_random_state(self.random_state)
-        seconds = {}
+        device = torch.device(self.device) if self.device is not None else _device_of(model)
+        seconds, peaks = {}, {}
 
-        tic = time.perf_counter()
-        layout = ParamLayout(model)
-        if self.mask in ("output", "random"):
-            diag = None
-        else:
-            m = min(self.fisher_samples, n_pool)
-            rows = np.sort(rng.choice(n_pool, size=m, replace=False))
-            diag = fisher_diagonal(model, pool[rows], batch_size=self.batch_size)
-        indices = build_mask(
-            diag, layout, self.sparsity, method=self.mask,
-            output_layer=self.output_layer, layers=self.layers, random_state=rng,
-        )
-        seconds["fisher_diagonal"] = time.perf_counter() - tic
-
-        tic = time.perf_counter()
-
-        def embed(X):
-            return masked_embeddings(
-                model, X, indices, weighting=self.weighting, batch_size=self.batch_size
+        with _phase("fisher_diagonal", device, seconds, peaks):
+            layout = ParamLayout(model)
+            if self.mask in ("output", "random"):
+                diag = None
+            else:
+                m = min(self.fisher_samples, n_pool)
+                rows = np.sort(rng.choice(n_pool, size=m, replace=False))
+                diag = fisher_diagonal(model, pool[rows], batch_size=self.batch_size)
+            indices = build_mask(
+                diag, layout, self.sparsity, method=self.mask,
+                output_layer=self.output_layer, layers=self.layers, random_state=rng,
             )
 
-        V = embed(pool)
-        L = embed(labeled) if labeled is not None else None
-        seconds["embeddings"] = time.perf_counter() - tic
+        with _phase("embeddings", device, seconds, peaks):
+            V, L = self._embed(model, pool, labeled, indices, device)
 
-        tic = time.perf_counter()
-        # the pool Fisher averages over labeled and unlabeled rows, as the reference
-        pool_rows = V if L is None else torch.cat([V, L])
-        # float64 embeddings: picks exactly as the brute-force algebra (float32
-        # storage would halve memory at a ~1e-5 relative objective drift)
-        chosen, gains, objective = greedy_select(
-            V.double(), n_instances, pool_fisher=pool_rows, labeled_fisher=L,
-            n_labeled=0 if L is None else len(L), lam=self.lam,
-            backward_steps=self.backward_steps,
-            device=self.device if self.device is not None else V.device,
-        )
-        seconds["selection"] = time.perf_counter() - tic
+        with _phase("selection", device, seconds, peaks):
+            # the pool Fisher averages over labeled and unlabeled rows, as the
+            # reference; given as two blocks, so neither is copied
+            chosen, gains, objective = greedy_select(
+                V, n_instances, pool_fisher=None if L is None else [V, L], labeled_fisher=L,
+                n_labeled=0 if L is None else len(L), lam=self.lam,
+                backward_steps=self.backward_steps, device=device, storage=self.storage,
+            )
 
         self.last_query_ = {
             "mask_size": len(indices),
@@ -199,9 +233,29 @@ class FisherMask(BaseEstimator):
                 s["name"]: s["selected"] for s in mask_summary(indices, layout) if s["selected"]
             },
             "seconds": seconds,
+            "peak_memory": peaks,
+            "storage": "device" if V.device == device else "host",
             "objective": objective,
         }
         return chosen, gains
+
+    def _embed(self, model, pool, labeled, indices, device):
+        """Pool and labeled embeddings, stored once where the selection reads them."""
+        dtype = storage_dtype(self.embedding_dtype)
+        with eval_mode(model), torch.no_grad():
+            x = torch.as_tensor(pool[:1]).to(_device_of(model), next(model.parameters()).dtype)
+            n_classes = model(x).shape[1]
+        n_rows = len(pool) + (0 if labeled is None else len(labeled))
+        d = len(indices)
+        # both sets in one buffer (device or host), the selection state beside
+        reserve = 8 * (2 * d * d + 4 * len(pool) * n_classes**2)
+        store = allocate((n_rows, n_classes, d), dtype, device, self.storage, reserve)
+        V, L = store[: len(pool)], store[len(pool) :]
+        for X, out in ((pool, V), (labeled, L)):
+            if X is not None:
+                masked_embeddings(model, X, indices, weighting=self.weighting,
+                                  batch_size=self.batch_size, out=out)
+        return V, (L if labeled is not None else None)
 
 
 def fisher_mask(classifier, X_pool, n_instances=1, **params):
