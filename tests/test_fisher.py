@@ -74,6 +74,30 @@ def test_masked_embeddings_match_autograd(problem, weighting):
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-14)
 
 
+def test_masked_embeddings_write_into_out(problem):
+    net, X, J, p = problem
+    indices = np.arange(0, J.shape[2], 3)
+    expected = masked_embeddings(net, X, indices, batch_size=3, dtype=torch.float64)
+    out = torch.full((7, 5, len(indices)), np.nan, dtype=torch.bfloat16)
+    got = masked_embeddings(net, X, indices, batch_size="auto", out=out)
+    assert got is out and torch.isfinite(got.float()).all()
+    torch.testing.assert_close(got, expected.to(torch.bfloat16), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=rf"out must have shape \(7, n_classes, {len(indices)}\)"):
+        masked_embeddings(net, X, indices, out=out[:6])
+    with pytest.raises(ValueError, match="out has 4 classes but the model outputs 5"):
+        masked_embeddings(net, X, indices, out=out[:, :4].contiguous())
+    for bad in (0, -2, 2.5, "big", True):
+        with pytest.raises(ValueError, match="batch_size must be an int >= 1 or 'auto'"):
+            fisher_diagonal(net, X, batch_size=bad)
+
+
+def test_auto_batch_size_on_the_cpu_is_the_default(problem):
+    from skfisher._persample import _DEFAULT_BATCH, auto_batch_size
+
+    net, X = problem[0], problem[1]
+    assert auto_batch_size(net, X, lambda xb: pytest.fail("no probe on the CPU")) == _DEFAULT_BATCH
+
+
 def test_eval_mode_is_restored(problem):
     net = problem[0]
     net.train()

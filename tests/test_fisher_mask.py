@@ -65,7 +65,37 @@ def test_diagnostics_of_the_last_query(fitted_net, digits):
     assert sum(info["mask_layers"].values()) == info["mask_size"]
     assert info["mask_layers"]["fc.weight"] == fitted_net.module_.fc.weight.numel()
     assert set(info["seconds"]) == {"fisher_diagonal", "embeddings", "selection"}
+    assert info["peak_memory"] == dict.fromkeys(info["seconds"])  # None: no GPU statistics
+    assert info["storage"] == "device"
     assert info["objective"] > 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_low_precision_embeddings_stored_once(monkeypatch, fitted_net, digits, dtype):
+    from skfisher.strategies import _fisher_mask
+
+    X = digits[0]
+    pool, labeled = X[200:400], X[:60]
+    seen = {}
+    select = _fisher_mask.greedy_select
+
+    def spy(V, *args, **kwargs):
+        seen.update(V=V, L=kwargs["labeled_fisher"], pool=kwargs["pool_fisher"])
+        return select(V, *args, **kwargs)
+
+    exact = FisherMask(random_state=0)
+    idx64, _ = exact(PoolLearner(fitted_net, labeled), pool, n_instances=6)
+    monkeypatch.setattr(_fisher_mask, "greedy_select", spy)
+    low = FisherMask(embedding_dtype=dtype, random_state=0)
+    idx, _ = low(PoolLearner(fitted_net, labeled), pool, n_instances=6)
+    V, L = seen["V"], seen["L"]
+    assert V.dtype == L.dtype == getattr(torch, dtype)
+    # pool and labeled rows are two views of one buffer, passed as blocks (no concatenation)
+    assert V.untyped_storage().data_ptr() == L.untyped_storage().data_ptr()
+    assert seen["pool"][0] is V and seen["pool"][1] is L
+    rel = abs(low.last_query_["objective"] - exact.last_query_["objective"])
+    assert rel <= 1e-3 * exact.last_query_["objective"]
+    assert len(set(idx) & set(idx64)) >= 5
 
 
 def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):
@@ -85,6 +115,9 @@ def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):
         ({"mask": "magnitude"}, "mask must be one of"),
         ({"fisher_samples": 0}, "fisher_samples must be an int >= 1"),
         ({"backward_steps": -1}, "backward_steps must be an int >= 0"),
+        ({"batch_size": 0}, r"batch_size must be an int >= 1 or 'auto'"),
+        ({"embedding_dtype": "int8"}, "embedding dtype must be one of"),
+        ({"storage": "disk"}, "storage must be 'auto', 'device' or 'host'"),
     ],
 )
 def test_bad_parameters(fitted_net, digits, params, message):

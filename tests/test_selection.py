@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from skfisher import selection
+from skfisher import _storage, selection
 from skfisher.selection import greedy_select, select_batch
 
 from _reference import brute_force_select
@@ -97,11 +97,16 @@ def test_float32_torch_input_and_return_type():
          r"labeled_fisher given as embeddings must have shape \(m, 2, 3\)"),
         ((np.ones((5, 2, 3)), 2), {"labeled_fisher": np.eye(3)}, "n_labeled is 0"),
         ((np.ones((5, 2, 3)), 2), {"pool_fisher": np.full((3, 3), np.inf)}, "pool_fisher contains NaN"),
+        ((np.ones((5, 2, 3)), 2), {"pool_fisher": [np.ones((2, 2, 3)), np.ones((2, 3, 3))]},
+         r"pool_fisher given as embeddings must have shape \(m, 2, 3\)"),
+        ((np.ones((5, 2, 3)), 2), {"pool_fisher": [np.ones((0, 2, 3))] * 2}, "holds no rows"),
+        ((np.ones((5, 2, 3)), 2), {"storage": "disk"}, "storage must be 'auto', 'device' or 'host'"),
+        ((np.ones((5, 2, 3), dtype=np.complex64), 2), {}, "must be a real numeric array"),
     ],
 )
 def test_bad_input_is_named(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        select_batch(*args, device="cpu", **kwargs)
+        greedy_select(*args, device="cpu", **kwargs)
 
 
 @pytest.mark.parametrize("labeled", [False, True])
@@ -118,3 +123,79 @@ def test_float32_storage_keeps_the_float64_picks(labeled):
     F_lab = np.einsum("xcd,xce->de", L, L) / 20 if labeled else None
     ref, _ = brute_force_select(V32, 12, F_lab=F_lab, n_labeled=20 if labeled else 0)
     np.testing.assert_array_equal(idx32, ref)
+
+
+LOW = [torch.float32, torch.bfloat16, torch.float16]
+
+
+@pytest.mark.parametrize("dtype", LOW)
+def test_low_precision_storage_objective_within_1e_3(dtype):
+    # the target for bf16: final objective within 1e-3 of float64
+    rng = np.random.RandomState(9)
+    V, L = rng.randn(400, 5, 300), rng.randn(40, 5, 300)
+    kwargs = dict(n_labeled=40, device="cpu", space="parameter")
+    idx64, _, obj64 = greedy_select(V, 20, labeled_fisher=L, **kwargs)
+    low = [torch.from_numpy(a).to(dtype) for a in (V, L)]
+    idx, _, obj = greedy_select(low[0], 20, labeled_fisher=low[1], **kwargs)
+    assert abs(obj - obj64) <= 1e-3 * abs(obj64)  # measured: 2e-5 for bf16
+    assert np.mean(idx == idx64) >= 0.9
+
+
+@pytest.mark.parametrize("dtype", [torch.float64] + LOW)
+def test_chunked_reads_bound_memory_and_change_nothing(monkeypatch, dtype):
+    rng = np.random.RandomState(10)
+    V = torch.from_numpy(rng.randn(60, 4, 16)).to(dtype)
+    L = torch.from_numpy(rng.randn(8, 4, 16)).to(dtype)
+    kwargs = dict(pool_fisher=[V, L], labeled_fisher=L, n_labeled=8, device="cpu",
+                  space="parameter", backward_steps=1)
+    whole = greedy_select(V, 5, **kwargs)
+    seen = []
+    chunks = selection.EmbeddingRows.chunks
+
+    def spy(self, dtype=None):
+        for start, chunk in chunks(self, dtype):
+            if chunk.dtype != self.data.dtype:  # an upcast copy, not a view
+                seen.append(len(chunk))
+            yield start, chunk
+
+    monkeypatch.setattr(selection.EmbeddingRows, "chunks", spy)
+    monkeypatch.setattr(_storage, "_CPU_CHUNK_BYTES", 8 * 16 * 12)  # 12 float64 rows
+    chunked = greedy_select(V, 5, **kwargs)
+    np.testing.assert_array_equal(chunked[0], whole[0])
+    np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-6)
+    # no full-size copy, whatever the storage type (float64 is read as views)
+    assert max(seen, default=0) <= 12 and (seen or dtype == torch.float64)
+
+
+def test_pool_fisher_blocks_equal_their_concatenation():
+    rng = np.random.RandomState(11)
+    V, L = rng.randn(30, 3, 7), rng.randn(6, 3, 7)
+    kwargs = dict(labeled_fisher=L, n_labeled=6, device="cpu")
+    for space in ("parameter", "sample"):
+        a = greedy_select(V, 4, pool_fisher=[V, L], space=space, **kwargs)
+        b = greedy_select(V, 4, pool_fisher=np.concatenate([V, L]), space=space, **kwargs)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_allclose(a[2], b[2], rtol=1e-12)
+
+
+def test_host_storage_gives_the_device_picks():
+    V = np.random.RandomState(12).randn(40, 3, 9)
+    a = greedy_select(V, 5, device="cpu", storage="host")
+    b = greedy_select(V, 5, device="cpu", storage="device")
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[2] == b[2]
+
+
+def test_low_precision_input_is_not_copied(monkeypatch):
+    V = torch.randn(30, 3, 8, generator=torch.Generator().manual_seed(0)).bfloat16()
+    stored = []
+    rows = selection._embedding_rows
+
+    def spy(*args, **kwargs):
+        out = rows(*args, **kwargs)
+        stored.append(out.data)
+        return out
+
+    monkeypatch.setattr(selection, "_embedding_rows", spy)
+    greedy_select(V, 4, device="cpu", space="parameter")
+    assert stored[0].dtype == torch.bfloat16 and stored[0].data_ptr() == V.data_ptr()
