@@ -170,6 +170,11 @@ class _ParameterSpace:
             self.A = torch.eye(d, dtype=torch.float64, device=self.V.device) / self.lam
         return P, Q, torch.trace(self.A @ self.F).item()
 
+    def objective(self, running):
+        """``tr(A F)`` from the state: exact, where the running value (initial
+        trace minus the gains) loses digits to cancellation."""
+        return torch.dot(self.A.reshape(-1), self.F.reshape(-1)).item()
+
     def rows(self, u):
         """Ũ_u, the scaled embedding rows of local candidate ``u``, in float64."""
         C = self.shape[1]
@@ -218,6 +223,9 @@ class _SampleSpace:
         Y = self.Z[:, n * C :].view(n, C, -1)
         Q = torch.einsum("xcm,xem->xce", Y, Y)
         return P, Q, self.tr0
+
+    def objective(self, running):
+        return running
 
     def rows(self, u):
         return None  # the sample space only runs unsharded: steps use ``u``
@@ -378,7 +386,7 @@ def greedy_select(
     )
     P, Q, objective = backend.initial_state()
     order, gains, objective = greedy_loop(P, Q, objective, backend, K, b, LocalPool(n))
-    return np.asarray(order, dtype=np.int64), np.asarray(gains), objective
+    return np.asarray(order, dtype=np.int64), np.asarray(gains), backend.objective(objective)
 
 
 def _cheaper_space(nC, C, d, steps, pool, labeled, device):

@@ -128,17 +128,34 @@ def test_float32_storage_keeps_the_float64_picks(labeled):
 LOW = [torch.float32, torch.bfloat16, torch.float16]
 
 
-@pytest.mark.parametrize("dtype", LOW)
-def test_low_precision_storage_objective_within_1e_3(dtype):
+@pytest.mark.parametrize("dtype, rtol", [(torch.float32, 1e-7), (torch.bfloat16, 1e-3),
+                                         (torch.float16, 1e-3)])
+def test_low_precision_storage_objective_drift(dtype, rtol):
     # the target for bf16: final objective within 1e-3 of float64
+    # (measured here: 2e-9 float32, 4e-6 bfloat16, 2e-6 float16)
     rng = np.random.RandomState(9)
     V, L = rng.randn(400, 5, 300), rng.randn(40, 5, 300)
     kwargs = dict(n_labeled=40, device="cpu", space="parameter")
     idx64, _, obj64 = greedy_select(V, 20, labeled_fisher=L, **kwargs)
     low = [torch.from_numpy(a).to(dtype) for a in (V, L)]
     idx, _, obj = greedy_select(low[0], 20, labeled_fisher=low[1], **kwargs)
-    assert abs(obj - obj64) <= 1e-3 * abs(obj64)  # measured: 2e-5 for bf16
+    assert abs(obj - obj64) <= rtol * abs(obj64)
     assert np.mean(idx == idx64) >= 0.9
+
+
+def test_objective_is_the_trace_of_the_final_state():
+    # tr(A F) of the returned batch, computed from scratch in float64
+    rng = np.random.RandomState(13)
+    V, L = rng.randn(50, 3, 6), rng.randn(5, 3, 6)
+    idx, gains, obj = greedy_select(V, 4, labeled_fisher=L, n_labeled=5, device="cpu",
+                                    space="parameter")
+    F = np.einsum("xcd,xce->de", V, V) / len(V)  # pool_fisher defaults to the candidates
+    F_lab = np.einsum("xcd,xce->de", L, L) / 5
+    F_B = np.einsum("xcd,xce->de", V[idx], V[idx])
+    A = np.linalg.inv(np.eye(6) + 5 / 9 * F_lab + 4 / 9 * F_B)
+    np.testing.assert_allclose(obj, np.trace(A @ F), rtol=1e-12)
+    np.testing.assert_allclose(obj, np.trace(np.linalg.inv(np.eye(6) + 5 / 9 * F_lab) @ F)
+                               - gains.sum(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64] + LOW)
