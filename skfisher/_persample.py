@@ -56,7 +56,7 @@ def iter_chunks(X, batch_size, model):
 
 _DEFAULT_BATCH = 128  # rows per pass where device memory cannot be measured (CPU)
 _PROBE_ROWS = 8
-_BATCH_FRACTION = 0.25  # of the free device memory, for one batch's temporaries
+_BATCH_FRACTION = 0.15  # of the free device memory, for one batch's temporaries
 _MAX_BATCH = 2048
 
 

@@ -5,8 +5,8 @@ step. :class:`EmbeddingRows` keeps it once, in its storage type (float64,
 float32, bfloat16 or float16), either on the compute device or in host
 memory (pinned when the device is a GPU), and serves every product from
 chunks moved to the device and upcast there: float64 storage computes in
-float64, the others in float32. The transient memory is one chunk, sized
-from the device's free memory.
+float64, the others in float32. The transient memory is a few chunks,
+sized from the device's free memory.
 """
 
 import math
@@ -32,7 +32,7 @@ STORAGE_DTYPES = {
 }
 
 _DEVICE_FRACTION = 0.8  # of the free device memory that stored embeddings may take
-_CHUNK_FRACTION = 0.1  # of the free memory, for one upcast chunk
+_CHUNK_FRACTION = 0.025  # of the free memory, for one float64 chunk (a step holds a few)
 _CPU_CHUNK_BYTES = 64 * 2**20  # on the CPU, chunks stay small (cache, bounded temporaries)
 
 

@@ -18,8 +18,10 @@ Two equivalent backends supply the products a step needs:
   ever formed; cheaper when d is large against the number of embedding rows
   (``space="auto"`` counts the multiply-adds of both).
 
-The greedy loop itself (:func:`greedy_loop`) asks a pool object where the
-candidates live: :class:`LocalPool` here, or a pool sharded over processes
+The embeddings are stored once, in their own type, and read in chunks
+(:class:`skfisher._storage.EmbeddingRows`). The greedy loop itself
+(:func:`greedy_loop`) asks a pool object where the candidates live:
+:class:`LocalPool` here, or a pool sharded over processes
 (:mod:`skfisher.distributed`).
 """
 
@@ -158,14 +160,14 @@ class _ParameterSpace:
         d = self.V.shape[1]
         P = torch.empty(n, C, C, dtype=torch.float64, device=self.V.device)
         Q = torch.empty_like(P)
+        s2 = self.V.scale**2  # Ṽ = s V: the scale goes onto the C x C results
         for start, V in self.V.chunks(torch.float64):
-            V = V * self.V.scale
-            B = V / self.lam if self.A is None else V @ self.A  # Ṽ A
+            B = V / self.lam if self.A is None else V @ self.A  # V A
             m, x = len(V) // C, start // C
-            P[x : x + m] = torch.einsum("xcd,xed->xce", B.view(m, C, d), V.view(m, C, d))
+            P[x : x + m] = torch.einsum("xcd,xed->xce", B.view(m, C, d), V.view(m, C, d)) * s2
             Q[x : x + m] = torch.einsum(
                 "xcd,xed->xce", (B @ self.F).view(m, C, d), B.view(m, C, d)
-            )
+            ) * s2
         if self.A is None:
             self.A = torch.eye(d, dtype=torch.float64, device=self.V.device) / self.lam
         return P, Q, torch.trace(self.A @ self.F).item()
@@ -499,8 +501,10 @@ def select_batch(
     device : str or torch.device, default=None
         Where the algebra runs; None picks CUDA when available. The state
         (``A``, ``F_pool`` and every C x C matrix) is float64. Embeddings
-        given in float32 (or float16/bfloat16) are stored in float32 and the
-        per-step pass over them runs in float32; others are float64.
+        given in float32, float16 or bfloat16 are kept in that type (no
+        copy) and each pass over them runs in float32, chunk by chunk;
+        others are float64. Embeddings on the host are streamed to the
+        device when they do not fit there.
 
     Returns
     -------
