@@ -153,20 +153,40 @@ def _outer_sq_sum(G, U):
     return GG @ UU.T
 
 
-def _layer_sq_sum(module, pname, inp, gout):
-    """``Σ_b g_b²`` of the per-sample gradients of ``module.<pname>`` -> (numel,)."""
+def _layer_input(module, inp):
+    """What a layer's per-sample gradients need of its input, computed once a batch.
+
+    ``Linear`` and ``Conv2d``: the (B, K, L) matrix of inputs (unfolded
+    patches for a conv) that multiplies the output gradient; ``BatchNorm2d``:
+    the input itself.
+    """
+    B = inp.shape[0]
+    if isinstance(module, nn.Linear):
+        return inp.reshape(B, -1, inp.shape[-1]).transpose(1, 2)
+    if isinstance(module, nn.Conv2d):
+        _check_conv(module)
+        return F.unfold(inp, module.kernel_size, module.dilation, module.padding, module.stride)
+    return inp
+
+
+def _output_grad(module, gout):
+    """The output gradient as (B, O, L) for ``Linear`` and ``Conv2d`` weights."""
+    B = gout.shape[0]
+    if isinstance(module, nn.Linear):
+        return gout.reshape(B, -1, gout.shape[-1]).transpose(1, 2)
+    return gout.reshape(B, gout.shape[1], -1)
+
+
+def _layer_sq_sum(module, pname, U, gout):
+    """``Σ_b g_b²`` of the per-sample gradients of ``module.<pname>`` -> (numel,).
+
+    ``U`` is :func:`_layer_input` of the layer.
+    """
     if pname == "weight" and not isinstance(module, nn.BatchNorm2d):
-        B = gout.shape[0]
-        if isinstance(module, nn.Linear):
-            G = gout.reshape(B, -1, gout.shape[-1]).transpose(1, 2)
-            U = inp.reshape(B, -1, inp.shape[-1]).transpose(1, 2)
-        else:
-            _check_conv(module)
-            G = gout.reshape(B, gout.shape[1], -1)
-            U = F.unfold(inp, module.kernel_size, module.dilation, module.padding, module.stride)
+        G = _output_grad(module, gout)
         if G.shape[-1] <= _SMALL_L:
             return _outer_sq_sum(G, U).reshape(-1)
-    return _layer_grad(module, pname, inp, gout, None).square_().sum(0)
+    return _layer_grad(module, pname, U, gout, None).square_().sum(0)
 
 
 def _check_conv(module):
@@ -174,12 +194,15 @@ def _check_conv(module):
         raise NotImplementedError("Conv2d needs groups=1 and integer zero padding.")
 
 
-def _layer_grad(module, pname, inp, gout, index):
-    """Per-sample gradient of ``module.<pname>`` at flat ``index`` (None: all) -> (B, m)."""
+def _layer_grad(module, pname, U, gout, index):
+    """Per-sample gradient of ``module.<pname>`` at flat ``index`` (None: all) -> (B, m).
+
+    ``U`` is :func:`_layer_input` of the layer.
+    """
     B = gout.shape[0]
     if isinstance(module, nn.BatchNorm2d):
         if pname == "weight":
-            xhat = (inp - module.running_mean[:, None, None]) * torch.rsqrt(
+            xhat = (U - module.running_mean[:, None, None]) * torch.rsqrt(
                 module.running_var[:, None, None] + module.eps
             )
             g = (gout * xhat).sum((2, 3))
@@ -191,21 +214,33 @@ def _layer_grad(module, pname, inp, gout, index):
             gout.sum((2, 3))
         )
         return g if index is None else g[:, index]
-    if isinstance(module, nn.Linear):
-        x = inp.reshape(B, -1, inp.shape[-1])  # (B, L, I)
-        go = gout.reshape(B, -1, gout.shape[-1])  # (B, L, O)
-        if index is None:
-            return torch.bmm(go.transpose(1, 2), x).reshape(B, -1)
-        n_in = x.shape[-1]
-        return (go[:, :, index // n_in] * x[:, :, index % n_in]).sum(1)
-    # Conv2d: weight entry (o, k) = sum over positions of gout[o] * patch[k]
-    _check_conv(module)
-    U = F.unfold(inp, module.kernel_size, module.dilation, module.padding, module.stride)
-    G = gout.reshape(B, gout.shape[1], -1)  # (B, O, L)
+    # weight entry (o, k) = sum over positions of gout[o] * input[k]
+    return _weight_entries(_output_grad(module, gout), U, index)
+
+
+_DENSE_RATIO = 32  # a matmul over whole output rows, up to this many entries per needed one
+_GATHER_ELEMENTS = 2**24  # (B, entries, L) elements per chunk of the sparse path
+
+
+def _weight_entries(G, U, index):
+    """Per-sample ``Σ_l G[b, o, l] U[b, k, l]`` at flat entries ``index = o * K + k``.
+
+    Entries that fill enough of their output rows come from one batched
+    matmul over those rows (BLAS-efficient); sparse ones from products of
+    the gathered rows, in chunks that bound the temporaries.
+    """
+    B, _, L = G.shape
+    n_k = U.shape[1]
     if index is None:
         return torch.bmm(G, U.transpose(1, 2)).reshape(B, -1)
-    n_k = U.shape[1]
-    return (G[:, index // n_k] * U[:, index % n_k]).sum(-1)
+    rows, pos = torch.unique(index // n_k, return_inverse=True)
+    if len(rows) * n_k <= _DENSE_RATIO * len(index):
+        return torch.bmm(G[:, rows], U.transpose(1, 2))[:, pos, index % n_k]
+    step = max(_GATHER_ELEMENTS // (B * L), 1)
+    return torch.cat([
+        (G[:, i // n_k] * U[:, i % n_k]).sum(-1)
+        for i in index.split(step)
+    ], dim=1)
 
 
 def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, sum_squares=False):
@@ -260,6 +295,7 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, sum_squa
     pos = {id(m): i for i, m in enumerate(mods)}
     prob = logp.detach().exp()
     n_classes = logp.shape[1]
+    inputs = {}
     for c in range(n_classes):
         weight = prob[:, c].sqrt() if scale_by_sqrt_p else torch.ones_like(prob[:, c])
         gouts = torch.autograd.grad(
@@ -271,10 +307,11 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, sum_squa
         grads = []
         for j, index in groups:
             mod, pname = layout.owners[j]
-            inp = records[id(mod)][0].detach()
+            if id(mod) not in inputs:  # once a batch, shared by the classes
+                inputs[id(mod)] = _layer_input(mod, records[id(mod)][0].detach())
             gout = gouts[pos[id(mod)]]
             if sum_squares:
-                grads.append(_layer_sq_sum(mod, pname, inp, gout))
+                grads.append(_layer_sq_sum(mod, pname, inputs[id(mod)], gout))
             else:
-                grads.append(_layer_grad(mod, pname, inp, gout, index))
+                grads.append(_layer_grad(mod, pname, inputs[id(mod)], gout, index))
         yield c, prob[:, c], grads

@@ -214,3 +214,20 @@ def test_a_layer_that_does_not_reach_the_output_has_zero_gradients():
     layout = ParamLayout(net)
     dead = slice(layout.offsets[2], layout.n_params)
     assert torch.all(diag[dead] == 0) and torch.all(diag[: layout.offsets[2]] > 0)
+
+
+@pytest.mark.parametrize("pattern", ["dense", "sparse"])
+def test_weight_entries_both_paths_match_the_full_gradient(monkeypatch, pattern):
+    from skfisher import _persample
+
+    g = torch.Generator().manual_seed(0)
+    G, U = torch.randn(3, 6, 5, generator=g), torch.randn(3, 40, 5, generator=g)
+    full = torch.bmm(G, U.transpose(1, 2)).reshape(3, -1)  # (B, O * K)
+    # dense: most entries of two output rows; sparse: one entry in each of five rows
+    index = torch.tensor([41, 45, 50, 60, 79, 120, 121, 150, 159] if pattern == "dense"
+                         else [3, 47, 95, 130, 201])
+    monkeypatch.setattr(_persample, "_DENSE_RATIO", 10)
+    monkeypatch.setattr(_persample, "_GATHER_ELEMENTS", 3 * 5 * 2)  # two entries a chunk
+    rows = torch.unique(index // 40)
+    assert (len(rows) * 40 <= 10 * len(index)) == (pattern == "dense")
+    torch.testing.assert_close(_persample._weight_entries(G, U, index), full[:, index])
