@@ -43,7 +43,8 @@ def main(argv=None):
     parser.add_argument("--pool", type=int, default=None)
     parser.add_argument("--K", type=int, default=None)
     parser.add_argument("--fisher-samples", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=lambda v: v if v == "auto" else int(v),
+                        default="auto", help="rows per forward pass, or 'auto'")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     args.pool = args.pool or (600 if args.digits else 5750)
