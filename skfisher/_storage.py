@@ -171,10 +171,14 @@ class EmbeddingRows:
             out[start : start + len(chunk)] = (Mc @ chunk.T).T
         return out.mul_(self.scale)
 
-    def gram(self):
-        """``(scale * data)ᵀ (scale * data)`` in float64, chunks upcast to float64."""
+    def gram(self, out=None):
+        """``(scale * data)ᵀ (scale * data)`` in float64, chunks upcast to float64.
+
+        With ``out`` (d x d, float64), the Gram is added to it in place.
+        """
         d = self.data.shape[1]
-        out = torch.zeros(d, d, dtype=torch.float64, device=self.device)
+        if out is None:
+            out = torch.zeros(d, d, dtype=torch.float64, device=self.device)
         for _, chunk in self.chunks(torch.float64):
-            out.addmm_(chunk.T, chunk)
-        return out.mul_(self.scale**2)
+            out.addmm_(chunk.T, chunk, alpha=self.scale**2)
+        return out

@@ -121,10 +121,15 @@ def _fisher_arg(name, value, n_classes, dim, device, storage):
 
 
 def _dense(fisher):
-    """The d x d float64 matrix of a Fisher given either way."""
+    """The d x d float64 matrix of a Fisher given either way (a new tensor
+    for embeddings; the caller's for a matrix)."""
     if fisher[0] == "matrix":
         return fisher[1]
-    return sum(r.gram() for r in fisher[1]) * fisher[2]
+    d = fisher[1][0].shape[1]
+    out = torch.zeros(d, d, dtype=torch.float64, device=fisher[1][0].device)
+    for rows in fisher[1]:
+        rows.gram(out=out)
+    return out.mul_(fisher[2])
 
 
 def _scaled_rows(fisher, scale=1.0):
@@ -148,12 +153,13 @@ class _ParameterSpace:
         self.V = V
         self.shape = (len(V.data) // n_classes, n_classes)
         self.F = _dense(pool)
-        d = V.shape[1]
-        eye = torch.eye(d, dtype=torch.float64, device=V.device)
         self.lam = lam
-        self.A = None if labeled is None else torch.linalg.inv(lam * eye + alpha * _dense(labeled))
-        if self.A is not None:
-            self.A = (self.A + self.A.T) / 2
+        self.A = None  # A0 = lam⁻¹ I unless labeled; d x d buffers are updated in place
+        if labeled is not None:
+            M = _dense(labeled)
+            M = M * alpha if labeled[0] == "matrix" else M.mul_(alpha)
+            M.diagonal().add_(lam)
+            self.A = torch.cholesky_inverse(torch.linalg.cholesky(M))  # symmetric
 
     def initial_state(self):
         n, C = self.shape
@@ -169,12 +175,13 @@ class _ParameterSpace:
                 "xcd,xed->xce", (B @ self.F).view(m, C, d), B.view(m, C, d)
             ) * s2
         if self.A is None:
-            self.A = torch.eye(d, dtype=torch.float64, device=self.V.device) / self.lam
-        return P, Q, torch.trace(self.A @ self.F).item()
+            self.A = torch.eye(d, dtype=torch.float64, device=self.V.device).div_(self.lam)
+        return P, Q, self.objective(None)
 
     def objective(self, running):
-        """``tr(A F)`` from the state: exact, where the running value (initial
-        trace minus the gains) loses digits to cancellation."""
+        """``tr(A F)`` from the state (A and F symmetric): exact, where the
+        running value (initial trace minus the gains) loses digits to
+        cancellation."""
         return torch.dot(self.A.reshape(-1), self.F.reshape(-1)).item()
 
     def rows(self, u):
@@ -187,7 +194,7 @@ class _ParameterSpace:
         W = self.A @ rows_u.T  # d x C
         # T = Ṽ A Ũᵀ and R = Ṽ A F A Ũᵀ in one pass over the embeddings
         TR = self.V.matmul(torch.cat([W, self.A @ (self.F @ W)], dim=1))
-        self.A -= W @ S_inv @ W.T
+        self.A.addmm_(W @ S_inv, W.T, alpha=-1)
         return TR[:, :C].reshape(n, C, C), TR[:, C:].reshape(n, C, C)
 
 

@@ -216,3 +216,15 @@ def test_low_precision_input_is_not_copied(monkeypatch):
     monkeypatch.setattr(selection, "_embedding_rows", spy)
     greedy_select(V, 4, device="cpu", space="parameter")
     assert stored[0].dtype == torch.bfloat16 and stored[0].data_ptr() == V.data_ptr()
+
+
+def test_fisher_matrices_given_are_not_modified():
+    rng = np.random.RandomState(14)
+    V, L = rng.randn(20, 3, 5), rng.randn(4, 3, 5)
+    F_lab = torch.from_numpy(np.einsum("xcd,xce->de", L, L) / 4)
+    F_pool = torch.from_numpy(np.einsum("xcd,xce->de", V, V) / 20)
+    before = F_lab.clone(), F_pool.clone()
+    idx = select_batch(V, 3, pool_fisher=F_pool, labeled_fisher=F_lab, n_labeled=4, device="cpu")
+    assert torch.equal(F_lab, before[0]) and torch.equal(F_pool, before[1])
+    np.testing.assert_array_equal(idx, brute_force_select(V, 3, F_lab=F_lab.numpy(),
+                                                          n_labeled=4)[0])
