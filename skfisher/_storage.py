@@ -21,6 +21,7 @@ __all__ = [
     "fits",
     "free_memory",
     "fitting_rows",
+    "resolve_device",
     "storage_dtype",
 ]
 
@@ -34,6 +35,16 @@ STORAGE_DTYPES = {
 _DEVICE_FRACTION = 0.8  # of the free device memory that stored embeddings may take
 _CHUNK_FRACTION = 0.025  # of the free memory, for one float64 chunk (a step holds a few)
 _CPU_CHUNK_BYTES = 64 * 2**20  # on the CPU, chunks stay small (cache, bounded temporaries)
+
+
+def resolve_device(device):
+    """A torch.device: None or "auto" is CUDA when available; CUDA gets its index."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def storage_dtype(name):
@@ -112,7 +123,7 @@ class EmbeddingRows:
 
     def __init__(self, data, device, *, scale=1.0, chunk_rows=None, group=1):
         self.data = data
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.scale = float(scale)
         self.compute_dtype = _compute_dtype(data.dtype)
         if chunk_rows is None:

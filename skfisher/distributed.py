@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ._storage import resolve_device
 from .selection import (
     _TIE_RTOL,
     _argmax_lowest,
@@ -19,7 +20,6 @@ from .selection import (
     _embedding_rows,
     _fisher_arg,
     _ParameterSpace,
-    _resolve_device,
     _to_tensor,
     greedy_loop,
 )
@@ -121,7 +121,7 @@ def select_batch_sharded(
     indices : ndarray of shape (n_select,), dtype int64
         Global indices in the order chosen, identical on every rank.
     """
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     V = _to_tensor("embeddings", embeddings, (3,))
     n, C, d = V.shape
     pool = ShardedPool(n, dev, group)

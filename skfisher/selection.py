@@ -30,15 +30,9 @@ import numbers
 import numpy as np
 import torch
 
-from ._storage import STORAGE_DTYPES, EmbeddingRows, fits
+from ._storage import STORAGE_DTYPES, EmbeddingRows, fits, resolve_device
 
 __all__ = ["LocalPool", "greedy_loop", "greedy_select", "select_batch"]
-
-
-def _resolve_device(device):
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _to_tensor(name, value, ndims):
@@ -349,7 +343,7 @@ def greedy_select(
     objective : float
         ``tr(A F_pool)`` for the returned batch.
     """
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     if storage not in ("auto", "device", "host"):
         raise ValueError(f"storage must be 'auto', 'device' or 'host'; got {storage!r}.")
     V = _to_tensor("embeddings", embeddings, (3,))

@@ -18,7 +18,7 @@ from ..fisher import (
     masked_embeddings,
 )
 from .._persample import check_batch_size, eval_mode
-from .._storage import allocate, storage_dtype
+from .._storage import allocate, resolve_device, storage_dtype
 from ..selection import greedy_select
 from ._base import check_n_instances, images_for, unwrap_classifier
 
@@ -199,7 +199,7 @@ class FisherMask(BaseEstimator):
         if X_labeled is not None and len(X_labeled):
             labeled = images_for(estimator, X_labeled)
         rng = check_random_state(self.random_state)
-        device = torch.device(self.device) if self.device is not None else _device_of(model)
+        device = resolve_device(self.device if self.device is not None else _device_of(model))
         seconds, peaks = {}, {}
 
         with _phase("fisher_diagonal", device, seconds, peaks):
@@ -234,7 +234,7 @@ class FisherMask(BaseEstimator):
             },
             "seconds": seconds,
             "peak_memory": peaks,
-            "storage": "device" if V.device == device else "host",
+            "storage": "device" if V.device.type == device.type else "host",
             "objective": objective,
         }
         return chosen, gains
