@@ -197,7 +197,8 @@ def _check_conv(module):
 def _layer_grad(module, pname, U, gout, index):
     """Per-sample gradient of ``module.<pname>`` at flat ``index`` (None: all) -> (B, m).
 
-    ``U`` is :func:`_layer_input` of the layer.
+    ``U`` is :func:`_layer_input` of the layer; for a Linear or Conv2d weight,
+    ``index`` is planned as :class:`_Entries` (see :func:`_plan`).
     """
     B = gout.shape[0]
     if isinstance(module, nn.BatchNorm2d):
@@ -222,24 +223,42 @@ _DENSE_RATIO = 32  # a matmul over whole output rows, up to this many entries pe
 _GATHER_ELEMENTS = 2**24  # (B, entries, L) elements per chunk of the sparse path
 
 
-def _weight_entries(G, U, index):
-    """Per-sample ``Σ_l G[b, o, l] U[b, k, l]`` at flat entries ``index = o * K + k``.
+class _Entries:
+    """Flat weight entries ``index = o * K + k`` and how to compute them, planned
+    once a call: the output rows they fall in, and whether those rows are
+    dense enough for one matmul."""
+
+    def __init__(self, index, n_k):
+        self.index = index
+        self.rows, self.pos = torch.unique(index // n_k, return_inverse=True)
+        self.cols = index % n_k
+        self.dense = len(self.rows) * n_k <= _DENSE_RATIO * len(index)
+
+
+def _plan(module, pname, index):
+    """``index`` as :class:`_Entries` for a Linear or Conv2d weight; else as given."""
+    if index is None or pname != "weight" or isinstance(module, nn.BatchNorm2d):
+        return index
+    return _Entries(index, module.weight[0].numel())
+
+
+def _weight_entries(G, U, entries):
+    """Per-sample ``Σ_l G[b, o, l] U[b, k, l]`` at :class:`_Entries` (None: all).
 
     Entries that fill enough of their output rows come from one batched
     matmul over those rows (BLAS-efficient); sparse ones from products of
     the gathered rows, in chunks that bound the temporaries.
     """
     B, _, L = G.shape
-    n_k = U.shape[1]
-    if index is None:
+    if entries is None:
         return torch.bmm(G, U.transpose(1, 2)).reshape(B, -1)
-    rows, pos = torch.unique(index // n_k, return_inverse=True)
-    if len(rows) * n_k <= _DENSE_RATIO * len(index):
-        return torch.bmm(G[:, rows], U.transpose(1, 2))[:, pos, index % n_k]
+    if entries.dense:
+        return torch.bmm(G[:, entries.rows], U.transpose(1, 2))[:, entries.pos, entries.cols]
+    n_k = U.shape[1]
     step = max(_GATHER_ELEMENTS // (B * L), 1)
     return torch.cat([
         (G[:, i // n_k] * U[:, i % n_k]).sum(-1)
-        for i in index.split(step)
+        for i in entries.index.split(step)
     ], dim=1)
 
 
@@ -296,6 +315,7 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, sum_squa
     prob = logp.detach().exp()
     n_classes = logp.shape[1]
     inputs = {}
+    groups = [(j, _plan(*layout.owners[j], index)) for j, index in groups]
     for c in range(n_classes):
         weight = prob[:, c].sqrt() if scale_by_sqrt_p else torch.ones_like(prob[:, c])
         gouts = torch.autograd.grad(

@@ -82,12 +82,18 @@ def _embedding_rows(name, t, device, storage, reserve=0):
     return rows
 
 
-def _fisher_arg(name, value, n_classes, dim, device, storage):
+def _same_tensor(a, b):
+    return (a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.dtype == b.dtype
+            and a.device == b.device and a.stride() == b.stride())
+
+
+def _fisher_arg(name, value, n_classes, dim, device, storage, known=None):
     """A Fisher given as a (d, d) matrix or as (m, C, d) embeddings (their mean
     outer product), possibly as a list of such blocks.
 
-    Returns ``("matrix", F)`` or ``("factor", [rows, ...], w)`` with
-    ``F = w Σ rowsᵀ rows``.
+    ``known`` is ``(tensor, rows)``: a block that is ``tensor`` reuses its
+    validated :class:`EmbeddingRows`. Returns ``("matrix", F)`` or
+    ``("factor", [rows, ...], w)`` with ``F = w Σ rowsᵀ rows``.
     """
     blocks = value if isinstance(value, (list, tuple)) else [value]
     tensors = [_to_tensor(name, b, (2, 3) if len(blocks) == 1 else (3,)) for b in blocks]
@@ -110,7 +116,11 @@ def _fisher_arg(name, value, n_classes, dim, device, storage):
     m = sum(len(t) for t in tensors)
     if m == 0:
         raise ValueError(f"{name} given as blocks of embeddings holds no rows.")
-    rows = [_embedding_rows(name, t, device, storage) for t in tensors if len(t)]
+    rows = [
+        known[1] if known is not None and _same_tensor(t, known[0])
+        else _embedding_rows(name, t, device, storage)
+        for t in tensors if len(t)
+    ]
     return "factor", rows, 1.0 / m
 
 
@@ -367,7 +377,7 @@ def greedy_select(
     pool = (
         ("factor", [rows], 1.0 / n)
         if pool_fisher is None
-        else _fisher_arg("pool_fisher", pool_fisher, C, d, dev, storage)
+        else _fisher_arg("pool_fisher", pool_fisher, C, d, dev, storage, known=(V, rows))
     )
     labeled = (
         None

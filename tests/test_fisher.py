@@ -230,4 +230,6 @@ def test_weight_entries_both_paths_match_the_full_gradient(monkeypatch, pattern)
     monkeypatch.setattr(_persample, "_GATHER_ELEMENTS", 3 * 5 * 2)  # two entries a chunk
     rows = torch.unique(index // 40)
     assert (len(rows) * 40 <= 10 * len(index)) == (pattern == "dense")
-    torch.testing.assert_close(_persample._weight_entries(G, U, index), full[:, index])
+    entries = _persample._Entries(index, 40)
+    assert entries.dense == (pattern == "dense")
+    torch.testing.assert_close(_persample._weight_entries(G, U, entries), full[:, index])

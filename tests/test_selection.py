@@ -228,3 +228,24 @@ def test_fisher_matrices_given_are_not_modified():
     assert torch.equal(F_lab, before[0]) and torch.equal(F_pool, before[1])
     np.testing.assert_array_equal(idx, brute_force_select(V, 3, F_lab=F_lab.numpy(),
                                                           n_labeled=4)[0])
+
+
+def test_candidates_in_the_pool_fisher_are_read_once(monkeypatch):
+    rng = np.random.RandomState(15)
+    V, L = rng.randn(30, 3, 6), rng.randn(5, 3, 6)
+    wrapped = []
+    rows = selection._embedding_rows
+
+    def spy(name, t, *args, **kwargs):
+        wrapped.append((name, len(t)))
+        return rows(name, t, *args, **kwargs)
+
+    monkeypatch.setattr(selection, "_embedding_rows", spy)
+    a = greedy_select(V, 4, pool_fisher=[V, L], labeled_fisher=L, n_labeled=5, device="cpu")
+    # V is validated once, as the embeddings; its pool block reuses those rows
+    assert wrapped == [("embeddings", 30), ("pool_fisher", 5), ("labeled_fisher", 5)]
+    monkeypatch.undo()
+    b = greedy_select(V, 4, pool_fisher=[V.copy(), L], labeled_fisher=L, n_labeled=5,
+                      device="cpu")
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[2] == b[2]
