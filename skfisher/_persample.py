@@ -242,8 +242,8 @@ def hook_params(model, layout, x):
                 lambda m, args, out: calls.__setitem__(id(m), calls[id(m)] + 1)
             ))
     try:
-        with torch.no_grad():
-            model(x)
+        with torch.enable_grad():  # as per_class_grads runs it (no fused inference paths)
+            model(x.detach().requires_grad_(True))
     finally:
         for h in handles:
             h.remove()

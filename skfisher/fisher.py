@@ -214,6 +214,15 @@ def build_mask(
         return out_idx
     if not (isinstance(sparsity, (int, float)) and 0 < sparsity <= 1):
         raise ValueError(f"sparsity must be a float in (0, 1]; got {sparsity!r}.")
+    eligible_params = mask_candidates(
+        layout, output_layer=output_layer, layers=layers, trainable_only=trainable_only
+    )
+    if not eligible_params:
+        what = "trainable parameter" if trainable_only else "parameter"
+        raise ValueError(
+            f"layers={layers!r} matches no {what} outside the output layer "
+            "(mask='output' keeps the output layer only)."
+        )
     total = layout.n_params
     if trainable_only:
         total = sum(s for s, t, o in zip(layout.sizes, layout.trainable, is_out) if t or o)
@@ -223,15 +232,6 @@ def build_mask(
         raise ValueError(
             f"sparsity={sparsity} keeps {k} of {total} parameters, no more than the "
             f"output layer's {len(out_idx)}; use sparsity >= {smallest}."
-        )
-    eligible_params = mask_candidates(
-        layout, output_layer=output_layer, layers=layers, trainable_only=trainable_only
-    )
-    if not eligible_params:
-        what = "trainable parameter" if trainable_only else "parameter"
-        raise ValueError(
-            f"layers={layers!r} matches no {what} outside the output layer "
-            "(mask='output' keeps the output layer only)."
         )
     n_mid = k - len(out_idx)
     n_eligible = sum(layout.sizes[j] for j in eligible_params)

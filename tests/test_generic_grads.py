@@ -117,6 +117,7 @@ def test_models_mix_both_paths(case):
         # attention's output projection is a Linear whose forward never runs
         assert layout.names.index("encoder.self_attn.out_proj.weight") in generic
         assert layout.names.index("patch.weight") in hooked
+        assert layout.names.index("encoder.linear1.weight") in hooked
 
 
 def test_generic_path_chunks_rows():
