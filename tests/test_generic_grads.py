@@ -12,7 +12,7 @@ from torch import nn
 from skfisher import FisherMask, badge, bait, fisher_mask
 from skfisher._funcgrad import func_class_grads
 from skfisher._persample import hook_params
-from skfisher.fisher import ParamLayout, fisher_diagonal, masked_embeddings
+from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, masked_embeddings
 
 from _reference import autograd_reference
 
@@ -271,3 +271,31 @@ def test_no_linear_output_layer_is_a_clear_error(tabular):
         bait(net, X[40:60], n_instances=2)
     idx, _ = bait(net, X[40:60], n_instances=2, output_layer="0")
     assert idx.shape == (2,)
+
+
+def test_fisher_diagonal_of_chosen_parameters(case):
+    _, model, X, J, p = case
+    layout = ParamLayout(model)
+    names = layout.names[1::2]
+    got = fisher_diagonal(model, X, names=names)
+    expected = (p[:, :, None] * J**2).sum(1).mean(0)
+    for j, name in enumerate(layout.names):
+        part = slice(layout.offsets[j], layout.offsets[j] + layout.sizes[j])
+        torch.testing.assert_close(got[part], expected[part] if name in names else 0 * got[part])
+    with pytest.raises(ValueError, match="unknown parameters"):
+        fisher_diagonal(model, X, names=["nope"])
+
+
+def test_mask_leaves_frozen_parameters_out():
+    model = tabular_mlp()
+    for p in model[0].parameters():
+        p.requires_grad_(False)
+    layout = ParamLayout(model)
+    diag = torch.arange(layout.n_params, 0, -1, dtype=torch.float64)  # favours layer 0
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    kept = build_mask(diag, layout, 0.5, output_layer="7", trainable_only=True)
+    assert len(kept) == int(0.5 * n_trainable)
+    frozen = set(range(layout.offsets[2]))  # 0.weight, 0.bias
+    assert not frozen & set(kept.tolist())
+    everything = build_mask(diag, layout, 0.5, output_layer="7")
+    assert len(everything) == int(0.5 * layout.n_params) and frozen & set(everything.tolist())
