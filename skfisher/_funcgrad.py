@@ -59,7 +59,8 @@ def func_class_grads(
         Return ``Σ_b Σ_c g_bc²`` of shape (numel_j,) per parameter instead
         (``indices`` must then be all None).
     max_elements : int, default=2**24
-        Bound on the values of one chunk's full Jacobian.
+        Bound on the values of one chunk's full Jacobian (a chunk holds at
+        least one row).
 
     Returns
     -------
