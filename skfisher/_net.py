@@ -1,6 +1,7 @@
 """ResNet-18 as a scikit-learn classifier, through skorch."""
 
 import contextlib
+import os
 import threading
 
 import numpy as np
@@ -23,6 +24,80 @@ from ._images import check_images
 __all__ = ["ResNet18", "ResNet18Classifier", "resolve_device"]
 
 _STEMS = ("cifar", "imagenet")
+
+
+def load_torchvision_resnet18(module, path):
+    """Load a torchvision ResNet-18 ``state_dict`` file into ``module`` (a :class:`ResNet18`
+    with the ImageNet stem and width 64), all but the output layer ``fc``.
+
+    Nothing is downloaded. For one input channel the first convolution's
+    weights are summed over torchvision's three (the same as feeding the gray
+    image to every channel).
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read as a state_dict or does not fit the network.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise ValueError(
+            f"weights={os.fspath(path)!r} could not be read as a saved state_dict: {exc}"
+        ) from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(
+            f"weights={os.fspath(path)!r} holds a {type(state).__name__}, not a state_dict; "
+            "save it with torch.save(model.state_dict(), path)."
+        )
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    in_channels = module.conv1.weight.shape[1]
+    if "conv1.weight" in state and in_channels != state["conv1.weight"].shape[1]:
+        if in_channels != 1:
+            raise ValueError(
+                f"Pretrained weights take {state['conv1.weight'].shape[1]} input channels; "
+                f"the images have {in_channels} (1 or 3 work)."
+            )
+        state["conv1.weight"] = state["conv1.weight"].sum(1, keepdim=True)
+    own = module.state_dict()
+    wrong = [
+        k for k, v in state.items() if k not in own or own[k].shape != v.shape
+    ] + [k for k in own if k not in state and not k.startswith("fc.")]
+    if wrong:
+        raise ValueError(
+            f"weights={os.fspath(path)!r} is not a torchvision ResNet-18 state_dict: "
+            f"{len(wrong)} entries are missing, unexpected or of another shape, e.g. {wrong[:3]}."
+        )
+    module.load_state_dict(state, strict=False)
+
+
+def freeze_parameters(module, freeze):
+    """Set ``requires_grad=False`` on the parameters named by ``freeze``.
+
+    ``"backbone"``: every parameter outside ``fc``; a list of str: parameters
+    whose name starts with one of these prefixes (``"layer1"`` matches
+    ``layer1.*``).
+    """
+    names = [n for n, _ in module.named_parameters()]
+    if isinstance(freeze, str) and freeze == "backbone":
+        if not any(n.startswith("fc.") for n in names):
+            raise ValueError("freeze='backbone' needs an output layer named 'fc'.")
+        prefixes = sorted({n.split(".")[0] for n in names} - {"fc"})
+    elif isinstance(freeze, (list, tuple)) and all(isinstance(p, str) for p in freeze):
+        prefixes = list(freeze)
+    else:
+        raise ValueError(
+            f"freeze must be None, 'backbone' or a list of parameter-name prefixes; "
+            f"got {freeze!r}."
+        )
+    unmatched = [p for p in prefixes if not any(n == p or n.startswith(p + ".") for n in names)]
+    if unmatched:
+        raise ValueError(f"freeze prefixes {unmatched} match no parameter of the network.")
+    for name, p in module.named_parameters():
+        if any(name == q or name.startswith(q + ".") for q in prefixes):
+            p.requires_grad_(False)
 
 
 def resolve_device(device):
@@ -202,6 +277,19 @@ class ResNet18Classifier(NeuralNetClassifier):
         ``net.device`` gives the resolved device; ``get_params`` keeps the
         value given.
     verbose : int, default=0
+    weights : str or path-like, default=None
+        A torchvision ResNet-18 ``state_dict`` file to start from (e.g.
+        ImageNet weights saved with ``torch.save``; never downloaded). Every
+        layer but the output layer is loaded at each fit; ``fc`` is built for
+        the classes seen in ``fit``. Needs ``stem="imagenet"`` and
+        ``width=64``; one-channel images use the summed first-layer filters.
+        Scale inputs as the weights were trained (ImageNet mean and std).
+    freeze : None, "backbone" or list of str, default=None
+        Parameters not to train: ``"backbone"`` is all but ``fc``; a list
+        gives name prefixes (``["conv1", "bn1", "layer1"]``). None trains
+        everything. Frozen parameters are left out of the optimizer (and,
+        by default, of :class:`~skfisher.FisherMask`'s mask); BatchNorm
+        running statistics still adapt in training mode.
     **kwargs
         Any other :class:`skorch.NeuralNetClassifier` parameter, e.g.
         ``module__*``, ``optimizer__weight_decay`` or ``callbacks``.
@@ -248,6 +336,8 @@ class ResNet18Classifier(NeuralNetClassifier):
         train_split=None,
         device="auto",
         verbose=0,
+        weights=None,
+        freeze=None,
         **kwargs,
     ):
         super().__init__(
@@ -267,6 +357,8 @@ class ResNet18Classifier(NeuralNetClassifier):
         self.image_shape = image_shape
         self.random_state = random_state
         self.train_until = train_until
+        self.weights = weights
+        self.freeze = freeze
 
     @property
     def _default_callbacks(self):
@@ -276,7 +368,7 @@ class ResNet18Classifier(NeuralNetClassifier):
         ]
 
     def initialize_optimizer(self, *args, **kwargs):
-        named_parameters = self.get_all_learnable_params()
+        named_parameters = [(n, p) for n, p in self.get_all_learnable_params() if p.requires_grad]
         args, kwargs = self.get_params_for_optimizer("optimizer", named_parameters)
         if self.optimizer is torch.optim.SGD:
             kwargs = {"momentum": 0.9, "weight_decay": 5e-4, **kwargs}
@@ -308,7 +400,19 @@ class ResNet18Classifier(NeuralNetClassifier):
         if isinstance(requested, str) and requested == "auto":
             self.__dict__["device"] = requested
 
+    def _check_pretrained(self):
+        if self.weights is None:
+            return
+        if self.module is not ResNet18 or self.width != 64 or self.stem != "imagenet":
+            module = getattr(self.module, "__name__", self.module)
+            raise ValueError(
+                "weights= loads torchvision's ResNet-18: it needs module=ResNet18, "
+                f"width=64 and stem='imagenet'; got module={module!r}, "
+                f"width={self.width!r}, stem={self.stem!r}."
+            )
+
     def initialize_module(self):
+        self._check_pretrained()
         kwargs = self.get_params_for("module")
         if isinstance(self.module, type):
             kwargs = {"width": self.width, "stem": self.stem, **kwargs}
@@ -317,6 +421,10 @@ class ResNet18Classifier(NeuralNetClassifier):
                 kwargs["n_classes"] = len(self.classes_)
         with _seeded_global_rng(getattr(self, "init_seed_", None), self.device):
             self.module_ = self.initialized_instance(self.module, kwargs)
+        if self.weights is not None:
+            load_torchvision_resnet18(self.module_, self.weights)
+        if self.freeze is not None:
+            freeze_parameters(self.module_, self.freeze)
         return self
 
     def get_params_for(self, prefix):

@@ -9,7 +9,9 @@ computed: a conv weight entry is a sum over positions of output gradient times
 input patch, so no full per-sample gradient is formed for a sparse mask.
 
 Supported layers: ``Conv2d`` (groups=1, zero padding), ``Linear`` and
-``BatchNorm2d`` in eval mode with running statistics.
+``BatchNorm2d`` in eval mode with running statistics, each called once per
+forward pass and owning its parameters alone. Every other parameter takes the
+generic path of :mod:`skfisher._funcgrad` (:func:`hook_params` decides).
 """
 
 import contextlib
@@ -26,6 +28,7 @@ __all__ = [
     "auto_batch_size",
     "check_batch_size",
     "eval_mode",
+    "hook_params",
     "iter_chunks",
     "per_class_grads",
 ]
@@ -103,23 +106,40 @@ class ParamLayout:
         Start of each parameter in the flat vector.
     sizes : list of int
     owners : list of (module, str)
-        The layer holding each parameter and the attribute name (``weight``
-        or ``bias``).
+        The layer holding each parameter and its attribute name (``weight``,
+        ``bias``, ``in_proj_weight``, ...).
+    hookable : list of bool
+        Whether the layer hooks can give the parameter's gradients: its
+        layer is a supported type and configuration and owns it alone.
+    trainable : list of bool
+        ``requires_grad`` of each parameter.
     n_params : int
+
+    Raises
+    ------
+    ValueError
+        If a BatchNorm layer has no running statistics: in eval mode it
+        normalises with the batch's statistics, so a row's output depends on
+        the other rows and per-sample gradients are undefined.
     """
 
     def __init__(self, model):
-        owner = {}
+        owner, n_owners = {}, {}
         for mod_name, mod in model.named_modules():
-            for pname, p in mod.named_parameters(recurse=False):
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.running_mean is None:
+                raise ValueError(
+                    f"{type(mod).__name__} {mod_name!r} has track_running_stats=False, so in "
+                    "eval mode it normalises each row with its batch's statistics and rows "
+                    "are not independent; FisherMask needs classifiers whose per-sample "
+                    "outputs are independent (use track_running_stats=True, or GroupNorm / "
+                    "LayerNorm)."
+                )
+            for pname, p in mod.named_parameters(recurse=False, remove_duplicate=False):
                 full = f"{mod_name}.{pname}" if mod_name else pname
-                if not isinstance(mod, _SUPPORTED):
-                    raise NotImplementedError(
-                        f"Per-sample gradients support {[c.__name__ for c in _SUPPORTED]}; "
-                        f"parameter {full!r} belongs to a {type(mod).__name__}."
-                    )
-                owner[full] = (mod, pname)
+                owner.setdefault(full, (mod, pname))
+                n_owners[id(p)] = n_owners.get(id(p), 0) + 1
         self.names, self.shapes, self.offsets, self.sizes, self.owners = [], [], [], [], []
+        self.hookable, self.trainable = [], []
         offset = 0
         for name, p in model.named_parameters():
             self.names.append(name)
@@ -127,6 +147,8 @@ class ParamLayout:
             self.offsets.append(offset)
             self.sizes.append(p.numel())
             self.owners.append(owner[name])
+            self.hookable.append(n_owners[id(p)] == 1 and _supported(*owner[name]))
+            self.trainable.append(p.requires_grad)
             offset += p.numel()
         self.n_params = offset
 
@@ -164,7 +186,6 @@ def _layer_input(module, inp):
     if isinstance(module, nn.Linear):
         return inp.reshape(B, -1, inp.shape[-1]).transpose(1, 2)
     if isinstance(module, nn.Conv2d):
-        _check_conv(module)
         return F.unfold(inp, module.kernel_size, module.dilation, module.padding, module.stride)
     return inp
 
@@ -189,9 +210,47 @@ def _layer_sq_sum(module, pname, U, gout):
     return _layer_grad(module, pname, U, gout, None).square_().sum(0)
 
 
-def _check_conv(module):
-    if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
-        raise NotImplementedError("Conv2d needs groups=1 and integer zero padding.")
+def _supported(module, pname):
+    """Whether the layer hooks compute ``module.<pname>``'s per-sample gradients."""
+    if isinstance(module, nn.Conv2d):
+        return (
+            module.groups == 1 and module.padding_mode == "zeros"
+            and not isinstance(module.padding, str) and type(module) is nn.Conv2d
+        )
+    if isinstance(module, nn.BatchNorm2d):
+        return module.running_mean is not None and type(module) is nn.BatchNorm2d
+    return isinstance(module, nn.Linear) and pname in ("weight", "bias")
+
+
+def hook_params(model, layout, x):
+    """Parameters (by number in ``layout``) whose gradients the layer hooks give.
+
+    Those of :attr:`ParamLayout.hookable` whose layer runs exactly once in a
+    forward pass on ``x`` (e.g. attention's output projection is a Linear
+    whose weight is used without calling it: it takes the generic path).
+
+    Returns
+    -------
+    hooked : set of int
+    """
+    calls = {}
+    handles = []
+    for j, (mod, _) in enumerate(layout.owners):
+        if layout.hookable[j] and id(mod) not in calls:
+            calls[id(mod)] = 0
+            handles.append(mod.register_forward_hook(
+                lambda m, args, out: calls.__setitem__(id(m), calls[id(m)] + 1)
+            ))
+    try:
+        with torch.enable_grad():  # as per_class_grads runs it (no fused inference paths)
+            model(x.detach().requires_grad_(True))
+    finally:
+        for h in handles:
+            h.remove()
+    return {
+        j for j, (mod, _) in enumerate(layout.owners)
+        if layout.hookable[j] and calls[id(mod)] == 1
+    }
 
 
 def _layer_grad(module, pname, U, gout, index):

@@ -1,10 +1,15 @@
 """Fisher information of a network: its diagonal, the sparse mask, and the
 masked per-class gradient embeddings (design notes §1).
 
-All functions take a ``torch.nn.Module`` that returns logits and images as a
-float tensor or array of shape (n, c, h, w); BatchNorm runs in eval mode and
-no augmentation is applied. Work is chunked by ``batch_size`` rows, which
-bounds memory.
+All functions take a ``torch.nn.Module`` that returns logits and inputs as a
+float tensor or array of shape (n, ...) (images, sequences, tabular rows);
+BatchNorm runs in eval mode and no augmentation is applied. Work is chunked
+by ``batch_size`` rows, which bounds memory.
+
+Per-sample gradients come from layer hooks for the layers that allow it
+(:mod:`skfisher._persample`) and from torch.func for every other parameter
+(:mod:`skfisher._funcgrad`); a model may mix both. Either way a row's output
+must not depend on the other rows of its batch.
 """
 
 import math
@@ -13,11 +18,13 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from ._funcgrad import func_class_grads
 from ._persample import (
     ParamLayout,
     auto_batch_size,
     check_batch_size,
     eval_mode,
+    hook_params,
     iter_chunks,
     per_class_grads,
 )
@@ -26,6 +33,7 @@ __all__ = [
     "ParamLayout",
     "fisher_diagonal",
     "build_mask",
+    "mask_candidates",
     "mask_summary",
     "masked_embeddings",
     "MASK_METHODS",
@@ -38,7 +46,44 @@ def _device_of(model):
     return next(model.parameters()).device
 
 
-def fisher_diagonal(model, X, *, batch_size="auto"):
+def _split(model, layout, X, groups):
+    """``groups`` as (hooked, generic): which path computes each parameter."""
+    _, first = next(iter_chunks(X[:1], 1, model))
+    hooked = hook_params(model, layout, first)
+    return [g for g in groups if g[0] in hooked], [g for g in groups if g[0] not in hooked]
+
+
+def _group_grads(model, xb, layout, hooked, generic, *, scale_by_sqrt_p, sum_squares):
+    """``{param_no: grads}`` of both paths for a batch ``xb``.
+
+    Grads are (B, C, m_j) per-sample, per-class gradients of ``log p_c`` on
+    the group's entries, or their squares summed over rows and classes,
+    (numel_j,), with ``sum_squares``.
+    """
+    out = {}
+    if hooked:
+        for c, _, grads in per_class_grads(
+            model, xb, layout, hooked, scale_by_sqrt_p=scale_by_sqrt_p, sum_squares=sum_squares,
+        ):
+            for (j, _), g in zip(hooked, grads):
+                if not sum_squares:
+                    out.setdefault(j, []).append(g)
+                elif c == 0:
+                    out[j] = g
+                else:
+                    out[j] += g
+        if not sum_squares:
+            out = {j: torch.stack(rows, dim=1) for j, rows in out.items()}
+    if generic:
+        grads = func_class_grads(
+            model, xb, [layout.names[j] for j, _ in generic], [idx for _, idx in generic],
+            scale_by_sqrt_p=scale_by_sqrt_p, sum_squares=sum_squares,
+        )
+        out.update(zip([j for j, _ in generic], grads))
+    return out
+
+
+def fisher_diagonal(model, X, *, names=None, batch_size="auto"):
     """Diagonal of the expected Fisher under the model's own predictions.
 
     ``F_ii = (1/m) Σ_x Σ_c p_c(x) (∂ log p_c(x) / ∂θ_i)²`` over the ``m`` rows
@@ -48,7 +93,9 @@ def fisher_diagonal(model, X, *, batch_size="auto"):
     ----------
     model : torch.nn.Module
         Returns logits; evaluated in eval mode on its own device.
-    X : Tensor or ndarray of shape (m, c, h, w)
+    X : Tensor or ndarray of shape (m, ...)
+    names : list of str, default=None
+        Parameters to compute; the others are left at zero. None: all.
     batch_size : int or "auto", default="auto"
         Rows per forward pass; ``"auto"`` sizes batches from the free device
         memory (see :func:`skfisher._persample.auto_batch_size`).
@@ -60,27 +107,51 @@ def fisher_diagonal(model, X, *, batch_size="auto"):
     """
     batch_size = check_batch_size(batch_size)
     layout = ParamLayout(model)
+    if names is not None and set(names) - set(layout.names):
+        raise ValueError(f"names has unknown parameters {sorted(set(names) - set(layout.names))}.")
     device = _device_of(model)
     diag = torch.zeros(layout.n_params, dtype=torch.float64, device=device)
-    groups = [(j, None) for j in range(len(layout.names))]
-
-    def sq_sums(xb):
-        for _, _, sums in per_class_grads(
-            model, xb, layout, groups, scale_by_sqrt_p=True, sum_squares=True
-        ):
-            yield from zip(groups, sums)
+    groups = [
+        (j, None) for j, name in enumerate(layout.names) if names is None or name in names
+    ]
+    if not groups:
+        return diag
 
     with eval_mode(model):
+        hooked, generic = _split(model, layout, X, groups)
+
+        def sq_sums(xb):
+            return _group_grads(
+                model, xb, layout, hooked, generic, scale_by_sqrt_p=True, sum_squares=True
+            )
+
         if batch_size == "auto":
-            batch_size = auto_batch_size(model, X, lambda xb: list(sq_sums(xb)))
+            batch_size = auto_batch_size(model, X, sq_sums)
         for _, xb in iter_chunks(X, batch_size, model):
-            for (j, _), sq in sq_sums(xb):
+            for j, sq in sq_sums(xb).items():
                 diag[layout.offsets[j] : layout.offsets[j] + layout.sizes[j]] += sq.double()
     return diag / len(X)
 
 
 def _is_output(name, output_layer):
     return name == output_layer or name.startswith(output_layer + ".")
+
+
+def mask_candidates(layout, *, output_layer="fc", layers=None, trainable_only=False):
+    """Parameters (by number in ``layout``) eligible for the mask's non-output entries.
+
+    See :func:`build_mask` for the arguments.
+
+    Returns
+    -------
+    params : list of int
+    """
+    return [
+        j for j, name in enumerate(layout.names)
+        if not _is_output(name, output_layer)
+        and (layers is None or any(name == p or name.startswith(p + ".") for p in layers))
+        and (layout.trainable[j] or not trainable_only)
+    ]
 
 
 def build_mask(
@@ -91,12 +162,14 @@ def build_mask(
     method="global",
     output_layer="fc",
     layers=None,
+    trainable_only=False,
     random_state=None,
 ):
     """Choose the parameters of the Fisher mask.
 
     ``k = int(sparsity * n_params)`` entries: the whole output layer plus
-    ``k - n_out`` entries among the eligible other parameters.
+    ``k - n_out`` entries among the eligible other parameters
+    (``n_params`` counts the trainable ones only with ``trainable_only``).
 
     Parameters
     ----------
@@ -116,6 +189,9 @@ def build_mask(
     layers : list of str, default=None
         Name prefixes of eligible parameters (e.g. ``["layer3", "layer4"]``);
         None: every parameter outside the output layer.
+    trainable_only : bool, default=False
+        Leave parameters with ``requires_grad=False`` (a frozen backbone)
+        out of the mask and out of ``n_params``.
     random_state : int, RandomState instance or None, default=None
         For ``method="random"``.
 
@@ -138,7 +214,18 @@ def build_mask(
         return out_idx
     if not (isinstance(sparsity, (int, float)) and 0 < sparsity <= 1):
         raise ValueError(f"sparsity must be a float in (0, 1]; got {sparsity!r}.")
+    eligible_params = mask_candidates(
+        layout, output_layer=output_layer, layers=layers, trainable_only=trainable_only
+    )
+    if not eligible_params:
+        what = "trainable parameter" if trainable_only else "parameter"
+        raise ValueError(
+            f"layers={layers!r} matches no {what} outside the output layer "
+            "(mask='output' keeps the output layer only)."
+        )
     total = layout.n_params
+    if trainable_only:
+        total = sum(s for s, t, o in zip(layout.sizes, layout.trainable, is_out) if t or o)
     k = int(sparsity * total)
     if k <= len(out_idx):
         smallest = math.ceil((len(out_idx) + 1) / total * 1e6) / 1e6
@@ -146,14 +233,6 @@ def build_mask(
             f"sparsity={sparsity} keeps {k} of {total} parameters, no more than the "
             f"output layer's {len(out_idx)}; use sparsity >= {smallest}."
         )
-    eligible_params = [
-        j for j, name in enumerate(layout.names)
-        if not is_out[j] and (layers is None or any(
-            name == p or name.startswith(p + ".") for p in layers
-        ))
-    ]
-    if not eligible_params:
-        raise ValueError(f"layers={layers!r} matches no parameter outside the output layer.")
     n_mid = k - len(out_idx)
     n_eligible = sum(layout.sizes[j] for j in eligible_params)
     if n_mid > n_eligible:
@@ -218,7 +297,7 @@ def masked_embeddings(
     ----------
     model : torch.nn.Module
         Returns logits; evaluated in eval mode on its own device.
-    X : Tensor or ndarray of shape (n, c, h, w)
+    X : Tensor or ndarray of shape (n, ...)
     indices : ndarray of shape (d,)
         Sorted flat parameter indices (see :func:`build_mask`).
     weighting : {"fisher", "unweighted"}, default="fisher"
@@ -250,16 +329,16 @@ def masked_embeddings(
     device = _device_of(model)
     groups = [(j, idx.to(device)) for j, idx in layout.split(indices)]
 
-    def embed(xb):
-        rows = [
-            torch.cat(grads, dim=1)
-            for _, _, grads in per_class_grads(
-                model, xb, layout, groups, scale_by_sqrt_p=weighting == "fisher"
-            )
-        ]
-        return torch.stack(rows, dim=1)
-
     with eval_mode(model):
+        hooked, generic = _split(model, layout, X, groups)
+
+        def embed(xb):
+            grads = _group_grads(
+                model, xb, layout, hooked, generic,
+                scale_by_sqrt_p=weighting == "fisher", sum_squares=False,
+            )
+            return torch.cat([grads[j] for j, _ in groups], dim=2)
+
         if batch_size == "auto":
             batch_size = auto_batch_size(model, X, embed)
         for start, xb in iter_chunks(X, batch_size, model):

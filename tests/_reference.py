@@ -1,6 +1,7 @@
 """Brute-force oracles used by the tests: straight from the design notes, float64."""
 
 import numpy as np
+import torch
 
 
 def brute_force_select(V, K, *, F_pool=None, F_lab=None, n_labeled=0, lam=1.0, backward_steps=0):
@@ -35,3 +36,18 @@ def brute_force_select(V, K, *, F_pool=None, F_lab=None, n_labeled=0, lam=1.0, b
         chosen.remove(u)
         update(u, -1.0)
     return np.array(chosen), np.trace(A @ F_pool)
+
+
+def autograd_reference(net, X):
+    """Per-sample, per-class full gradients by a plain loop: (n, C, P) and probabilities."""
+    params = list(net.parameters())
+    jac, probs = [], []
+    for x in X:
+        logp = torch.log_softmax(net(x[None]), 1)[0]
+        rows = [
+            torch.cat([g.reshape(-1) for g in torch.autograd.grad(logp[c], params, retain_graph=True)])
+            for c in range(len(logp))
+        ]
+        jac.append(torch.stack(rows))
+        probs.append(logp.exp().detach())
+    return torch.stack(jac), torch.stack(probs)

@@ -14,6 +14,8 @@ from skfisher.fisher import (
     masked_embeddings,
 )
 
+from _reference import autograd_reference
+
 
 def small_net():
     """Conv (stride, padding, bias; 9 positions) -> BN -> conv (1 position) -> BN -> linear."""
@@ -29,21 +31,6 @@ def small_net():
         bn.weight.data.uniform_(0.5, 1.5)
         bn.bias.data.uniform_(-0.5, 0.5)
     return net.eval()
-
-
-def autograd_reference(net, X):
-    """Per-sample, per-class full gradients by a plain loop: (n, C, P) and probabilities."""
-    params = list(net.parameters())
-    jac, probs = [], []
-    for x in X:
-        logp = torch.log_softmax(net(x[None]), 1)[0]
-        rows = [
-            torch.cat([g.reshape(-1) for g in torch.autograd.grad(logp[c], params, retain_graph=True)])
-            for c in range(len(logp))
-        ]
-        jac.append(torch.stack(rows))
-        probs.append(logp.exp().detach())
-    return torch.stack(jac), torch.stack(probs)
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +109,10 @@ def test_last_layer_embedding_has_the_closed_form():
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
 
 
-def test_unsupported_layers_are_named():
+def test_layers_without_hooks_take_the_generic_path():
     net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.LayerNorm(3))
-    with pytest.raises(NotImplementedError, match="'2.weight' belongs to a LayerNorm"):
-        ParamLayout(net)
+    layout = ParamLayout(net)
+    assert layout.hookable == [True, True, False, False]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._features import output_layer_inputs
+from .._inspect import check_classifier_module, find_output_layer
 from ._base import check_n_instances, images_for, unwrap_classifier
 
 __all__ = ["kcenter_greedy", "badge", "kcenter_select", "kmeanspp_select", "badge_embeddings"]
@@ -110,9 +111,10 @@ def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size):
     estimator, X_labeled = unwrap_classifier(classifier, X_labeled)
     check_is_fitted(estimator, "module_")
     model = estimator.module_
-    pool = output_layer_inputs(
-        model, images_for(estimator, X_pool), output_layer=output_layer, batch_size=batch_size
-    )
+    images = images_for(estimator, X_pool)
+    check_classifier_module(model, images)
+    output_layer = find_output_layer(model, images, output_layer)
+    pool = output_layer_inputs(model, images, output_layer=output_layer, batch_size=batch_size)
     labeled = None
     if X_labeled is not None and len(X_labeled):
         labeled = output_layer_inputs(
@@ -123,7 +125,7 @@ def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size):
 
 
 def kcenter_greedy(
-    classifier, X_pool, n_instances=1, *, X_labeled=None, output_layer="fc",
+    classifier, X_pool, n_instances=1, *, X_labeled=None, output_layer=None,
     batch_size=256, random_state=None,
 ):
     """Core-Set (Sener & Savarese 2018): k-center greedy on penultimate features.
@@ -139,7 +141,9 @@ def kcenter_greedy(
     n_instances : int, default=1
     X_labeled : array-like of shape (n_labeled, ...), default=None
         Overrides the learner's ``X_training``.
-    output_layer : str, default="fc"
+    output_layer : str, default=None
+        Module name of the output layer; None: the last Linear layer whose
+        output is the network's output.
     batch_size : int, default=256
     random_state : int, RandomState instance or None, default=None
         The first pick when nothing is labeled.
@@ -156,7 +160,7 @@ def kcenter_greedy(
 
 
 def badge(
-    classifier, X_pool, n_instances=1, *, output_layer="fc", batch_size=256, random_state=None,
+    classifier, X_pool, n_instances=1, *, output_layer=None, batch_size=256, random_state=None,
 ):
     """BADGE (Ash et al. 2020): k-means++ seeding on last-layer gradient embeddings.
 
@@ -165,7 +169,9 @@ def badge(
     classifier : modAL ActiveLearner or fitted estimator with ``module_``
     X_pool : array-like of shape (n_pool, ...)
     n_instances : int, default=1
-    output_layer : str, default="fc"
+    output_layer : str, default=None
+        Module name of the output layer; None: the last Linear layer whose
+        output is the network's output.
     batch_size : int, default=256
     random_state : int, RandomState instance or None, default=None
         The D²-weighted draws.

@@ -14,9 +14,11 @@ from ..fisher import (
     ParamLayout,
     build_mask,
     fisher_diagonal,
+    mask_candidates,
     mask_summary,
     masked_embeddings,
 )
+from .._inspect import check_classifier_module, find_output_layer
 from .._persample import check_batch_size, eval_mode
 from .._storage import allocate, resolve_device, storage_dtype
 from ..selection import greedy_select
@@ -77,8 +79,13 @@ class FisherMask(BaseEstimator):
     layers : list of str, default=None
         Parameter-name prefixes eligible for the mask; None: all but the
         output layer.
-    output_layer : str, default="fc"
-        Module name of the output layer.
+    output_layer : str, default=None
+        Module name of the output layer; None finds it: the last Linear
+        layer whose output is the network's output (the logits).
+    trainable_only : bool, default=True
+        Keep frozen parameters (``requires_grad=False``, e.g. a frozen
+        pretrained backbone) out of the mask; ``sparsity`` is then a fraction
+        of the trainable parameters. No effect when all are trainable.
     batch_size : int or "auto", default="auto"
         Rows per forward pass for the Fisher diagonal and the embeddings;
         ``"auto"`` sizes them from the free GPU memory (128 on the CPU).
@@ -129,7 +136,8 @@ class FisherMask(BaseEstimator):
         weighting="fisher",
         mask="global",
         layers=None,
-        output_layer="fc",
+        output_layer=None,
+        trainable_only=True,
         batch_size="auto",
         embedding_dtype="float64",
         storage="auto",
@@ -144,6 +152,7 @@ class FisherMask(BaseEstimator):
         self.mask = mask
         self.layers = layers
         self.output_layer = output_layer
+        self.trainable_only = trainable_only
         self.batch_size = batch_size
         self.embedding_dtype = embedding_dtype
         self.storage = storage
@@ -155,6 +164,8 @@ class FisherMask(BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+        if not isinstance(self.trainable_only, (bool, np.bool_)):
+            raise ValueError(f"trainable_only must be a bool; got {self.trainable_only!r}.")
         check_batch_size(self.batch_size)
         storage_dtype(self.embedding_dtype)
         if self.storage not in ("auto", "device", "host"):
@@ -195,6 +206,8 @@ class FisherMask(BaseEstimator):
         check_is_fitted(estimator, "module_")
         model = estimator.module_
         pool = images_for(estimator, X_pool)
+        check_classifier_module(model, pool)
+        output_layer = find_output_layer(model, pool, self.output_layer)
         labeled = None
         if X_labeled is not None and len(X_labeled):
             labeled = images_for(estimator, X_labeled)
@@ -209,10 +222,17 @@ class FisherMask(BaseEstimator):
             else:
                 m = min(self.fisher_samples, n_pool)
                 rows = np.sort(rng.choice(n_pool, size=m, replace=False))
-                diag = fisher_diagonal(model, pool[rows], batch_size=self.batch_size)
+                candidates = mask_candidates(
+                    layout, output_layer=output_layer, layers=self.layers,
+                    trainable_only=self.trainable_only,
+                )  # only these need the diagonal
+                diag = fisher_diagonal(
+                    model, pool[rows], names=[layout.names[j] for j in candidates],
+                    batch_size=self.batch_size,
+                )
             indices = build_mask(
-                diag, layout, self.sparsity, method=self.mask,
-                output_layer=self.output_layer, layers=self.layers, random_state=rng,
+                diag, layout, self.sparsity, method=self.mask, output_layer=output_layer,
+                layers=self.layers, trainable_only=self.trainable_only, random_state=rng,
             )
 
         with _phase("embeddings", device, seconds, peaks):
