@@ -10,6 +10,7 @@ from ._net import ResNet18Classifier
 from .compare import SETTINGS, load_rounds, run_comparison, summarize
 from .datasets import DATASETS, load_split
 from .experiments import format_table, run_active_learning, save_results
+from .labeling import add_label_parser, label_command
 from .strategies import STRATEGIES, get_strategy
 
 def _positive_int(text):
@@ -70,6 +71,8 @@ def build_parser():
     cmp_.add_argument("--width", type=int, choices=(16, 64), default=16)
     cmp_.add_argument("--device", default="auto")
     cmp_.add_argument("--quiet", action="store_true")
+
+    add_label_parser(sub, _positive_int)
     return parser
 
 
@@ -189,6 +192,8 @@ def main(argv=None):
             return run_command(args)
         if args.command == "compare":
             return compare_command(args, argv)
+        if args.command == "label":
+            return label_command(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"skfisher: error: {exc}", file=sys.stderr)
         return 2
