@@ -109,8 +109,8 @@ class LabelingProject:
     ----------
     path : Path
     config : dict
-        ``project.json``: classes, image size, model settings, skipped
-        files and the committed rounds.
+        ``project.json``, read afresh at every access: classes, image size,
+        model settings, skipped files and the committed rounds.
 
     Examples
     --------
@@ -126,13 +126,18 @@ class LabelingProject:
 
     def __init__(self, path):
         self.path = Path(path)
+        self.config  # fails early for a folder that is no project
+
+    @property
+    def config(self):
+        """``project.json``, read afresh."""
         config_path = self.path / "project.json"
         if not config_path.is_file():
             raise FileNotFoundError(
                 f"{self.path} is not a labeling project (no project.json); create it with "
                 "`skfisher label init` (an interrupted init is simply run again)."
             )
-        self.config = json.loads(config_path.read_text())
+        return json.loads(config_path.read_text())
 
     # ------------------------------------------------------------------ set-up
     @classmethod
@@ -374,8 +379,9 @@ class LabelingProject:
 
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive int; got {n!r}.")
-        number = len(self.config["rounds"]) + 1
-        query_fn = get_strategy(strategy, random_state=self.config["random_state"] + number)
+        config = self.config
+        number = len(config["rounds"]) + 1
+        query_fn = get_strategy(strategy, random_state=config["random_state"] + number)
         if strategy_params:
             query_fn = functools.partial(query_fn, **strategy_params)
         X, paths = self._pool()
@@ -401,13 +407,13 @@ class LabelingProject:
         net = None
         if len(np.unique(y)) >= 2:
             net = self._estimator(device).fit(X[labeled_rows], y)
-            record["model_params"] = dict(self.config["model"])
+            record["model_params"] = dict(config["model"])
         record["fit_seconds"] = time.perf_counter() - tic
         tic = time.perf_counter()
         if len(candidates) <= n:
             picked = np.arange(len(candidates))
         elif net is None:
-            rng = np.random.RandomState(self.config["random_state"] + number)
+            rng = np.random.RandomState(config["random_state"] + number)
             picked = np.sort(rng.choice(len(candidates), n, replace=False))
             record["strategy"] = "random (fewer than two classes labeled)"
         else:
@@ -443,9 +449,8 @@ class LabelingProject:
             folder / "contact_sheet.png",
             title=f"round {number}: {len(rows)} images to label ({record['strategy']})",
         )
-        config = {**self.config, "rounds": self.config["rounds"] + [record]}
+        config["rounds"].append(record)
         _write_text(self.path / "project.json", json.dumps(config, indent=1))  # the commit
-        self.config = config
         return {
             "round": number, "to_label": folder / "to_label.csv",
             "contact_sheet": folder / "contact_sheet.png", "paths": record["paths"],

@@ -167,8 +167,9 @@ def test_corrupt_images_are_skipped_and_named(tmp_path, images):
 
 def test_pending_images_are_not_queried_again(tmp_path, images):
     project = new_project(tmp_path, images)
+    other = LabelingProject(project.path)  # e.g. a notebook's, opened earlier
     first = project.query(5, strategy="entropy")
-    second = project.query(5, strategy="entropy")
+    second = other.query(5, strategy="entropy")
     assert second["round"] == 2 and not set(first["paths"]) & set(second["paths"])
     assert project.pending() == {1: first["paths"], 2: second["paths"]}
 
