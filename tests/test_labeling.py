@@ -9,17 +9,21 @@ import subprocess
 import sys
 import warnings
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
+import skfisher
 from skfisher import LabelingProject
 from skfisher import labeling
 from skfisher.cli import main
 from skfisher.datasets import ImageReadWarning
 
+#: the checkout whose skfisher the tests import, for subprocesses
+SOURCE = str(Path(skfisher.__file__).parents[1])
 CLASSES = ("0", "1", "2")
 MODEL = dict(image_size=8, max_epochs=1)
 
@@ -292,7 +296,7 @@ main(sys.argv[2:])
 def test_resume_after_the_process_is_killed(tmp_path, images):
     _, truth = images
     project = new_project(tmp_path, images)
-    env = {**os.environ, "PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": SOURCE, "OMP_NUM_THREADS": "1"}
 
     def killed(file, *args):
         proc = subprocess.run(
@@ -368,7 +372,7 @@ def test_cli_errors_exit_2(tmp_path, images, capsys, args, message):
 def test_cli_error_has_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "skfisher", "label", "status", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": SOURCE},
     )
     assert proc.returncode == 2
     assert "skfisher: error:" in proc.stderr and "not a labeling project" in proc.stderr
@@ -402,3 +406,16 @@ def test_run_and_compare_accept_a_folder_and_an_npz(tmp_path, images, capsys):
     records = [json.loads(line) for line in open(tmp_path / "c" / "d" / "rounds.jsonl")]
     # pool 84 (70 %), 3 classes: steps of max(3, 84 // 20) = 4
     assert [r["n_labels"] for r in records] == [4, 8] and records[0]["setting"] == "d"
+
+
+def test_cli_ctrl_c_exits_130_with_a_message(tmp_path, images, capsys, monkeypatch):
+    project = new_project(tmp_path, images)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LabelingProject, "query", interrupted)
+    assert main(["label", "query", str(project.path), "-n", "2"]) == 130
+    assert "interrupted; the project is as the last finished step left it" in (
+        capsys.readouterr().err
+    )
