@@ -11,12 +11,14 @@ import os
 import pickle
 import struct
 import warnings
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, Options, validate_params
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 __all__ = [
@@ -392,6 +394,14 @@ def _read_one(path, image_size, channels):
         return np.asarray(image, dtype=np.uint8)
 
 
+_IMAGE_SIZE = [Interval(Integral, 1, None, closed="left"), tuple, list, None]
+_CHANNELS = [Options(Integral, {1, 3}), None]
+
+
+@validate_params(
+    {"paths": ["array-like"], "image_size": _IMAGE_SIZE, "channels": _CHANNELS},
+    prefer_skip_nested_validation=True,
+)
 def read_images(paths, *, image_size=None, channels=None):
     """Read image files into one uint8 array; unreadable files are skipped.
 
@@ -423,8 +433,6 @@ def read_images(paths, *, image_size=None, channels=None):
         ``image_size`` is None.
     """
     image_size = _check_image_size(image_size)
-    if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be None, 1 or 3; got {channels!r}.")
     arrays, kept, skipped = [], [], []
     for i, path in enumerate(paths):
         try:
@@ -459,6 +467,13 @@ def read_images(paths, *, image_size=None, channels=None):
     return out, np.asarray(kept, dtype=np.int64), skipped
 
 
+@validate_params(
+    {
+        "path": [str, os.PathLike], "image_size": _IMAGE_SIZE, "channels": _CHANNELS,
+        "labeled": ["boolean"], "return_X_y": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_image_folder(
     path, *, image_size=None, channels=None, labeled=True, return_X_y=False
 ):
@@ -519,6 +534,10 @@ def load_image_folder(
     )
 
 
+@validate_params(
+    {"path": [str, os.PathLike], "return_X_y": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def load_npz(path, *, return_X_y=False):
     """Load images ``X`` and labels ``y`` saved with :func:`numpy.savez`.
 
