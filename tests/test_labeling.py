@@ -419,3 +419,13 @@ def test_cli_ctrl_c_exits_130_with_a_message(tmp_path, images, capsys, monkeypat
     assert "interrupted; the project is as the last finished step left it" in (
         capsys.readouterr().err
     )
+
+
+def test_contact_sheet_of_rgb_and_grey_images(tmp_path):
+    rng = np.random.RandomState(0)
+    for c in (1, 3):
+        images = rng.randint(0, 256, (13, c, 9, 7)).astype(np.uint8)
+        path = tmp_path / f"sheet{c}.png"
+        labeling._contact_sheet(images, [str(i) for i in range(13)], path, title="t")
+        with Image.open(path) as sheet:
+            assert sheet.format == "PNG" and sheet.width > sheet.height  # 10 x 2 grid
