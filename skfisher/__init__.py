@@ -4,6 +4,7 @@ from . import datasets, fisher, metrics, selection
 from ._active import ActiveLearningClassifier
 from ._compat import patch_modal
 from ._net import ResNet18, ResNet18Classifier
+from .labeling import LabelingProject
 from .preprocessing import ImageReshaper
 from .strategies import (
     FisherMask,
@@ -26,6 +27,7 @@ __all__ = [
     "ActiveLearningClassifier",
     "FisherMask",
     "ImageReshaper",
+    "LabelingProject",
     "ResNet18",
     "ResNet18Classifier",
     "badge",

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 from ._net import ResNet18Classifier
-from .compare import SETTINGS, load_rounds, run_comparison, summarize
-from .datasets import DATASETS, load_split
+from .compare import SETTINGS, load_rounds, own_setting, run_comparison, summarize
+from .datasets import DATASETS, load_own_split, load_split
 from .experiments import format_table, run_active_learning, save_results
+from .labeling import add_label_parser, label_command
 from .strategies import STRATEGIES, get_strategy
 
 def _positive_int(text):
@@ -17,6 +18,25 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive int, got {text}")
     return value
+
+
+def _own_data_arguments(parser, prefix, nargs=None):
+    """``--data`` (an image folder or an .npz) and ``--image-size``."""
+    parser.add_argument(
+        "--data", nargs=nargs, default=None, metavar="PATH",
+        help=prefix + "your data: a folder with one sub-folder of images per class "
+        "(ImageFolder layout), or an .npz with X (n, [c,] h, w) and y; 30%% is held out",
+    )
+    parser.add_argument("--image-size", type=_positive_int, nargs="+", default=None,
+                        metavar=("HEIGHT", "WIDTH"),
+                        help="resize --data images (needed when their sizes differ)")
+
+
+def _image_size(args):
+    size = args.image_size
+    if size is not None and len(size) > 2:
+        raise ValueError(f"--image-size takes HEIGHT [WIDTH]; got {size}.")
+    return None if size is None else tuple(size * 2 if len(size) == 1 else size)
 
 
 def build_parser():
@@ -31,6 +51,7 @@ def build_parser():
     )
     run.add_argument("--dataset", choices=DATASETS, default="digits")
     run.add_argument("--data-dir", default=None, help="folder of the data set's files")
+    _own_data_arguments(run, "instead of --dataset: ")
     run.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
     run.add_argument("--n-initial", type=_positive_int, default=50, help="initial labeled rows")
     run.add_argument("--batch-size", type=_positive_int, default=50, help="labels per query")
@@ -50,7 +71,9 @@ def build_parser():
         help="compare strategies over seeds; resumable; Markdown table and plot",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    cmp_.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=["digits"])
+    cmp_.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=None,
+                      help="default: digits, unless --data is given")
+    _own_data_arguments(cmp_, "settings on ", nargs="+")
     cmp_.add_argument("--strategies", nargs="+", choices=["all", *sorted(STRATEGIES)],
                       default=["all"])
     cmp_.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
@@ -70,14 +93,20 @@ def build_parser():
     cmp_.add_argument("--width", type=int, choices=(16, 64), default=16)
     cmp_.add_argument("--device", default="auto")
     cmp_.add_argument("--quiet", action="store_true")
+
+    add_label_parser(sub, _positive_int)
     return parser
 
 
 def run_command(args):
-    X_pool, y_pool, X_test, y_test = load_split(
-        args.dataset, data_dir=args.data_dir, pool_size=args.pool_size,
-        test_size=args.test_size, seed=args.seed,
-    )
+    split = dict(pool_size=args.pool_size, test_size=args.test_size, seed=args.seed)
+    if args.data is not None:
+        args.dataset = Path(args.data).name
+        X_pool, y_pool, X_test, y_test = load_own_split(
+            args.data, image_size=_image_size(args), **split
+        )
+    else:
+        X_pool, y_pool, X_test, y_test = load_split(args.dataset, data_dir=args.data_dir, **split)
     estimator = ResNet18Classifier(
         width=args.width, max_epochs=args.max_epochs, device=args.device,
         random_state=args.seed,
@@ -121,10 +150,14 @@ def compare_command(args, argv):
     if args.optimizer == "adam":
         estimator_params["callbacks__cosine_lr"] = None
     out = Path(args.output_dir)
-    for setting in args.settings:
+    settings = list(args.settings or ([] if args.data else ["digits"]))
+    settings += [own_setting(p, image_size=_image_size(args)) for p in args.data or []]
+    for setting in settings:
         tic = time.perf_counter()
+        spec = setting if isinstance(setting, dict) else SETTINGS[setting]
+        name = spec.get("name", setting)
         path = run_comparison(
-            setting, strategies, args.seeds, out / setting, n_initial=args.n_initial,
+            setting, strategies, args.seeds, out / name, n_initial=args.n_initial,
             batch_size=args.batch_size, n_rounds=args.rounds,
             estimator_params=estimator_params, data_dir=args.data_dir, progress=not args.quiet,
         )
@@ -133,28 +166,30 @@ def compare_command(args, argv):
         ]
         compute = sum(r["query_seconds"] + r["fit_seconds"] for r in records)
         header = "\n".join([
-            f"## {setting}: {SETTINGS[setting]['description']}",
+            f"## {name}: {spec['description']}",
             "",
             f"- device: {_device_description(args.device)}",
             f"- seeds: {', '.join(map(str, args.seeds))}; strategies: {', '.join(strategies)}",
             f"- compute: {compute / 60:.1f} min of query + fit time "
             f"(this invocation: {(time.perf_counter() - tic) / 60:.1f} min wall)",
             f"- command: `skfisher {' '.join(argv)}`",
-            f"- curves: `{(out / setting / 'learning_curves.png').as_posix()}`",
+            f"- curves: `{(out / name / 'learning_curves.png').as_posix()}`",
             "",
             "Test accuracy (mean ± std over seeds) at each number of labels, and the "
             "area under the learning curve (AULC, normalised to [0, 1]).",
         ])
         table = summarize(
-            records, markdown_path=out / setting / "summary.md",
-            plot_path=out / setting / "learning_curves.png", header=header,
+            records, markdown_path=out / name / "summary.md",
+            plot_path=out / name / "learning_curves.png", header=header,
         )
         print(header + "\n\n" + table)
     if args.markdown:
         # every setting summarised under output_dir so far, not only this run's
         sections = [
             (out / name / "summary.md").read_text().strip()
-            for name in SETTINGS if (out / name / "summary.md").exists()
+            for name in dict.fromkeys([*SETTINGS, *(s["name"] for s in settings
+                                                    if isinstance(s, dict))])
+            if (out / name / "summary.md").exists()
         ]
         Path(args.markdown).write_text(
             "# Labeling efficiency\n\nGenerated by `skfisher compare`; do not edit by "
@@ -189,6 +224,8 @@ def main(argv=None):
             return run_command(args)
         if args.command == "compare":
             return compare_command(args, argv)
+        if args.command == "label":
+            return label_command(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"skfisher: error: {exc}", file=sys.stderr)
         return 2

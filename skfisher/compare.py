@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from . import datasets
-from .datasets import load_split
+from .datasets import load_own_split, load_split
 from ._net import ResNet18Classifier
 from .experiments import run_active_learning
 from .metrics import aulc
 from .strategies import STRATEGIES, get_strategy
 
-__all__ = ["SETTINGS", "load_setting", "run_comparison", "load_rounds", "summarize"]
+__all__ = [
+    "SETTINGS", "load_setting", "own_setting", "run_comparison", "load_rounds", "summarize",
+]
 
 #: name -> (data set, pool/test subsampling, imbalance, default schedule)
 SETTINGS = {
@@ -51,15 +53,56 @@ SETTINGS = {
 }
 
 
+def own_setting(source, *, image_size=None):
+    """A setting on the user's data: an image folder (one sub-folder per class) or an .npz.
+
+    30 % of the images (stratified) are held out for testing. The schedule
+    starts with 5 % of the pool (at least one image per class), queries as
+    many each round, for up to 6 rounds.
+
+    Parameters
+    ----------
+    source : str or path-like
+    image_size : int or (int, int), default=None
+        Resize folder images to this size.
+
+    Returns
+    -------
+    setting : dict
+        Accepted wherever a key of :data:`SETTINGS` is; its ``name`` (the
+        file or folder name) labels the records and the output folder.
+    """
+    data = load_own_split(source, image_size=image_size, seed=0)
+    n_pool, n_classes = len(data[1]), len(np.unique(data[1]))
+    step = max(n_classes, n_pool // 20)
+    if 2 * step > n_pool:
+        raise ValueError(f"{source}: a pool of {n_pool} images is too small for a comparison.")
+    return dict(
+        name=Path(source).stem or "own", dataset="own", data=data, n_initial=step,
+        batch_size=step, n_rounds=min(6, (n_pool - step) // step),
+        description=f"{source}: {n_pool}-image pool, {len(data[3])}-image test set "
+                    f"(30 % held out), {n_classes} classes",
+    )
+
+
+def _spec(setting):
+    """The dict of a setting given by name (a key of :data:`SETTINGS`) or as a dict."""
+    if isinstance(setting, dict):
+        return setting
+    if setting not in SETTINGS:
+        raise ValueError(f"Unknown setting {setting!r}; choose one of {sorted(SETTINGS)}.")
+    return {"name": setting, **SETTINGS[setting]}
+
+
 def load_setting(name, *, data_dir=None):
-    """``X_pool, y_pool, X_test, y_test`` of a named setting.
+    """``X_pool, y_pool, X_test, y_test`` of a setting (a name, or a dict of :func:`own_setting`).
 
     The pool is the same for every seed: seeds vary the initial rows, the
     network's initialisation and the strategies' draws.
     """
-    if name not in SETTINGS:
-        raise ValueError(f"Unknown setting {name!r}; choose one of {sorted(SETTINGS)}.")
-    spec = SETTINGS[name]
+    spec = _spec(name)
+    if "data" in spec:
+        return spec["data"]
     X_pool, y_pool, X_test, y_test = load_split(spec["dataset"], data_dir=data_dir, seed=0)
     counts = spec.get("class_counts")
     if "ratio" in spec or counts:
@@ -109,8 +152,8 @@ def run_comparison(
 
     Parameters
     ----------
-    setting : str
-        A key of :data:`SETTINGS`.
+    setting : str or dict
+        A key of :data:`SETTINGS`, or a setting of :func:`own_setting`.
     strategies : list of str
         Keys of :data:`skfisher.strategies.STRATEGIES`.
     seeds : list of int
@@ -133,9 +176,7 @@ def run_comparison(
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
-    if setting not in SETTINGS:
-        raise ValueError(f"Unknown setting {setting!r}; choose one of {sorted(SETTINGS)}.")
-    spec = SETTINGS[setting]
+    spec = _spec(setting)
     schedule = {
         "n_initial": n_initial or spec["n_initial"],
         "batch_size": batch_size or spec["batch_size"],
@@ -146,7 +187,7 @@ def run_comparison(
     path = out / "rounds.jsonl"
     done = defaultdict(list)
     for rec in load_rounds(path):
-        if rec["setting"] == setting:
+        if rec["setting"] == spec["name"]:
             done[rec["strategy"], rec["seed"]].append(rec)
     X_pool, y_pool, X_test, y_test = load_setting(setting, data_dir=data_dir)
     for strategy in strategies:
@@ -155,13 +196,13 @@ def run_comparison(
             if len(previous) > schedule["n_rounds"]:
                 continue
             if progress:
-                print(f"{setting}: {strategy}, seed {seed}"
+                print(f"{spec['name']}: {strategy}, seed {seed}"
                       + (f" (resuming after round {previous[-1]['round']})" if previous else ""),
                       flush=True)
 
             def save(row, new_rows, strategy=strategy, seed=seed):
                 _append(path, {
-                    "setting": setting, "strategy": strategy, "seed": seed, **row,
+                    "setting": spec["name"], "strategy": strategy, "seed": seed, **row,
                     "new_rows": [int(i) for i in new_rows], "time": time.time(),
                 })
 
