@@ -127,9 +127,15 @@ def _commit():
 
 
 def _gpu_name(python):
-    """The CUDA device's name, or None without one."""
-    code = "import torch; assert torch.cuda.is_available(); print(torch.cuda.get_device_name())"
+    """The CUDA device's name, or None without one; prints the package versions."""
+    code = ("import sys, numpy, sklearn, torch\n"
+            "print('python', sys.version.split()[0], 'torch', torch.__version__, 'numpy',"
+            " numpy.__version__, 'scikit-learn', sklearn.__version__, file=sys.stderr)\n"
+            "assert torch.cuda.is_available()\nprint(torch.cuda.get_device_name())")
     out = subprocess.run([python, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    for line in out.stderr.splitlines():
+        if line.startswith("python "):
+            print("gpu_suite:", line)
     return out.stdout.strip() if out.returncode == 0 else None
 
 

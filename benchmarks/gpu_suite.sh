@@ -17,8 +17,9 @@ if [ "${1:-}" = "--prepare" ]; then
     PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
     mkdir -p .whl .data/fashion-mnist
     "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-        --implementation cp --platform manylinux2014_x86_64 -d .whl \
-        "skorch==1.4.0" "modAL-python==0.4.2.1"
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+        "skorch==1.4.0" "modAL-python==0.4.2.1" ${GPU_SUITE_WHEELS:-}
     if ! ls .data/fashion-mnist/train-images-idx3-ubyte* >/dev/null 2>&1; then
         tmp=$(mktemp -d)
         (cd "$tmp" && apt-get download dataset-fashion-mnist && dpkg-deb -x ./*.deb root)

@@ -134,15 +134,15 @@ def test_auto_batch_size_stays_inside_free_memory(monkeypatch, work):
     free = torch.cuda.mem_get_info(device)[0]
     budget = 2**30  # one batch's temporaries may take 1 GiB of the free memory
     monkeypatch.setattr(_persample, "_BATCH_FRACTION", budget / free)
-    chosen, auto = [], fisher.auto_batch_size
+    chosen, bases, auto = [], [], fisher.auto_batch_size
 
     def auto_spy(*args):
+        torch.cuda.synchronize(device)
+        bases.append(torch.cuda.memory_allocated(device))  # the probe measures from here
         chosen.append(auto(*args))
         return chosen[-1]
 
     monkeypatch.setattr(fisher, "auto_batch_size", auto_spy)
-    torch.cuda.synchronize(device)
-    base = torch.cuda.memory_allocated(device)
     if work == "fisher_diagonal":
         fisher.fisher_diagonal(model, X, batch_size="auto")
     else:
@@ -150,8 +150,8 @@ def test_auto_batch_size_stays_inside_free_memory(monkeypatch, work):
         out = torch.empty(len(X), 10, len(mask))  # on the host: only temporaries on the GPU
         fisher.masked_embeddings(model, X, mask, batch_size="auto", out=out)
     torch.cuda.synchronize(device)
+    (batch,), (base,) = chosen, bases
     peak = torch.cuda.max_memory_allocated(device) - base  # since the probe's reset
-    (batch,) = chosen
     assert _persample._PROBE_ROWS < batch < _persample._MAX_BATCH, batch
     # the probe's memory per row, extrapolated to the batch, holds (10 % slack)
     assert peak <= 1.1 * budget, (batch, peak / 2**20)
@@ -165,7 +165,8 @@ def test_chunks_stay_inside_free_memory(monkeypatch):
     V = torch.randn(n, C, d, generator=gen).to(torch.bfloat16).pin_memory()
     free = torch.cuda.mem_get_info(device)[0]
     rows = EmbeddingRows(V.view(n * C, d), device, group=C)
-    assert C <= rows.chunk_rows and 8 * d * rows.chunk_rows <= _storage._CHUNK_FRACTION * free
+    assert C <= rows.chunk_rows
+    assert 8 * d * rows.chunk_rows <= 1.001 * _storage._CHUNK_FRACTION * free
     # small chunks, so that a step streams many of them
     monkeypatch.setattr(_storage, "_CHUNK_FRACTION", 0.9 * 2**23 / free)
     sizes, chunks = [], EmbeddingRows.chunks
