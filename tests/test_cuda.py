@@ -9,7 +9,6 @@ with faked device figures in tests/test_memory_sizing.py.
 import copy
 import os
 import pickle
-import socket
 
 import numpy as np
 import pytest
@@ -23,6 +22,8 @@ from skfisher.experiments import PoolLearner
 from skfisher.fisher import ParamLayout, build_mask
 from skfisher.selection import greedy_select, select_batch
 from skfisher.strategies import _fisher_mask
+
+from test_distributed import CASES, _free_port, _problem
 
 CUDA = "cuda"
 LOW_PRECISION_RTOL = {"float32": 1e-6, "bfloat16": 1e-3, "float16": 1e-3}  # objective drift
@@ -202,20 +203,6 @@ def test_peak_memory_of_every_phase_is_recorded(nets, rows):
         assert isinstance(peak, int) and weights <= peak <= total, (phase, peak)
 
 
-CASES = [  # n, C, d, K, n_labeled, backward_steps, rank 0's rows, storage type
-    (40, 3, 8, 6, 0, 0, 17, torch.float64),
-    (40, 3, 8, 5, 10, 1, 25, torch.float64),
-    (30, 4, 6, 4, 0, 2, 0, torch.float64),  # rank 0 holds nothing (with 2 ranks)
-    (50, 3, 12, 6, 8, 0, 21, torch.bfloat16),
-]
-
-
-def _problem(i):
-    n, C, d, _, n_labeled, _, _, dtype = CASES[i]
-    rng = np.random.RandomState(i)
-    return torch.from_numpy(rng.randn(n, C, d)).to(dtype), rng.randn(max(n_labeled, 1), C, d)
-
-
 def _nccl_worker(rank, world, port, out):
     from skfisher.distributed import select_batch_sharded
 
@@ -223,7 +210,7 @@ def _nccl_worker(rank, world, port, out):
     torch.cuda.set_device(rank)
     torch.distributed.init_process_group("nccl", rank=rank, world_size=world)
     try:
-        for i, (n, C, d, K, n_labeled, b, split, _) in enumerate(CASES):
+        for i, (n, C, d, K, n_labeled, b, split, _) in enumerate(CASES):  # as with gloo
             V, L = _problem(i)
             shard = V if world == 1 else (V[:split] if rank == 0 else V[split:])
             picks = select_batch_sharded(
@@ -241,19 +228,16 @@ def test_sharded_selection_over_nccl_picks_what_one_process_picks():
     if not torch.distributed.is_nccl_available():
         pytest.skip("this torch build has no NCCL")
     world = min(2, torch.cuda.device_count())  # NCCL wants one GPU a rank
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     with mp.Manager() as manager:
         out = manager.dict()
-        mp.spawn(_nccl_worker, args=(world, port, out), nprocs=world, join=True)
+        mp.spawn(_nccl_worker, args=(world, _free_port(), out), nprocs=world, join=True)
         out = dict(out)
     for i, (n, C, d, K, n_labeled, b, _, dtype) in enumerate(CASES):
         V, L = _problem(i)
         # float64 against the CPU; bfloat16 (float32 passes) against one process on the GPU
         single = select_batch(V, K, labeled_fisher=L if n_labeled else None,
                               n_labeled=n_labeled, backward_steps=b,
-                              device="cpu" if dtype == torch.float64 else CUDA)
+                              device="cpu" if dtype == "float64" else CUDA)
         assert all(out[(r, i)] == single.tolist() for r in range(world)), (i, out)
 
 
