@@ -82,6 +82,7 @@ def test_named_pieces_run_again_and_patterns_match(suite, tmp_path):
 def test_resumable_labeling_starts_with_little_time_left(suite, tmp_path):
     _write_state(tmp_path, label_fashion="partial")
     rc, out = suite("--dry-run", "--budget", "220", "cuda-tests", "label-fashion")
+    assert rc == 0, out
     assert re.search(r"skip cuda-tests: needs ~5.0 min, 3\.\d min left", out), out
     assert re.search(r"would run label-fashion \(~15 min, timeout (1\d\d|20\d) s\)", out), out
 
