@@ -124,10 +124,18 @@ def main(argv=None):
                     entry["targets"] = check_targets(entry)
                     runs.append(entry)
                     print(json.dumps(entry), flush=True)
+                    # saved after every run: a piece stopped by a time limit keeps its runs
+                    path.write_text(json.dumps(results(previous, runs, device, args), indent=2)
+                                    + "\n")
+    write_result("bench_scale", results(previous, runs, device, args))
+
+
+def results(previous, runs, device, args):
+    """The results file: ``runs`` replacing the ``previous`` runs of the same combination."""
     keys = {(r["width"], r["pool"], r["K"], r["embedding_dtype"]) for r in runs}
     kept = [r for r in previous
             if (r["width"], r["pool"], r["K"], r["embedding_dtype"]) not in keys]
-    result = {
+    return {
         "benchmark": "bench_scale",
         "date": datetime.date.today().isoformat(),
         "device": device_name(device),
@@ -138,7 +146,6 @@ def main(argv=None):
         "runs": sorted(kept + runs, key=lambda r: (r["width"], r["pool"], r["K"],
                                                     r["embedding_dtype"])),
     }
-    write_result("bench_scale", result)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ __all__ = [
     "fits",
     "free_memory",
     "fitting_rows",
+    "on_device",
     "resolve_device",
     "storage_dtype",
 ]
@@ -82,6 +83,18 @@ def fits(device, nbytes):
     return nbytes <= _DEVICE_FRACTION * free_memory(device)
 
 
+def on_device(device, storage, nbytes):
+    """Whether :func:`allocate` keeps ``nbytes`` of stored rows on ``device``.
+
+    Always off CUDA and with ``storage="device"``; never with ``"host"``;
+    with ``"auto"`` when they fit (see :func:`fits`).
+    """
+    device = torch.device(device)
+    return device.type != "cuda" or storage == "device" or (
+        storage == "auto" and fits(device, nbytes)
+    )
+
+
 def allocate(shape, dtype, device, storage="auto", reserve=0):
     """An empty tensor for stored embeddings: on ``device``, or on the host.
 
@@ -89,11 +102,8 @@ def allocate(shape, dtype, device, storage="auto", reserve=0):
     bytes fit there; host memory is pinned when the device is a GPU, so that
     reads stream asynchronously.
     """
-    device = torch.device(device)
     nbytes = math.prod(shape) * torch.finfo(dtype).bits // 8
-    if device.type != "cuda" or storage == "device" or (
-        storage == "auto" and fits(device, nbytes + reserve)
-    ):
+    if on_device(device, storage, nbytes + reserve):
         return torch.empty(shape, dtype=dtype, device=device)
     return torch.empty(shape, dtype=dtype, pin_memory=True)
 

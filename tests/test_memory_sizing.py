@@ -1,0 +1,174 @@
+"""The CUDA memory arithmetic, run on the CPU with faked device-memory figures.
+
+``torch.cuda``'s memory queries are replaced by a fake GPU whose free memory
+and peak allocation the tests set, so the sizing of stored embeddings,
+chunks, forward batches and per-phase peaks is checked without a GPU (the
+same paths on a real GPU: tests/test_cuda.py).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from skfisher import _persample, _storage, selection
+from skfisher._storage import EmbeddingRows, allocate, fits, fitting_rows, free_memory, on_device
+from skfisher.strategies import _fisher_mask
+
+GPU = torch.device("cuda", 0)  # constructing a device needs no GPU
+GiB, MiB = 2**30, 2**20
+
+
+class FakeGPU:
+    """Free memory, allocation and peak figures that torch.cuda reports."""
+
+    def __init__(self, monkeypatch):
+        self.free, self.total = 8 * GiB, 80 * GiB
+        self.allocated = self.peak = 0
+        self.calls = []
+        cuda = torch.cuda
+        monkeypatch.setattr(cuda, "mem_get_info", lambda device=None: (self.free, self.total))
+        monkeypatch.setattr(cuda, "memory_allocated", lambda device=None: self.allocated)
+        monkeypatch.setattr(cuda, "max_memory_allocated", lambda device=None: self.peak)
+        monkeypatch.setattr(cuda, "synchronize", lambda device=None: self.calls.append("sync"))
+        monkeypatch.setattr(
+            cuda, "reset_peak_memory_stats", lambda device=None: self.calls.append("reset")
+        )
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    return FakeGPU(monkeypatch)
+
+
+def test_free_memory_and_fits_read_the_gpu_figure(gpu):
+    gpu.free = 10 * GiB
+    assert free_memory(GPU) == 10 * GiB
+    assert fits(GPU, 8 * GiB) and not fits(GPU, 8 * GiB + 1)  # 80 % of the free memory
+
+
+@pytest.mark.parametrize(
+    "storage, nbytes, expected",
+    [
+        ("auto", 4 * GiB, True),
+        ("auto", 7 * GiB, False),  # above 80 % of 8 GiB free
+        ("device", 100 * GiB, True),  # asked for: the caller gets CUDA's out-of-memory error
+        ("host", 1, False),
+    ],
+)
+def test_on_device_follows_storage_and_free_memory(gpu, storage, nbytes, expected):
+    assert on_device(GPU, storage, nbytes) is expected
+    assert on_device("cpu", storage, nbytes)  # no host copy off CUDA
+
+
+@pytest.fixture
+def empty_spy(monkeypatch):
+    """torch.empty recording its keyword arguments and allocating on the CPU."""
+    calls, real = [], torch.empty
+
+    def spy(*shape, **kwargs):
+        calls.append(kwargs)
+        return real(*shape, dtype=kwargs["dtype"])
+
+    monkeypatch.setattr(_storage.torch, "empty", spy)
+    return calls
+
+
+def test_allocate_falls_back_to_pinned_host_memory(gpu, empty_spy):
+    gpu.free = 1 * GiB
+    shape = (1000, 10, 5000)  # 100 MB of bfloat16
+    allocate(shape, torch.bfloat16, GPU, "auto")
+    allocate(shape, torch.bfloat16, GPU, "auto", reserve=800 * MiB)  # with it: too much
+    allocate(shape, torch.bfloat16, GPU, "host")
+    assert empty_spy == [
+        {"dtype": torch.bfloat16, "device": GPU},
+        {"dtype": torch.bfloat16, "pin_memory": True},
+        {"dtype": torch.bfloat16, "pin_memory": True},
+    ]
+
+
+def test_chunks_take_a_fraction_of_free_gpu_memory(gpu):
+    data = torch.zeros(500, 1000, dtype=torch.bfloat16)  # on the host, streamed to the GPU
+    gpu.free = 8 * GiB
+    rows = EmbeddingRows(data, GPU, group=10)
+    # one float64 chunk in 2.5 % of the free memory, in whole candidates (10 rows);
+    # no 64 MB cap on CUDA
+    expected = int(_storage._CHUNK_FRACTION * 8 * GiB // 8000) // 10 * 10
+    assert rows.chunk_rows == expected == 26840
+    assert 8 * 1000 * rows.chunk_rows <= _storage._CHUNK_FRACTION * gpu.free
+    assert 8 * 1000 * rows.chunk_rows > _storage._CPU_CHUNK_BYTES
+    gpu.free = 1 * MiB  # a candidate is never split, however short memory is
+    assert EmbeddingRows(data, GPU, group=10).chunk_rows == 10
+
+
+class _FakeCudaModel:
+    """Parameters that claim to live on the GPU; rows are served by iter_chunks."""
+
+    def parameters(self):
+        yield type("P", (), {"device": GPU, "dtype": torch.float32})()
+
+
+@pytest.mark.parametrize(
+    "per_row, free, expected",
+    [
+        (10 * MiB, 10 * GiB, 153),  # 15 % of 10 GiB at 10 MiB a row: 153.6 rows
+        (1000, 10 * GiB, _persample._MAX_BATCH),  # capped
+        (4 * GiB, 10 * GiB, 1),  # at least one row
+    ],
+)
+def test_auto_batch_size_probe_arithmetic(gpu, monkeypatch, per_row, free, expected):
+    X = np.zeros((100, 1, 8, 8), dtype=np.float32)
+    monkeypatch.setattr(
+        _persample, "iter_chunks", lambda X, n, model: iter([(0, torch.as_tensor(X[:n]))])
+    )
+    gpu.free, gpu.allocated = free, 3 * GiB
+    probed = []
+
+    def work(rows):
+        probed.append(len(rows))
+        assert gpu.calls[-1] == "reset"  # the peak is measured from the probe's start
+        gpu.peak = gpu.allocated + len(rows) * per_row
+
+    assert _persample.auto_batch_size(_FakeCudaModel(), X, work) == expected
+    assert probed == [_persample._PROBE_ROWS]
+    assert expected == fitting_rows(
+        per_row, _persample._BATCH_FRACTION * free, high=_persample._MAX_BATCH
+    )
+
+
+def test_auto_batch_size_skips_the_probe_for_tiny_inputs(gpu):
+    X = np.zeros((_persample._PROBE_ROWS, 1, 8, 8), dtype=np.float32)
+    batch = _persample.auto_batch_size(_FakeCudaModel(), X, lambda rows: pytest.fail("probed"))
+    assert batch == _persample._DEFAULT_BATCH
+
+
+def test_phases_record_peak_gpu_memory(gpu):
+    seconds, peaks = {}, {}
+    gpu.peak = 5 * GiB
+    with _fisher_mask._phase("embeddings", GPU, seconds, peaks):
+        assert gpu.calls == ["sync", "reset"]
+    assert gpu.calls == ["sync", "reset", "sync"]
+    assert peaks == {"embeddings": 5 * GiB} and seconds["embeddings"] >= 0
+    with _fisher_mask._phase("selection", torch.device("cpu"), seconds, peaks):
+        pass
+    assert peaks["selection"] is None and len(gpu.calls) == 3  # no CUDA call on the CPU
+
+
+def test_host_rows_stay_on_the_host_when_the_gpu_is_short(gpu):
+    t = torch.zeros(100, 10, 50, dtype=torch.bfloat16)  # 1 MB
+    gpu.free = 1 * GiB
+    assert selection._place(t, GPU, "host") is t
+    assert selection._place(t, GPU, "auto", reserve=900 * MiB) is t  # 1 MB + reserve > 80 %
+
+
+def test_sample_space_only_when_its_grams_fit(gpu):
+    n, C, d, steps = 50, 10, 5000, 10  # d large: the Gram form is cheaper
+    rows = EmbeddingRows(torch.zeros(n * C, d), "cpu", group=C)
+    pool = ("factor", [rows], 1.0 / n)
+    costs = selection._costs(n * C, C, d, steps, pool, None)
+    assert costs["sample"] < costs["parameter"]
+    # float64 rows of the candidates and the pool factor (here the same), and Z
+    grams = 8 * (2 * n * C * d + n * C * (n * C + n * C))
+    gpu.free = int(grams / _storage._DEVICE_FRACTION) + 8
+    assert selection._cheaper_space(n * C, C, d, steps, pool, None, GPU) == "sample"
+    gpu.free = int(grams / _storage._DEVICE_FRACTION) - 8
+    assert selection._cheaper_space(n * C, C, d, steps, pool, None, GPU) == "parameter"
