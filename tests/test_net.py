@@ -130,7 +130,7 @@ def test_pipeline_and_grid_search_on_flat_rows(digits):
         (np.zeros((4, 1, 1, 8, 8), dtype=np.float32), [0, 1, 0, 1], "dimensions"),
         (np.zeros((4, 64), dtype=np.float32), [0, 1, 0, 1], "image_shape"),
         (np.zeros((4, 8, 8), dtype=np.float32), [0, 1, 0], "inconsistent numbers"),
-        (np.zeros((4, 8, 8), dtype=np.float32), [1, 1, 1, 1], "single class"),
+        (np.zeros((4, 8, 8), dtype=np.float32), [1, 1, 1, 1], "1 class"),
     ],
 )
 def test_bad_fit_input_raises_and_keeps_the_fitted_state(digits, X, y, message):
@@ -145,7 +145,7 @@ def test_bad_fit_input_raises_and_keeps_the_fitted_state(digits, X, y, message):
 def test_predict_before_fit_and_wrong_image_shape(fitted_net):
     with pytest.raises(NotFittedError):
         ResNet18Classifier().predict(np.zeros((2, 8, 8), dtype=np.float32))
-    with pytest.raises(ValueError, match="fitted on"):
+    with pytest.raises(ValueError, match=r"fitted on images of shape \(1, 8, 8\)"):
         fitted_net.predict(np.zeros((2, 1, 9, 9), dtype=np.float32))
     with pytest.raises(ValueError, match="image_shape"):
         ResNet18Classifier(image_shape=(3, 0)).fit(np.zeros((2, 9)), [0, 1])
