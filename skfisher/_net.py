@@ -559,19 +559,21 @@ class ResNet18Classifier(NeuralNetClassifier):
 
     @contextlib.contextmanager
     def _transaction(self, state, *, continuing):
-        """Set ``state`` and train inside the block; on any exception (a
-        KeyboardInterrupt too) put every attribute back as it was and re-raise.
+        """Set ``state``, initialise unless ``continuing``, and train inside the
+        block; on any exception (a KeyboardInterrupt too) put every attribute
+        back as it was and re-raise.
 
-        A fresh fit replaces the torch components, so the old ones are kept by
-        reference; continued training changes them in place, so they are copied.
-        Callback objects keep whatever state training gave them.
+        Training changes the torch components and the history in place (a
+        module given as an instance is reused, skorch clears the history),
+        so copies of them are kept. Callback objects keep whatever state
+        training gave them.
         """
         saved = self.__dict__.copy()
-        if continuing:
-            names = [n + "_" for n in self._modules + self._criteria + self._optimizers]
-            saved.update(copy.deepcopy({n: saved[n] for n in names + ["history_"]}))
-            generator = saved.get("shuffle_generator_")
-            generator_state = None if generator is None else generator.get_state()
+        names = [n + "_" for n in self._modules + self._criteria + self._optimizers]
+        # one deepcopy, so that the optimizer's copy refers to the module's copy
+        saved.update(copy.deepcopy({n: saved[n] for n in names + ["history_"] if n in saved}))
+        generator = saved.get("shuffle_generator_")
+        generator_state = None if generator is None else generator.get_state()
         try:
             for name, value in state.items():
                 setattr(self, name, value)
@@ -581,7 +583,7 @@ class ResNet18Classifier(NeuralNetClassifier):
         except BaseException as exc:
             self.__dict__.clear()
             self.__dict__.update(saved)
-            if continuing and generator is not None:
+            if generator is not None:
                 generator.set_state(generator_state)
             if isinstance(exc, _Interrupted):
                 raise exc.interrupt from None
