@@ -614,6 +614,7 @@ class ResNet18Classifier(NeuralNetClassifier):
         continuing = self.warm_start and self.__sklearn_is_fitted__()
         images, y_enc, state = self._prepare(X, y, reset=not continuing)
         with self._transaction(state, continuing=continuing):
+            # skorch's fit would call our partial_fit on the encoded data
             super().partial_fit(images, y_enc, **fit_params)
         return self
 
