@@ -1,25 +1,43 @@
 """Validation and conversion of image inputs shared by estimators and strategies."""
 
 import numbers
+import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_array
 
 __all__ = ["check_images"]
 
 
-def _check_image_shape(image_shape):
-    """Return ``image_shape`` as a ``(c, h, w)`` tuple, or raise ValueError."""
-    shape = tuple(image_shape)
+def _check_image_shape(image_shape, n_values=None):
+    """Return ``image_shape`` as a ``(c, h, w)`` tuple, or raise ValueError.
+
+    One entry may be -1, as in :func:`numpy.reshape`: it is inferred from
+    ``n_values`` (values per image) when given, and kept as -1 otherwise.
+    """
+    try:
+        shape = tuple(image_shape)
+    except TypeError:
+        shape = ()
     if len(shape) == 2:
         shape = (1,) + shape
-    if len(shape) != 3 or not all(
-        isinstance(s, numbers.Integral) and s > 0 for s in shape
+    if (
+        len(shape) != 3
+        or not all(isinstance(s, numbers.Integral) and (s > 0 or s == -1) for s in shape)
+        or shape.count(-1) > 1
     ):
         raise ValueError(
             "image_shape must be (height, width) or (channels, height, width) of "
-            f"positive ints; got {image_shape!r}."
+            f"positive ints, one of which may be -1; got {image_shape!r}."
         )
+    known = int(np.prod([s for s in shape if s != -1]))
+    if -1 in shape and n_values is not None:
+        if n_values % known:
+            raise ValueError(
+                f"image_shape={image_shape!r} cannot hold {n_values} values per image."
+            )
+        shape = tuple(n_values // known if s == -1 else s for s in shape)
     return tuple(int(s) for s in shape)
 
 
@@ -30,9 +48,12 @@ def check_images(X, *, image_shape=None, name="X"):
     ----------
     X : array-like of shape (n, h, w), (n, c, h, w) or (n, p)
         Images; flat rows of ``p`` values need ``image_shape``. ``uint8``
-        input is scaled to [0, 1]; float input is kept as it is.
+        input is scaled to [0, 1]; float input is kept as it is, with a
+        warning when it looks like 8-bit pixel values (non-negative with
+        values above 1, e.g. 0..255 stored as float).
     image_shape : tuple of int, default=None
-        ``(h, w)`` or ``(c, h, w)`` used to reshape flat rows.
+        ``(h, w)`` or ``(c, h, w)`` used to reshape flat rows; one entry may
+        be -1 and is then inferred from ``p``, e.g. ``(1, -1)`` for table rows.
     name : str, default="X"
         Name used in error messages.
 
@@ -40,6 +61,11 @@ def check_images(X, *, image_shape=None, name="X"):
     -------
     images : ndarray of shape (n, c, h, w), dtype float32
     """
+    if sp.issparse(X):
+        raise TypeError(
+            f"{name} is a sparse matrix; sparse input is not supported, images "
+            "must be dense (use .toarray())."
+        )
     arr = np.asarray(X)
     is_uint8 = arr.dtype == np.uint8
     arr = check_array(
@@ -57,7 +83,7 @@ def check_images(X, *, image_shape=None, name="X"):
                 "or (c, h, w); otherwise pass images of shape (n, h, w) or "
                 "(n, c, h, w)."
             )
-        shape = _check_image_shape(image_shape)
+        shape = _check_image_shape(image_shape, arr.shape[1])
         if arr.shape[1] != np.prod(shape):
             raise ValueError(
                 f"{name} has {arr.shape[1]} values per row but image_shape="
@@ -70,7 +96,16 @@ def check_images(X, *, image_shape=None, name="X"):
         raise ValueError(
             f"{name} must have 2 (flat rows with image_shape), 3 (n, h, w) or 4 "
             f"(n, c, h, w) dimensions; got {arr.ndim} with shape {arr.shape}."
+            + (" Reshape your data: one image (or row) per sample." if arr.ndim < 2 else "")
         )
     if is_uint8:
         return arr.astype(np.float32) / np.float32(255.0)
+    if arr.size and arr.min() >= 0 and arr.max() > 1:
+        warnings.warn(
+            f"{name} holds non-negative float values up to {arr.max():g}; only uint8 "
+            "images are scaled to [0, 1]. If these are 8-bit pixel values (0..255), "
+            "divide them by 255 or pass uint8, at fit and predict alike.",
+            UserWarning,
+            stacklevel=3,
+        )
     return np.ascontiguousarray(arr, dtype=np.float32)

@@ -1,12 +1,20 @@
 """ResNet-18 as a scikit-learn classifier, through skorch."""
 
 import contextlib
+import copy
 import os
 import threading
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_consistent_length,
@@ -15,11 +23,13 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.utils import is_dataset
 from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 from torchvision.models.resnet import BasicBlock, conv1x1
 
-from ._images import check_images
+from ._images import _check_image_shape, check_images
 
 __all__ = ["ResNet18", "ResNet18Classifier", "resolve_device"]
 
@@ -178,16 +188,35 @@ class ResNet18(nn.Module):
 
 
 class CosineLR(Callback):
-    """Cosine decay of the learning rate from ``net.lr`` to 0 over ``net.max_epochs``."""
+    """Cosine decay of the learning rate from ``net.lr`` to 0 over ``net.max_epochs``.
+
+    The schedule restarts with every call that trains (``fit``, ``partial_fit``),
+    so continued training (``warm_start=True``) decays over its own epochs.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_epoch_ = len(net.history)
 
     def on_epoch_begin(self, net, **kwargs):
-        epoch = len(net.history) - 1
+        epoch = len(net.history) - 1 - getattr(self, "first_epoch_", 0)
         factor = 0.5 * (1.0 + np.cos(np.pi * epoch / max(net.max_epochs, 1)))
         for group in net.optimizer_.param_groups:
             group["lr"] = net.lr * factor
 
 
 _INIT_LOCK = threading.Lock()
+
+
+class _StopTraining(Exception):
+    """Raised by a callback to end training after this epoch: not an error."""
+
+
+class _Interrupted(Exception):
+    """Carries a KeyboardInterrupt past skorch's ``partial_fit``, which swallows it."""
+
+    def __init__(self, interrupt):
+        super().__init__()
+        self.interrupt = interrupt
 
 
 class TrainAccuracy(Callback):
@@ -207,7 +236,31 @@ class TrainAccuracy(Callback):
         accuracy = self.correct_ / max(self.seen_, 1)
         net.history.record("train_acc", accuracy)
         if net.train_until is not None and accuracy >= net.train_until:
-            raise KeyboardInterrupt  # skorch's way to end training early
+            raise _StopTraining
+
+
+class _NoSingletonBatchSampler(BatchSampler):
+    """``BatchSampler`` whose last batch, if it would hold one sample, joins the
+    batch before it (that one then has ``batch_size + 1`` samples).
+
+    BatchNorm cannot train on a batch of one image whose feature maps are 1x1
+    (small images reach 1x1 in the last stage), and one sample gives no batch
+    statistics at all. Merging keeps every sample in every epoch, unlike
+    ``drop_last``.
+    """
+
+    def __iter__(self):
+        batches = list(super().__iter__())
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            last = batches.pop()
+            batches[-1] = batches[-1] + last
+        return iter(batches)
+
+    def __len__(self):
+        n_batches = super().__len__()
+        if n_batches > 1 and len(self.sampler) % self.batch_size == 1:
+            return n_batches - 1
+        return n_batches
 
 
 @contextlib.contextmanager
@@ -250,7 +303,9 @@ class ResNet18Classifier(NeuralNetClassifier):
         Stem of the network, see :class:`ResNet18`.
     image_shape : tuple of int, default=None
         ``(h, w)`` or ``(c, h, w)`` to reshape flat input rows, e.g. ``(8, 8)``
-        for scikit-learn's digits.
+        for scikit-learn's digits. One entry may be -1 and is inferred from the
+        row length, as in :func:`numpy.reshape`: ``(1, -1)`` makes each table
+        row a one-pixel-high image.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch shuffling; a fixed value makes
         CPU fits reproducible, also when several fit in parallel threads.
@@ -264,19 +319,32 @@ class ResNet18Classifier(NeuralNetClassifier):
         ``max_epochs`` (callback ``"cosine_lr"``; ``callbacks__cosine_lr=None``
         turns it off).
     lr : float, default=0.05
+        Positive and finite.
     max_epochs : int, default=30
-        Epochs, or the cap on them with ``train_until``.
+        Epochs per ``fit`` (or ``partial_fit``) call, or the cap on them with
+        ``train_until``; at least 1.
     train_until : float in (0, 1], default=None
         Stop training once an epoch's training accuracy (over its batches, as
         trained on) reaches this, e.g. 0.99 as the FisherMask reference does.
     batch_size : int, default=32
+        Images per minibatch, or -1 for all. A last training batch of one
+        image joins the batch before it (BatchNorm cannot train on one image),
+        so any number of images (at least 2) fits.
     train_split : callable or None, default=None
-        No internal validation split by default.
+        No internal validation split by default; e.g.
+        ``skorch.dataset.ValidSplit(5)`` records ``valid_loss`` and
+        ``valid_acc`` for callbacks such as ``EarlyStopping``.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU. Reading
         ``net.device`` gives the resolved device; ``get_params`` keeps the
         value given.
     verbose : int, default=0
+    warm_start : bool, default=False
+        When fitted, ``fit`` trains on from the current weights (keeping
+        ``classes_`` and the image shape; new labels are refused) instead of
+        starting afresh. This makes modAL's ``teach(X, y, only_new=True)``
+        fine-tune on the new rows; without it, ``only_new=True`` retrains from
+        scratch on the new rows alone and forgets all earlier ones.
     weights : str or path-like, default=None
         A torchvision ResNet-18 ``state_dict`` file to start from (e.g.
         ImageNet weights saved with ``torch.save``; never downloaded). Every
@@ -309,6 +377,15 @@ class ResNet18Classifier(NeuralNetClassifier):
     shuffle_generator_ : torch.Generator or None
         Generator of the training batches' order.
 
+    Notes
+    -----
+    Parameters are checked when ``fit`` starts, before any data are read.
+    A ``fit`` or ``partial_fit`` that raises leaves every fitted attribute as
+    it was. A KeyboardInterrupt (Ctrl-C) during training is raised out of
+    ``fit`` (skorch alone would end training early and keep the half-trained
+    net), while skorch's ``EarlyStopping`` and ``train_until`` end training
+    normally.
+
     Examples
     --------
     >>> from skfisher import ResNet18Classifier
@@ -336,6 +413,7 @@ class ResNet18Classifier(NeuralNetClassifier):
         train_split=None,
         device="auto",
         verbose=0,
+        warm_start=False,
         weights=None,
         freeze=None,
         **kwargs,
@@ -350,6 +428,7 @@ class ResNet18Classifier(NeuralNetClassifier):
             train_split=train_split,
             device=device,
             verbose=verbose,
+            warm_start=warm_start,
             **kwargs,
         )
         self.width = width
@@ -359,6 +438,26 @@ class ResNet18Classifier(NeuralNetClassifier):
         self.train_until = train_until
         self.weights = weights
         self.freeze = freeze
+
+    _parameter_constraints = {
+        "module": [callable],
+        "width": [Options(Integral, {16, 64})],
+        "stem": [StrOptions(set(_STEMS))],
+        "image_shape": [tuple, list, None],
+        "random_state": ["random_state"],
+        "criterion": [callable],
+        "optimizer": [callable],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "train_until": [Interval(Real, 0, 1, closed="right"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "train_split": [callable, None],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "weights": [str, os.PathLike, None],
+        "freeze": [StrOptions({"backbone"}), list, tuple, None],
+    }
 
     @property
     def _default_callbacks(self):
@@ -388,6 +487,8 @@ class ResNet18Classifier(NeuralNetClassifier):
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
         params["device"] = self.__dict__["device"]
+        # skorch's bookkeeping, not a parameter (clone would pass it to __init__)
+        params.pop("_params_to_validate", None)
         return params
 
     def _check_device(self, requested_device, map_device):
@@ -434,14 +535,69 @@ class ResNet18Classifier(NeuralNetClassifier):
             params.setdefault("generator", generator)
         return params
 
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator; training batches never hold a single sample.
+
+        With the default ``DataLoader``, a last training batch of one sample
+        joins the batch before it (see :class:`_NoSingletonBatchSampler`);
+        a custom ``iterator_train``, ``batch_sampler`` or ``drop_last`` is
+        used as given.
+        """
+        kwargs = self.get_params_for("iterator_train")
+        if not training or self.iterator_train is not DataLoader or (
+            {"batch_sampler", "drop_last"} & set(kwargs)
+        ):
+            return super().get_iterator(dataset, training=training)
+        if len(dataset) < 2:
+            raise ValueError(
+                f"Training needs at least 2 samples (BatchNorm); got {len(dataset)} "
+                "sample. Train on more rows, e.g. modAL's teach(only_new=False)."
+            )
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = len(dataset) if batch_size == -1 else batch_size
+        sampler = kwargs.pop("sampler", None)
+        if sampler is None:
+            shuffle = kwargs.pop("shuffle", False)
+            sampler = (
+                RandomSampler(dataset, generator=kwargs.get("generator"))
+                if shuffle else SequentialSampler(dataset)
+            )
+        batch_sampler = _NoSingletonBatchSampler(sampler, batch_size, drop_last=False)
+        return DataLoader(dataset, batch_sampler=batch_sampler, **kwargs)
+
     @property
     def classes_(self):
         return self.label_encoder_.classes_
 
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "label_encoder_")
+
+    def _check_params(self):
+        """Validate this class's own parameters (skorch checks its own names)."""
+        params = self.get_params(deep=False)
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {name: params[name] for name in self._parameter_constraints},
+            caller_name=type(self).__name__,
+        )
+        if self.image_shape is not None:
+            _check_image_shape(self.image_shape)
+        _check_torch_device(params["device"])
+        self._check_pretrained()
+
     def _validate_X(self, X, *, reset):
-        images = check_images(X, image_shape=self.image_shape)
         if not reset:
             check_is_fitted(self, "image_shape_")
+        images = check_images(X, image_shape=self.image_shape)
+        if not reset:
+            n_values = int(np.prod(images.shape[1:]))
+            if n_values != self.n_features_in_:
+                raise ValueError(
+                    f"X has {n_values} features, but {type(self).__name__} is "
+                    f"expecting {self.n_features_in_} features as input: it was "
+                    f"fitted on images of shape {self.image_shape_}, not "
+                    f"{images.shape[1:]}."
+                )
             if images.shape[1:] != self.image_shape_:
                 raise ValueError(
                     f"X has images of shape {images.shape[1:]}, but "
@@ -449,33 +605,20 @@ class ResNet18Classifier(NeuralNetClassifier):
                 )
         return images
 
-    def fit(self, X, y, **fit_params):
-        """Train the network from scratch (``warm_start=False``) on images ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, h, w), (n, c, h, w) or (n, p)
-            Training images; flat rows need ``image_shape``.
-        y : array-like of shape (n,)
-            Labels, at least two distinct values.
-        **fit_params
-            Passed to :meth:`skorch.NeuralNet.fit`.
-
-        Returns
-        -------
-        self : ResNet18Classifier
-        """
-        if self.train_until is not None and not 0 < self.train_until <= 1:
-            raise ValueError(f"train_until must be in (0, 1]; got {self.train_until!r}.")
-        images = self._validate_X(X, reset=True)
+    def _validate_y(self, y, n_samples):
         if y is None:
-            raise ValueError("y is required: an array of shape (n_samples,).")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         y = column_or_1d(y, warn=True)
-        check_consistent_length(images, y)
+        check_consistent_length(np.empty(n_samples), y)
         check_classification_targets(y)
+        return y
+
+    def _new_label_encoder(self, y, classes):
         encoder = LabelEncoder()
-        if self.classes is not None:
-            encoder.fit(np.asarray(self.classes))
+        if classes is not None:
+            encoder.fit(np.asarray(classes))
             unknown = np.setdiff1d(np.unique(y), encoder.classes_)
             if unknown.size:
                 raise ValueError(f"y has labels {unknown} not in classes.")
@@ -483,51 +626,218 @@ class ResNet18Classifier(NeuralNetClassifier):
             encoder.fit(y)
         if len(encoder.classes_) < 2:
             raise ValueError(
-                "y has a single class "
-                f"({encoder.classes_[0]!r}); a classifier needs at least 2."
+                f"y has 1 class ({encoder.classes_[0]!r}); a classifier needs at "
+                "least 2 (give all of them with classes=... to train on fewer)."
             )
-        # all input checked: now change state
-        self.label_encoder_ = encoder
-        self.image_shape_ = images.shape[1:]
-        self.n_features_in_ = int(np.prod(self.image_shape_))
-        self.init_seed_ = self.shuffle_generator_ = None
-        if self.random_state is not None:
-            init_seed, shuffle_seed = check_random_state(self.random_state).randint(
-                np.iinfo(np.int32).max, size=2
-            )
-            self.init_seed_ = int(init_seed)
-            self.shuffle_generator_ = torch.Generator().manual_seed(int(shuffle_seed))
-        y_enc = encoder.transform(y).astype(np.int64)
-        return super().fit(images, y_enc, **fit_params)
+        return encoder
+
+    def _prepare(self, X, y, *, reset, classes=None):
+        """Validate ``X`` and ``y``; return images, encoded labels and the fitted
+        attributes to set (none when continuing). Changes nothing."""
+        images = self._validate_X(X, reset=reset)
+        y = self._validate_y(y, len(images))
+        if not reset:
+            encoder, state = self.label_encoder_, {}
+            if classes is not None and not np.array_equal(
+                np.unique(np.asarray(classes)), encoder.classes_
+            ):
+                raise ValueError(
+                    f"classes={classes!r} differs from the classes "
+                    f"{encoder.classes_!r} of the first fit."
+                )
+            unseen = np.setdiff1d(np.unique(y), encoder.classes_)
+            if unseen.size:
+                raise ValueError(
+                    f"y has labels {unseen} unseen at the first fit (classes_ "
+                    f"{encoder.classes_!r}); refit from scratch to add classes."
+                )
+        else:
+            encoder = self._new_label_encoder(y, self.classes if classes is None else classes)
+            state = {
+                "label_encoder_": encoder,
+                "image_shape_": images.shape[1:],
+                "n_features_in_": int(np.prod(images.shape[1:])),
+                "init_seed_": None,
+                "shuffle_generator_": None,
+            }
+            if self.random_state is not None:
+                init_seed, shuffle_seed = check_random_state(self.random_state).randint(
+                    np.iinfo(np.int32).max, size=2
+                )
+                state["init_seed_"] = int(init_seed)
+                state["shuffle_generator_"] = torch.Generator().manual_seed(int(shuffle_seed))
+        return images, encoder.transform(y).astype(np.int64), state
+
+    @contextlib.contextmanager
+    def _transaction(self, state, *, continuing):
+        """Set ``state``, initialise unless ``continuing``, and train inside the
+        block; on any exception (a KeyboardInterrupt too) put every attribute
+        back as it was and re-raise.
+
+        Training changes the torch components and the history in place (a
+        module given as an instance is reused, skorch clears the history),
+        so copies of them are kept. Callback objects keep whatever state
+        training gave them.
+        """
+        saved = self.__dict__.copy()
+        names = [n + "_" for n in self._modules + self._criteria + self._optimizers]
+        # one deepcopy, so that the optimizer's copy refers to the module's copy
+        saved.update(copy.deepcopy({n: saved[n] for n in names + ["history_"] if n in saved}))
+        generator = saved.get("shuffle_generator_")
+        generator_state = None if generator is None else generator.get_state()
+        try:
+            for name, value in state.items():
+                setattr(self, name, value)
+            if not continuing:
+                self.initialize()
+            yield
+        except BaseException as exc:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            if generator is not None:
+                generator.set_state(generator_state)
+            if isinstance(exc, _Interrupted):
+                raise exc.interrupt from None
+            raise
+
+    def fit(self, X, y, **fit_params):
+        """Train the network on images ``X``: from scratch, or on from its
+        current weights with ``warm_start=True``.
+
+        All input and parameters are checked before any work, and a fit that
+        raises (a KeyboardInterrupt too) leaves the estimator as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, h, w), (n, c, h, w) or (n, p)
+            Training images; flat rows need ``image_shape``.
+        y : array-like of shape (n,)
+            Labels, at least two distinct values; once fitted with
+            ``warm_start=True``, a subset of ``classes_``.
+        **fit_params
+            Passed to :meth:`skorch.NeuralNet.partial_fit`.
+
+        Returns
+        -------
+        self : ResNet18Classifier
+        """
+        self._check_params()
+        continuing = self.warm_start and self.__sklearn_is_fitted__()
+        images, y_enc, state = self._prepare(X, y, reset=not continuing)
+        with self._transaction(state, continuing=continuing):
+            # skorch's fit would call our partial_fit on the encoded data
+            super().partial_fit(images, y_enc, **fit_params)
+        return self
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Train ``max_epochs`` more epochs on ``X`` from the current weights.
+
+        The first call validates and initialises like :meth:`fit`; later calls
+        keep its image shape and label encoding and refuse labels it did not
+        see. A call that raises leaves the estimator as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, h, w), (n, c, h, w) or (n, p)
+        y : array-like of shape (n,)
+        classes : array-like of shape (n_classes,), default=None
+            All labels, needed at the first call when ``y`` lacks some (as
+            for scikit-learn's incremental classifiers); later calls may
+            repeat it.
+        **fit_params
+            Passed to :meth:`skorch.NeuralNet.partial_fit`.
+
+        Returns
+        -------
+        self : ResNet18Classifier
+        """
+        self._check_params()
+        continuing = self.__sklearn_is_fitted__()
+        images, y_enc, state = self._prepare(X, y, reset=not continuing, classes=classes)
+        with self._transaction(state, continuing=continuing):
+            super().partial_fit(images, y_enc, **fit_params)
+        return self
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch ends training on any KeyboardInterrupt; here only a stop
+        # signal does, and a user's Ctrl-C leaves fit as an error.
+        try:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        except _StopTraining:
+            return self
+        except KeyboardInterrupt as exc:
+            raise _Interrupted(exc) from exc
+
+    def notify(self, method_name, **cb_kwargs):
+        try:
+            super().notify(method_name, **cb_kwargs)
+        except KeyboardInterrupt:
+            # skorch's EarlyStopping stops by raising KeyboardInterrupt
+            if method_name == "on_epoch_end" and any(
+                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+                for _, cb in self.callbacks_
+            ):
+                raise _StopTraining from None
+            raise
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits).
 
         Parameters
         ----------
-        X : array-like of shape (n, h, w), (n, c, h, w) or (n, p)
+        X : array-like of shape (n, h, w), (n, c, h, w) or (n, p), or Dataset
+            A torch Dataset (as skorch's scoring callbacks pass) is used as it
+            is, unvalidated.
 
         Returns
         -------
         proba : ndarray of shape (n, n_classes), dtype float32
         """
-        images = self._validate_X(X, reset=False)
-        return super().predict_proba(images)
+        if is_dataset(X):
+            return super().predict_proba(X)
+        return super().predict_proba(self._validate_X(X, reset=False))
 
     def predict(self, X):
         """Predicted labels, in the type given at fit.
 
         Parameters
         ----------
-        X : array-like of shape (n, h, w), (n, c, h, w) or (n, p)
+        X : array-like of shape (n, h, w), (n, c, h, w) or (n, p), or Dataset
+            For a torch Dataset (as skorch's scoring callbacks pass, holding
+            the encoded targets) the class indices ``0..n_classes-1`` are
+            returned instead of labels.
 
         Returns
         -------
         y_pred : ndarray of shape (n,)
         """
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]
+        indices = self.predict_proba(X).argmax(axis=1)
+        return indices if is_dataset(X) else self.classes_[indices]
 
     def transform_images(self, X):
         """Validate ``X`` like ``predict`` does and return float32 (n, c, h, w) images."""
         return self._validate_X(X, reset=False)
+
+
+def _check_torch_device(device):
+    """Raise ValueError unless ``device`` names a torch device that exists here."""
+    resolved = resolve_device(device)
+    if resolved is None:
+        return
+    try:
+        torch_device = torch.device(resolved)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'."
+        ) from None
+    if torch_device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} but CUDA is not available here (no GPU or no "
+                "driver); use device='auto' or 'cpu'."
+            )
+        if (torch_device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} but only {torch.cuda.device_count()} CUDA "
+                "device(s) are available."
+            )

@@ -1,8 +1,11 @@
 """Transformers that turn table rows into the images the networks want."""
 
+from numbers import Real
+
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._images import _check_image_shape
 
@@ -19,7 +22,8 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     shape : tuple of int
-        ``(h, w)`` or ``(c, h, w)`` of one image.
+        ``(h, w)`` or ``(c, h, w)`` of one image. One entry may be -1 and is
+        inferred from the number of columns, as in :func:`numpy.reshape`.
     scale : float or "auto", default="auto"
         Multiply the values by this; ``"auto"`` is ``1/255`` for uint8 input
         and 1 otherwise.
@@ -37,10 +41,16 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
     (2, 1, 2, 2)
     """
 
+    _parameter_constraints = {
+        "shape": [tuple, list],
+        "scale": [StrOptions({"auto"}), Interval(Real, None, None, closed="neither")],
+    }
+
     def __init__(self, shape, *, scale="auto"):
         self.shape = shape
         self.scale = scale
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check that rows hold ``prod(shape)`` values.
 
@@ -53,17 +63,16 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
         -------
         self : ImageReshaper
         """
-        shape = _check_image_shape(self.shape)
-        X = check_array(X, dtype=None)
-        if X.shape[1] != np.prod(shape):
+        _check_image_shape(self.shape)  # the parameter alone, before X
+        n_columns = check_array(X, dtype="numeric").shape[1]
+        shape = _check_image_shape(self.shape, n_columns)
+        if n_columns != np.prod(shape):
             raise ValueError(
-                f"X has {X.shape[1]} columns but shape={self.shape!r} needs "
+                f"X has {n_columns} columns but shape={self.shape!r} needs "
                 f"{int(np.prod(shape))}."
             )
-        if not (self.scale == "auto" or np.isscalar(self.scale) and np.isfinite(self.scale)):
-            raise ValueError(f"scale must be 'auto' or a finite number; got {self.scale!r}.")
+        validate_data(self, X, dtype="numeric")  # sets n_features_in_ (and names)
         self.image_shape_ = shape
-        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X):
@@ -78,11 +87,11 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
         images : ndarray of shape (n_samples, c, h, w), dtype float32
         """
         check_is_fitted(self)
-        X = check_array(X, dtype=None)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} columns; {type(self).__name__} was fitted with "
-                f"{self.n_features_in_}."
-            )
+        X = validate_data(self, X, dtype="numeric", reset=False)
         scale = (1 / 255 if X.dtype == np.uint8 else 1.0) if self.scale == "auto" else self.scale
         return (X.astype(np.float32) * np.float32(scale)).reshape((len(X),) + self.image_shape_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # images for torch
+        return tags

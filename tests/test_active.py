@@ -142,8 +142,15 @@ def test_image_reshaper():
     assert ImageReshaper((3, 4), scale=2).fit_transform(rows.astype(float))[0, 0, 0, 1] == 2
     with pytest.raises(ValueError, match="needs 9"):
         ImageReshaper((3, 3)).fit(rows)
-    with pytest.raises(ValueError, match="fitted with 12"):
+    with pytest.raises(ValueError, match="X has 6 features, but ImageReshaper is expecting 12"):
         ImageReshaper((3, 4)).fit(rows).transform(rows[:, :6])
+    # -1 is inferred from the columns, as in numpy.reshape
+    assert ImageReshaper((1, -1)).fit_transform(rows).shape == (2, 1, 1, 12)
+    assert ImageReshaper((3, -1, 2)).fit(rows).image_shape_ == (3, 2, 2)
+    with pytest.raises(ValueError, match="cannot hold 12 values"):
+        ImageReshaper((5, -1)).fit(rows)
+    with pytest.raises(ValueError, match="'scale' parameter"):
+        ImageReshaper((3, 4), scale=np.nan).fit(rows)
 
 
 def test_threads_do_not_disturb_each_others_seeds(digit_rows):
@@ -177,3 +184,58 @@ def test_grid_search_on_a_dask_cluster_equals_the_local_run(digit_rows):
         assert len(client.scheduler_info()["workers"]) == 2
     for key in ("split0_test_score", "split1_test_score"):
         np.testing.assert_array_equal(local.cv_results_[key], remote.cv_results_[key])
+
+
+@pytest.fixture(scope="module")
+def digit_images():
+    X, y = load_digits_images(return_X_y=True)
+    order = np.random.RandomState(1).permutation(len(X))[:200]
+    return X[order], y[order]
+
+
+def test_n_initial_33_and_65_labels_fit(digit_images):
+    """33 and 65 labeled images leave one image after the 32-image batches."""
+    X, y = digit_images
+    clf = ActiveLearningClassifier(
+        ResNet18Classifier(max_epochs=1, device="cpu"), "entropy",
+        n_initial=33, batch_size=32, n_queries=1, random_state=0,
+    ).fit(X[:120], y[:120])
+    assert [r["n_labels"] for r in clf.learning_curve_] == [33, 65]
+
+
+def test_modal_teach_after_a_15_image_query(digit_images):
+    from modAL.models import ActiveLearner
+
+    X, y = digit_images
+    learner = ActiveLearner(
+        estimator=ResNet18Classifier(max_epochs=1, random_state=0, device="cpu"),
+        query_strategy=FisherMask(fisher_samples=32, random_state=0),
+        X_training=X[:50], y_training=y[:50],
+    )
+    idx, _ = learner.query(X[50:], n_instances=15)
+    learner.teach(X[50:][idx], y[50:][idx])  # 65 rows
+    assert len(learner.y_training) == 65
+    assert learner.predict(X[:5]).shape == (5,)
+
+
+def test_modal_teach_only_new_needs_warm_start(digit_images):
+    """``teach(only_new=True)`` calls ``fit`` on the new rows alone: a net that
+    retrains from scratch forgets the earlier rows (and their classes), while
+    ``warm_start=True`` trains on from the current weights."""
+    from modAL.models import ActiveLearner
+
+    X, y = digit_images
+    new = np.flatnonzero(np.isin(y[60:], [0, 1, 2]))[:15] + 60  # three classes only
+
+    def taught(warm_start):
+        net = ResNet18Classifier(max_epochs=3, random_state=0, device="cpu", warm_start=warm_start)
+        learner = ActiveLearner(estimator=net, X_training=X[:60], y_training=y[:60])
+        module = learner.estimator.module_
+        learner.teach(X[new], y[new], only_new=True)
+        return learner.estimator, module
+
+    cold, module = taught(False)
+    np.testing.assert_array_equal(cold.classes_, [0, 1, 2])  # forgot seven classes
+    warm, module = taught(True)
+    np.testing.assert_array_equal(warm.classes_, np.arange(10))
+    assert warm.module_ is module and len(warm.history) == 6
