@@ -32,7 +32,7 @@ from .datasets import load_split
 from ._net import ResNet18Classifier
 from .experiments import run_active_learning
 from .metrics import aulc
-from .strategies import STRATEGIES, get_strategy
+from .strategies import STRATEGIES, FisherMask, get_strategy
 
 __all__ = ["SETTINGS", "load_setting", "run_comparison", "load_rounds", "summarize"]
 
@@ -201,6 +201,10 @@ def _append(path, record):
         append_line(path, json.dumps(record))
 
 
+#: Parameters that say where a run computes, not what it computes.
+_NOT_PROTOCOL = {"device", "verbose"}
+
+
 def _jsonable(value):
     """``value`` as JSON data; classes and functions by their qualified name."""
     if isinstance(value, dict):
@@ -217,22 +221,31 @@ def _jsonable(value):
 
 
 def _strategy_params(name):
-    """The keyword defaults of a registered strategy: part of the protocol."""
-    skip = {"classifier", "X_pool", "n_instances", "random_state"}
+    """A registered strategy's default parameters: part of the protocol.
+
+    The keyword defaults of its signature; ``fisher_mask`` and ``bait`` take
+    ``**params`` for :class:`~skfisher.FisherMask`, whose defaults are kept
+    under ``"FisherMask"``.
+    """
+    params = {}
+    for p in inspect.signature(STRATEGIES[name]).parameters.values():
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            params["FisherMask"] = _without_compute(FisherMask().get_params())
+        elif p.default is not inspect.Parameter.empty:
+            params[p.name] = p.default
+    return _jsonable(_without_compute(params))
+
+
+def _without_compute(params):
     return {
-        p.name: _jsonable(p.default)
-        for p in inspect.signature(STRATEGIES[name]).parameters.values()
-        if p.name not in skip and p.default is not inspect.Parameter.empty
+        k: v for k, v in params.items()
+        if k not in {"n_instances", "random_state", *_NOT_PROTOCOL}
     }
-
-
-#: Estimator parameters that say where a run computes, not what it computes.
-_NOT_PROTOCOL = {"device", "verbose"}
 
 
 def _protocol(schedule, estimator_params, strategies):
     """What every record of a setting's folder must share (``n_rounds`` may grow)."""
-    params = {k: v for k, v in (estimator_params or {}).items() if k not in _NOT_PROTOCOL}
+    params = _without_compute(estimator_params or {})
     return {
         "n_initial": schedule["n_initial"],
         "batch_size": schedule["batch_size"],
@@ -280,6 +293,12 @@ def _check_protocol(folder, setting, protocol):
                 f"{wrong[0]['round']} with {wrong[0]['n_labels']} labels, not "
                 f"n_initial={protocol['n_initial']} + round x "
                 f"batch_size={protocol['batch_size']}); use another output folder."
+            )
+        if records:
+            warnings.warn(
+                f"{folder} has {setting} records but no {MANIFEST_FILE} (made before "
+                "protocols were saved); only their schedule could be checked. Saving "
+                "this run's protocol as theirs.", RuntimeWarning, stacklevel=3,
             )
         saved = protocol
     else:

@@ -260,13 +260,13 @@ def test_ctrl_c_in_a_query_ends_the_comparison_and_records_no_partial_round(
 
 
 def test_jobs_2_gives_the_records_of_jobs_1(tmp_path):
-    small = {**SMALL, "n_rounds": 1}
+    small = {**SMALL, "n_rounds": 1, "estimator_params": {"max_epochs": 2, "device": "cpu"}}
     one = load_rounds(run_comparison("digits", ["random", "margin"], [0], tmp_path / "a",
                                      **small))
     code = main([
         "compare", "--strategies", "random", "margin", "--seeds", "0", "--rounds", "1",
-        "--n-initial", "20", "--batch-size", "10", "--max-epochs", "3", "--device", "cpu",
-        "--optimizer", "sgd", "--output-dir", str(tmp_path / "b"), "--quiet", "--jobs", "2",
+        "--n-initial", "20", "--batch-size", "10", "--max-epochs", "2", "--device", "cpu",
+        "--output-dir", str(tmp_path / "b"), "--quiet", "--jobs", "2",
     ])
     assert code == 0
     two = load_rounds(tmp_path / "b" / "digits" / "rounds.jsonl")
