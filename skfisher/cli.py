@@ -85,24 +85,18 @@ def build_parser():
     return parser
 
 
-def _claim_output_dir(folder, overwrite):
-    """Check ``folder`` before any work: writable, and no earlier results unless ``overwrite``."""
-    folder = Path(folder)
-    existing = [name for name in RUN_FILES if (folder / name).exists()]
-    if existing and not overwrite:
-        raise FileExistsError(
-            f"{folder} already holds results ({', '.join(existing)}); pass --overwrite "
-            "to replace them, or choose another --output-dir."
-        )
-    check_writable(folder)
-
-
 def run_command(args):
     out = Path(args.output_dir)
-    _claim_output_dir(out, args.overwrite)
+    check_writable(out)  # before any data are loaded or nets fitted
     with folder_lock(out):
-        for name in RUN_FILES:  # --overwrite: no stale file outlives the new run's start
-            (out / name).unlink(missing_ok=True)
+        existing = [name for name in RUN_FILES if (out / name).exists()]
+        if existing and not args.overwrite:
+            raise FileExistsError(
+                f"{out} already holds results ({', '.join(existing)}); pass --overwrite "
+                "to replace them, or choose another --output-dir."
+            )
+        for name in existing:  # --overwrite: no stale file outlives the new run's start
+            (out / name).unlink()
         return _run_experiment(args, out)
 
 

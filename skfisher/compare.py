@@ -266,23 +266,24 @@ def _differences(saved, now, prefix=""):
 
 
 def _check_protocol(folder, setting, protocol):
-    """Compare ``protocol`` with the one saved for ``setting``; save it on first use.
+    """Compare ``protocol`` with the one saved for ``setting``'s records; save it.
 
-    Strategies new to the folder are added to the manifest. A folder with
-    records but no manifest (written before manifests existed) adopts
-    ``protocol`` if its records agree with the schedule.
+    Only what has records must agree: the schedule, the estimator parameters
+    and the parameters of each strategy with records. A folder with records
+    but no manifest (written before manifests existed) adopts ``protocol``
+    if its records agree with the schedule.
 
     Raises
     ------
     ValueError
         When the saved protocol differs; the message lists the differences.
     """
-    manifest_path = Path(folder) / MANIFEST_FILE
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     saved = manifest.get(setting)
-    if saved is None:
-        records = [r for r in _read_rounds(Path(folder) / ROUNDS_FILE)[0]
-                   if r["setting"] == setting]
+    records = [r for r in _read_rounds(folder / ROUNDS_FILE)[0] if r["setting"] == setting]
+    if records and saved is None:
         wrong = [
             r for r in records
             if r["n_labels"] != protocol["n_initial"] + r["round"] * protocol["batch_size"]
@@ -294,17 +295,17 @@ def _check_protocol(folder, setting, protocol):
                 f"n_initial={protocol['n_initial']} + round x "
                 f"batch_size={protocol['batch_size']}); use another output folder."
             )
-        if records:
-            warnings.warn(
-                f"{folder} has {setting} records but no {MANIFEST_FILE} (made before "
-                "protocols were saved); only their schedule could be checked. Saving "
-                "this run's protocol as theirs.", RuntimeWarning, stacklevel=3,
-            )
-        saved = protocol
-    else:
-        shared = {s: p for s, p in protocol["strategies"].items() if s in saved["strategies"]}
+        warnings.warn(
+            f"{folder} has {setting} records but no {MANIFEST_FILE} (made before "
+            "protocols were saved); only their schedule could be checked. Saving "
+            "this run's protocol as theirs.", RuntimeWarning, stacklevel=3,
+        )
+    elif records:
+        kept = {s: saved["strategies"][s] for s in {r["strategy"] for r in records}
+                if s in saved["strategies"]}
+        shared = {s: p for s, p in protocol["strategies"].items() if s in kept}
         diffs = _differences(
-            {**saved, "strategies": {s: saved["strategies"][s] for s in shared}},
+            {**saved, "strategies": {s: kept[s] for s in shared}},
             {**protocol, "strategies": shared},
         )
         if diffs:
@@ -313,9 +314,9 @@ def _check_protocol(folder, setting, protocol):
                 "mixed with these:\n  " + "\n  ".join(diffs)
                 + "\nRun the saved protocol to resume it, or choose another output folder."
             )
-        saved = {**saved, "strategies": {**saved["strategies"], **protocol["strategies"]}}
-    if manifest.get(setting) != saved:
-        manifest[setting] = saved
+        protocol = {**protocol, "strategies": {**kept, **protocol["strategies"]}}
+    if saved != protocol:
+        manifest[setting] = protocol
         write_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 

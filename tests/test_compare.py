@@ -275,3 +275,18 @@ def test_jobs_2_gives_the_records_of_jobs_1(tmp_path):
         return sorted((keys([r])[0], r["new_rows"], r["accuracy"]) for r in records)
 
     assert len(two) == 4 and content(two) == content(one)
+
+
+def test_a_protocol_without_records_is_replaced(tmp_path, monkeypatch):
+    def no_data(setting, data_dir):
+        raise FileNotFoundError("no data")
+
+    monkeypatch.setattr(compare, "_cached_setting", no_data)
+    with pytest.raises(FileNotFoundError):
+        run_comparison("digits", ["random"], [0], tmp_path, **SMALL)
+    monkeypatch.undo()
+    # the failed first try left no record, so another protocol is free to start
+    run_comparison("digits", ["random"], [0], tmp_path, **{**SMALL, "n_rounds": 0,
+                                                         "n_initial": 30})
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["digits"]["n_initial"] == 30
