@@ -348,16 +348,21 @@ def _run_one(setting, strategy, seed, schedule, estimator_params, data_dir, path
     return strategy, seed
 
 
-def _init_worker(n_threads):
+_worker_sigint = signal.SIG_IGN
+
+
+def _init_worker(n_threads, interruptible):
     """A pool worker: its share of the CPU threads; Ctrl-C only inside a run."""
     import torch
 
+    global _worker_sigint
     torch.set_num_threads(n_threads)
+    _worker_sigint = signal.default_int_handler if interruptible else signal.SIG_IGN
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_in_worker(*args):
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _worker_sigint)
     try:
         return _run_one(*args)
     finally:
@@ -369,9 +374,10 @@ def _run_parallel(tasks, n_jobs, progress):
     import torch
 
     n_threads = max(1, torch.get_num_threads() // n_jobs)
+    interruptible = signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None)
     pool = ProcessPoolExecutor(
         max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker, initargs=(n_threads,),
+        initializer=_init_worker, initargs=(n_threads, interruptible),
     )
     try:
         futures = [pool.submit(_run_in_worker, *task) for task in tasks]
@@ -380,9 +386,10 @@ def _run_parallel(tasks, n_jobs, progress):
             if progress:
                 print(f"{tasks[0][0]}: {strategy}, seed {seed} done", flush=True)
     except BaseException:
-        # stop the other runs at once: no round of theirs is left half-recorded
+        # stop the other runs at once (a run stopped mid-round records nothing of it)
+        processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
+        for process in processes:
             try:
                 os.kill(process.pid, signal.SIGINT)
             except OSError:  # already gone
