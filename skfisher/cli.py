@@ -154,6 +154,8 @@ def compare_command(args, argv):
     if args.optimizer == "adam":
         estimator_params["callbacks__cosine_lr"] = None
     out = Path(args.output_dir)
+    if args.markdown:
+        check_writable(Path(args.markdown).parent)
     for setting in args.settings:
         tic = time.perf_counter()
         path = run_comparison(
