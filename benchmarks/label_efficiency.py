@@ -5,7 +5,7 @@ interrupted regeneration picks up where it stopped.
 
     python benchmarks/label_efficiency.py                       # digits, CPU, 5 seeds
     python benchmarks/label_efficiency.py --settings fashion fashion_imb10 \\
-        fashion_imb100 fashion_4class --seeds 0 1 2 --device cuda   # on a GPU
+        fashion_imb100 fashion_4class --seeds 0 1 2 --device cuda --jobs 4   # on a GPU
 
 Any other ``skfisher compare`` option passes through.
 """

@@ -6,12 +6,17 @@ import sys
 import time
 from pathlib import Path
 
+from ._files import check_writable, folder_lock
 from ._net import ResNet18Classifier
 from .compare import SETTINGS, load_rounds, own_setting, run_comparison, summarize
 from .datasets import DATASETS, load_own_split, load_split
 from .experiments import format_table, run_active_learning, save_results
 from .labeling import add_label_parser, label_command
 from .strategies import STRATEGIES, get_strategy
+
+#: The files ``skfisher run`` writes into its output folder.
+RUN_FILES = ("results.json", "results.csv", "learning_curve.png")
+
 
 def _positive_int(text):
     value = int(text)
@@ -58,7 +63,11 @@ def build_parser():
     run.add_argument("--rounds", type=int, default=6, help="queries after the initial fit")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    run.add_argument("--output-dir", default="skfisher-results")
+    run.add_argument("--output-dir", default="skfisher-results",
+                     help="results.json, results.csv and learning_curve.png, saved "
+                          "after every round")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace results already in --output-dir")
     run.add_argument("--pool-size", type=_positive_int, default=None, help="subsample the pool")
     run.add_argument("--test-size", type=_positive_int, default=None, help="subsample the test set")
     run.add_argument("--max-epochs", type=_positive_int, default=30)
@@ -92,6 +101,9 @@ def build_parser():
                       help="stop at this training accuracy (max-epochs caps it)")
     cmp_.add_argument("--width", type=int, choices=(16, 64), default=16)
     cmp_.add_argument("--device", default="auto")
+    cmp_.add_argument("--jobs", type=_positive_int, default=1,
+                      help="(strategy, seed) runs at once, each in its own process; "
+                           "same results as --jobs 1")
     cmp_.add_argument("--quiet", action="store_true")
 
     add_label_parser(sub, _positive_int)
@@ -99,6 +111,21 @@ def build_parser():
 
 
 def run_command(args):
+    out = Path(args.output_dir)
+    check_writable(out)  # before any data are loaded or nets fitted
+    with folder_lock(out):
+        existing = [name for name in RUN_FILES if (out / name).exists()]
+        if existing and not args.overwrite:
+            raise FileExistsError(
+                f"{out} already holds results ({', '.join(existing)}); pass --overwrite "
+                "to replace them, or choose another --output-dir."
+            )
+        for name in existing:  # --overwrite: no stale file outlives the new run's start
+            (out / name).unlink()
+        return _run_experiment(args, out)
+
+
+def _run_experiment(args, out):
     split = dict(pool_size=args.pool_size, test_size=args.test_size, seed=args.seed)
     if args.data is not None:
         args.dataset = Path(args.data).name
@@ -120,19 +147,25 @@ def run_command(args):
         f"labels, device {estimator.device}, seed {args.seed}",
         flush=True,
     )
-    rounds, _ = run_active_learning(
-        estimator, strategy, X_pool, y_pool, X_test, y_test,
-        n_initial=args.n_initial, batch_size=args.batch_size, n_rounds=args.rounds,
-        random_state=args.seed, progress=not args.quiet,
-    )
-    print(format_table(rounds))
-    meta = {k: v for k, v in vars(args).items() if k != "command"}
+    meta = {k: v for k, v in vars(args).items() if k not in ("command", "overwrite")}
     meta["device"] = str(estimator.device)
     meta["accuracy_on"] = f"test set ({len(y_test)} rows)"
-    paths = save_results(
-        rounds, args.output_dir, meta=meta,
-        title=f"{args.dataset}: {args.strategy} (seed {args.seed})", ylabel="test accuracy",
+    rounds, paths = [], {}
+
+    def save(row, new_rows):
+        rounds.append(row)
+        meta["complete"] = len(rounds) == args.rounds + 1
+        paths.update(save_results(
+            rounds, out, meta=meta, ylabel="test accuracy",
+            title=f"{args.dataset}: {args.strategy} (seed {args.seed})",
+        ))
+
+    run_active_learning(
+        estimator, strategy, X_pool, y_pool, X_test, y_test,
+        n_initial=args.n_initial, batch_size=args.batch_size, n_rounds=args.rounds,
+        random_state=args.seed, progress=not args.quiet, on_round=save,
     )
+    print(format_table(rounds))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -150,6 +183,8 @@ def compare_command(args, argv):
     if args.optimizer == "adam":
         estimator_params["callbacks__cosine_lr"] = None
     out = Path(args.output_dir)
+    if args.markdown:
+        check_writable(Path(args.markdown).parent)
     settings = list(args.settings or ([] if args.data else ["digits"]))
     settings += [own_setting(p, image_size=_image_size(args)) for p in args.data or []]
     for setting in settings:
@@ -160,9 +195,13 @@ def compare_command(args, argv):
             setting, strategies, args.seeds, out / name, n_initial=args.n_initial,
             batch_size=args.batch_size, n_rounds=args.rounds,
             estimator_params=estimator_params, data_dir=args.data_dir, progress=not args.quiet,
+            n_jobs=args.jobs,
         )
+        n_rounds = spec["n_rounds"] if args.rounds is None else args.rounds
         records = [
-            r for r in load_rounds(path) if r["strategy"] in strategies and r["seed"] in args.seeds
+            r for r in load_rounds(path)
+            if r["setting"] == name and r["strategy"] in strategies
+            and r["seed"] in args.seeds and r["round"] <= n_rounds
         ]
         compute = sum(r["query_seconds"] + r["fit_seconds"] for r in records)
         header = "\n".join([
@@ -226,9 +265,15 @@ def main(argv=None):
             return compare_command(args, argv)
         if args.command == "label":
             return label_command(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # bad input, files, a busy or read-only folder
         print(f"skfisher: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"skfisher: interrupted; every finished round is saved in {args.output_dir} "
+            "and no unfinished round was recorded.", file=sys.stderr,
+        )
+        return 130  # 128 + SIGINT, the shell's convention
     return 0  # pragma: no cover
 
 

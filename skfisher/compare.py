@@ -5,22 +5,34 @@ Every finished round is appended at once as one JSON line to
 and continues an interrupted run from its last finished round. The summary
 (Markdown table and learning-curve plot with ±std bands) is made from that
 file alone.
+
+The folder also holds ``manifest.json`` (the protocol of its records, checked
+on every run), ``.skfisher.lock`` (held by the running comparison),
+``rounds.jsonl.lock`` (held for each append) and, if a line of
+``rounds.jsonl`` was ever unreadable, ``rounds.rejected.txt`` with that line.
 """
 
+import functools
+import inspect
 import json
+import multiprocessing
 import os
+import signal
 import time
+import warnings
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
 from . import datasets
+from ._files import append_line, check_writable, folder_lock, write_atomic
 from .datasets import load_own_split, load_split
 from ._net import ResNet18Classifier
 from .experiments import run_active_learning
 from .metrics import aulc
-from .strategies import STRATEGIES, get_strategy
+from .strategies import STRATEGIES, FisherMask, get_strategy
 
 __all__ = [
     "SETTINGS", "load_setting", "own_setting", "run_comparison", "load_rounds", "summarize",
@@ -117,38 +129,337 @@ def load_setting(name, *, data_dir=None):
     return X_pool, y_pool, X_test, y_test
 
 
-def _append(path, record):
-    """Append one JSON line and make it durable before returning."""
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+ROUNDS_FILE = "rounds.jsonl"
+MANIFEST_FILE = "manifest.json"
+#: Where unreadable lines of ``rounds.jsonl`` are moved, verbatim.
+REJECTED_FILE = "rounds.rejected.txt"
+
+_RECORD_TYPES = {
+    "setting": str, "strategy": str, "seed": int, "round": int, "n_labels": int,
+    "accuracy": (int, float, type(None)), "query_seconds": (int, float),
+    "fit_seconds": (int, float), "new_rows": list,
+}
+
+
+def _key(record):
+    return record["setting"], record["strategy"], record["seed"], record["round"]
+
+
+def _is_record(obj):
+    return (
+        isinstance(obj, dict)
+        and all(
+            isinstance(obj.get(k), t) and not isinstance(obj.get(k), bool)
+            for k, t in _RECORD_TYPES.items()
+        )
+        and obj["round"] >= 0
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in obj["new_rows"])
+    )
+
+
+def _read_rounds(path):
+    """``(records, bad)``: the valid records, and ``(line number, raw line)`` of the rest.
+
+    A line is bad when it is not a JSON round record (blank, garbage, torn,
+    ``{}``, ``null``...) or repeats the key (setting, strategy, seed, round)
+    of an earlier record.
+    """
+    records, bad, seen = [], [], set()
+    if not Path(path).exists():
+        return records, bad
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                obj = json.loads(raw)
+            except ValueError:  # JSONDecodeError and undecodable bytes
+                obj = None
+            if not _is_record(obj) or _key(obj) in seen:
+                bad.append((number, raw))
+                continue
+            seen.add(_key(obj))
+            records.append(obj)
+    return records, bad
+
+
+def _describe(bad):
+    numbers = [n for n, _ in bad]
+    shown = ", ".join(map(str, numbers[:10])) + (", ..." if len(numbers) > 10 else "")
+    return f"{len(bad)} unreadable or repeated line(s) (line {shown})"
 
 
 def load_rounds(path):
-    """The rounds saved so far; a torn last line (a crash mid-write) is dropped."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    records, good = [], 0
-    with open(path) as f:
-        for line in f:
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-            good += len(line.encode())
-    if good < path.stat().st_size:
-        with open(path, "r+") as f:
-            f.truncate(good)
+    """The round records of a ``rounds.jsonl`` file; the file is never modified.
+
+    Lines that are not valid round records (blank, garbage, a torn line from a
+    crash mid-write, ``{}``, ``null``, or a repeat of an earlier record's
+    setting, strategy, seed and round) are skipped with a warning; every
+    other record is returned. :func:`run_comparison` moves such lines to
+    ``rounds.rejected.txt`` next to the file.
+
+    Returns
+    -------
+    records : list of dict
+    """
+    records, bad = _read_rounds(path)
+    if bad:
+        warnings.warn(f"{path}: skipped {_describe(bad)}.", RuntimeWarning, stacklevel=2)
     return records
+
+
+def _set_aside_bad_lines(path):
+    """Move the bad lines of ``path`` to :data:`REJECTED_FILE`; return the good records."""
+    path = Path(path)
+    with folder_lock(path.parent, name=path.name + ".lock", wait=True):
+        records, bad = _read_rounds(path)
+        if not bad:
+            return records
+        rejected = path.parent / REJECTED_FILE
+        with open(rejected, "ab") as f:
+            for _, raw in bad:
+                f.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        bad_numbers = {n for n, _ in bad}
+        with open(path, "rb") as f:
+            kept = [raw for n, raw in enumerate(f, 1) if n not in bad_numbers]
+        write_atomic(path, b"".join(kept))
+    warnings.warn(
+        f"{path}: moved {_describe(bad)} to {rejected}; the {len(records)} valid records "
+        "are kept.", RuntimeWarning, stacklevel=3,
+    )
+    return records
+
+
+def _append(path, record):
+    """Append one record durably, unless its key is already saved.
+
+    The append holds ``rounds.jsonl.lock``, so parallel workers of one
+    comparison never interleave or duplicate lines.
+    """
+    path = Path(path)
+    with folder_lock(path.parent, name=path.name + ".lock", wait=True):
+        records, _ = _read_rounds(path)
+        if _key(record) in {_key(r) for r in records}:
+            return
+        append_line(path, json.dumps(record))
+
+
+#: Parameters that say where a run computes, not what it computes.
+_NOT_PROTOCOL = {"device", "verbose"}
+
+
+def _jsonable(value):
+    """``value`` as JSON data; classes and functions by their qualified name."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{value.__module__}.{value.__qualname__}"
+    return repr(value)
+
+
+def _strategy_params(name):
+    """A registered strategy's default parameters: part of the protocol.
+
+    The keyword defaults of its signature; ``fisher_mask`` and ``bait`` take
+    ``**params`` for :class:`~skfisher.FisherMask`, whose defaults are kept
+    under ``"FisherMask"``.
+    """
+    params = {}
+    for p in inspect.signature(STRATEGIES[name]).parameters.values():
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            params["FisherMask"] = _without_compute(FisherMask().get_params())
+        elif p.default is not inspect.Parameter.empty:
+            params[p.name] = p.default
+    return _jsonable(_without_compute(params))
+
+
+def _without_compute(params):
+    return {
+        k: v for k, v in params.items()
+        if k not in {"n_instances", "random_state", *_NOT_PROTOCOL}
+    }
+
+
+def _protocol(schedule, estimator_params, strategies):
+    """What every record of a setting's folder must share (``n_rounds`` may grow)."""
+    params = _without_compute(estimator_params or {})
+    return {
+        "n_initial": schedule["n_initial"],
+        "batch_size": schedule["batch_size"],
+        "estimator_params": _jsonable(params),
+        "strategies": {s: _strategy_params(s) for s in strategies},
+    }
+
+
+def _differences(saved, now, prefix=""):
+    out = []
+    for k in sorted(set(saved) | set(now)):
+        a, b = saved.get(k, "<unset>"), now.get(k, "<unset>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} saved, {b!r} now")
+    return out
+
+
+def _check_protocol(folder, setting, protocol):
+    """Compare ``protocol`` with the one saved for ``setting``'s records; save it.
+
+    Only what has records must agree: the schedule, the estimator parameters
+    and the parameters of each strategy with records. A folder with records
+    but no manifest (written before manifests existed) adopts ``protocol``
+    if its records agree with the schedule.
+
+    Raises
+    ------
+    ValueError
+        When the saved protocol differs; the message lists the differences.
+    """
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    saved = manifest.get(setting)
+    records = [r for r in _read_rounds(folder / ROUNDS_FILE)[0] if r["setting"] == setting]
+    if records and saved is None:
+        wrong = [
+            r for r in records
+            if r["n_labels"] != protocol["n_initial"] + r["round"] * protocol["batch_size"]
+        ]
+        if wrong:
+            raise ValueError(
+                f"{folder} holds {setting} rounds of another schedule (e.g. round "
+                f"{wrong[0]['round']} with {wrong[0]['n_labels']} labels, not "
+                f"n_initial={protocol['n_initial']} + round x "
+                f"batch_size={protocol['batch_size']}); use another output folder."
+            )
+        warnings.warn(
+            f"{folder} has {setting} records but no {MANIFEST_FILE} (made before "
+            "protocols were saved); only their schedule could be checked. Saving "
+            "this run's protocol as theirs.", RuntimeWarning, stacklevel=3,
+        )
+    elif records:
+        kept = {s: saved["strategies"][s] for s in {r["strategy"] for r in records}
+                if s in saved["strategies"]}
+        shared = {s: p for s, p in protocol["strategies"].items() if s in kept}
+        diffs = _differences(
+            {**saved, "strategies": {s: kept[s] for s in shared}},
+            {**protocol, "strategies": shared},
+        )
+        if diffs:
+            raise ValueError(
+                f"{folder} holds {setting} results of another protocol, which would be "
+                "mixed with these:\n  " + "\n  ".join(diffs)
+                + "\nRun the saved protocol to resume it, or choose another output folder."
+            )
+        protocol = {**protocol, "strategies": {**kept, **protocol["strategies"]}}
+    if saved != protocol:
+        manifest[setting] = protocol
+        write_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_setting(setting, data_dir):
+    return load_setting(setting, data_dir=data_dir)
+
+
+def _run_one(setting, strategy, seed, schedule, estimator_params, data_dir, path, resume,
+             progress, bar):
+    """One (strategy, seed) run, appending each finished round to ``path``."""
+    spec = _spec(setting)
+    name = spec["name"]
+    if "data" in spec:  # an own_setting carries its data
+        X_pool, y_pool, X_test, y_test = spec["data"]
+    else:
+        X_pool, y_pool, X_test, y_test = _cached_setting(name, data_dir)
+    if progress:
+        print(f"{name}: {strategy}, seed {seed}"
+              + (f" (resuming after round {len(resume) - 1})" if resume else ""), flush=True)
+
+    def save(row, new_rows):
+        _append(path, {
+            "setting": name, "strategy": strategy, "seed": seed, **row,
+            "new_rows": [int(i) for i in new_rows], "time": time.time(),
+        })
+
+    run_active_learning(
+        ResNet18Classifier(**{**(estimator_params or {}), "random_state": seed}),
+        get_strategy(strategy, random_state=seed),
+        X_pool, y_pool, X_test, y_test, **schedule,
+        random_state=seed, progress=bar, resume=resume or None, on_round=save,
+    )
+    return strategy, seed
+
+
+_worker_sigint = signal.SIG_IGN
+
+
+def _init_worker(n_threads, interruptible):
+    """A pool worker: its share of the CPU threads; Ctrl-C only inside a run."""
+    import torch
+
+    global _worker_sigint
+    torch.set_num_threads(n_threads)
+    _worker_sigint = signal.default_int_handler if interruptible else signal.SIG_IGN
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_in_worker(*args):
+    signal.signal(signal.SIGINT, _worker_sigint)
+    try:
+        return _run_one(*args)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_parallel(tasks, n_jobs, progress):
+    """Run ``_run_one`` argument tuples in ``n_jobs`` spawned processes."""
+    import torch
+
+    n_threads = max(1, torch.get_num_threads() // n_jobs)
+    interruptible = signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None)
+    pool = ProcessPoolExecutor(
+        max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker, initargs=(n_threads, interruptible),
+    )
+    try:
+        futures = [pool.submit(_run_in_worker, *task) for task in tasks]
+        for future in as_completed(futures):
+            strategy, seed = future.result()
+            if progress:
+                print(f"{tasks[0][0]}: {strategy}, seed {seed} done", flush=True)
+    except BaseException:
+        # stop the other runs at once (a run stopped mid-round records nothing of it)
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            try:
+                os.kill(process.pid, signal.SIGINT)
+            except OSError:  # already gone
+                pass
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def run_comparison(
     setting, strategies, seeds, output_dir, *, n_initial=None, batch_size=None,
-    n_rounds=None, estimator_params=None, data_dir=None, progress=True,
+    n_rounds=None, estimator_params=None, data_dir=None, progress=True, n_jobs=1,
 ):
     """Run (or finish) every (strategy, seed) of a setting; rounds go to ``rounds.jsonl``.
+
+    The folder keeps, per setting, the protocol its records were made with
+    (``manifest.json``: schedule, estimator parameters, each strategy's
+    parameters). A call with another protocol raises instead of mixing
+    results; a larger ``n_rounds`` extends the saved runs. While it runs, the
+    call holds the folder's lock (``.skfisher.lock``, an ``fcntl.flock``), so
+    a second process into the same folder fails at once. Unreadable lines of
+    ``rounds.jsonl`` are moved to ``rounds.rejected.txt`` with a warning.
 
     Parameters
     ----------
@@ -165,54 +476,64 @@ def run_comparison(
     estimator_params : dict, default=None
         :class:`~skfisher.ResNet18Classifier` parameters (training protocol:
         ``optimizer``, ``lr``, ``max_epochs``, ``train_until``, ``device``...).
+        All but ``device`` and ``verbose`` are part of the protocol.
     data_dir : str, default=None
     progress : bool, default=True
+    n_jobs : int, default=1
+        (strategy, seed) runs computed at once, each in its own process with
+        its share of torch's CPU threads. Every run is deterministic, so the
+        records equal those of ``n_jobs=1`` (with the same threads per run).
 
     Returns
     -------
     path : Path
         The rounds file.
+
+    Raises
+    ------
+    ValueError
+        Unknown setting or strategy, or a protocol that differs from the one
+        saved in ``output_dir``.
+    skfisher._files.FolderInUseError
+        When another process holds ``output_dir``.
     """
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
     spec = _spec(setting)
+    if not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive int; got {n_jobs!r}.")
     schedule = {
         "n_initial": n_initial or spec["n_initial"],
         "batch_size": batch_size or spec["batch_size"],
         "n_rounds": spec["n_rounds"] if n_rounds is None else n_rounds,
     }
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "rounds.jsonl"
-    done = defaultdict(list)
-    for rec in load_rounds(path):
-        if rec["setting"] == spec["name"]:
-            done[rec["strategy"], rec["seed"]].append(rec)
-    X_pool, y_pool, X_test, y_test = load_setting(setting, data_dir=data_dir)
-    for strategy in strategies:
-        for seed in seeds:
-            previous = sorted(done[strategy, seed], key=lambda r: r["round"])
-            if len(previous) > schedule["n_rounds"]:
-                continue
-            if progress:
-                print(f"{spec['name']}: {strategy}, seed {seed}"
-                      + (f" (resuming after round {previous[-1]['round']})" if previous else ""),
-                      flush=True)
-
-            def save(row, new_rows, strategy=strategy, seed=seed):
-                _append(path, {
-                    "setting": spec["name"], "strategy": strategy, "seed": seed, **row,
-                    "new_rows": [int(i) for i in new_rows], "time": time.time(),
-                })
-
-            run_active_learning(
-                ResNet18Classifier(**{**(estimator_params or {}), "random_state": seed}),
-                get_strategy(strategy, random_state=seed),
-                X_pool, y_pool, X_test, y_test, **schedule,
-                random_state=seed, progress=progress,
-                resume=[r["new_rows"] for r in previous] or None, on_round=save,
-            )
+    check_writable(out)
+    path = out / ROUNDS_FILE
+    with folder_lock(out):
+        _check_protocol(out, spec["name"], _protocol(schedule, estimator_params, strategies))
+        done = defaultdict(dict)
+        for rec in _set_aside_bad_lines(path):
+            if rec["setting"] == spec["name"]:
+                done[rec["strategy"], rec["seed"]][rec["round"]] = rec["new_rows"]
+        tasks = []
+        for strategy in strategies:
+            for seed in seeds:
+                rounds = done[strategy, seed]
+                # resume from the unbroken run of saved rounds 0, 1, ...; a later
+                # round already saved is recomputed identically and not appended
+                resume = []
+                while len(resume) in rounds:
+                    resume.append(rounds[len(resume)])
+                if len(resume) <= schedule["n_rounds"]:
+                    tasks.append((setting, strategy, seed, schedule, estimator_params,
+                                  data_dir, path, resume, progress, progress and n_jobs == 1))
+        if n_jobs == 1 or len(tasks) < 2:
+            for task in tasks:
+                _run_one(*task)
+        else:
+            _run_parallel(tasks, min(n_jobs, len(tasks)), progress)
     return path
 
 

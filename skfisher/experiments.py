@@ -1,15 +1,21 @@
 """Simulated pool-based active learning: the loop behind ``skfisher run``."""
 
 import csv
+import io
 import json
+import signal
+import threading
 import time
 from collections import namedtuple
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
+
+from ._files import write_atomic
 
 __all__ = [
     "PoolLearner", "format_table", "initial_indices", "run_active_learning", "save_results",
@@ -54,6 +60,46 @@ def initial_indices(y, n_initial, *, initial="stratified", random_state=None):
         np.arange(len(y)), train_size=n_initial, stratify=y, random_state=rng
     )
     return np.sort(idx).astype(np.int64)
+
+
+class _InterruptWatch:
+    interrupted = False
+
+    def check(self):
+        """Raise KeyboardInterrupt if Ctrl-C came, even if something swallowed it."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def _watch_interrupts():
+    """Note every SIGINT during the block and deliver it as before.
+
+    skorch's training loop catches KeyboardInterrupt and returns a net trained
+    for fewer epochs; ``watch.check()`` before a round is recorded turns such a
+    Ctrl-C back into KeyboardInterrupt. Outside the main thread, or where
+    SIGINT is ignored, nothing is installed.
+    """
+    watch = _InterruptWatch()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (
+        signal.SIG_IGN, None
+    ):
+        yield watch
+        return
+
+    def handler(signum, frame):
+        watch.interrupted = True
+        if callable(previous):
+            previous(signum, frame)
+        else:  # SIG_DFL
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield watch
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _check_picks(result, n_instances, n_pool):
@@ -126,6 +172,14 @@ def run_active_learning(
         Called as ``on_round(row, new_rows)`` after every round, e.g. to save
         it at once.
 
+    Notes
+    -----
+    A round is recorded (returned and passed to ``on_round``) only once its
+    query, fit and evaluation have all finished. An exception, or a Ctrl-C
+    (SIGINT) during the round, even one the estimator's ``fit`` catches as
+    skorch does, ends the loop with that exception or ``KeyboardInterrupt``
+    and records nothing of the unfinished round.
+
     Returns
     -------
     rounds : list of dict
@@ -152,45 +206,49 @@ def run_active_learning(
         labeled, first = labeled.tolist(), 0
     is_labeled = np.zeros(len(y_pool), dtype=bool)
     is_labeled[labeled] = True
-    if 0 < first <= n_rounds:  # the model the next query needs
-        estimator.fit(X_pool[np.asarray(labeled)], y_pool[np.asarray(labeled)])
     rounds = []
-    bar = tqdm(
-        range(first, n_rounds + 1), desc="active learning", unit="round", disable=not progress
-    )
-    for r in bar:
-        query_seconds = 0.0
-        new = np.asarray(labeled)
-        if r > 0:
-            unlabeled = np.flatnonzero(~is_labeled)
+    with _watch_interrupts() as watch:
+        if 0 < first <= n_rounds:  # the model the next query needs
+            estimator.fit(X_pool[np.asarray(labeled)], y_pool[np.asarray(labeled)])
+        bar = tqdm(
+            range(first, n_rounds + 1), desc="active learning", unit="round",
+            disable=not progress,
+        )
+        for r in bar:
+            watch.check()
+            query_seconds = 0.0
+            new = np.asarray(labeled)
+            if r > 0:
+                unlabeled = np.flatnonzero(~is_labeled)
+                tic = time.perf_counter()
+                result = query_strategy(
+                    PoolLearner(estimator, X_pool[np.asarray(labeled)]),
+                    X_pool[unlabeled],
+                    n_instances=batch_size,
+                )
+                query_seconds = time.perf_counter() - tic
+                new = unlabeled[_check_picks(result, batch_size, len(unlabeled))]
+                is_labeled[new] = True
+                labeled.extend(new.tolist())
             tic = time.perf_counter()
-            result = query_strategy(
-                PoolLearner(estimator, X_pool[np.asarray(labeled)]),
-                X_pool[unlabeled],
-                n_instances=batch_size,
-            )
-            query_seconds = time.perf_counter() - tic
-            new = unlabeled[_check_picks(result, batch_size, len(unlabeled))]
-            is_labeled[new] = True
-            labeled.extend(new.tolist())
-        tic = time.perf_counter()
-        idx = np.asarray(labeled)
-        estimator.fit(X_pool[idx], y_pool[idx])
-        fit_seconds = time.perf_counter() - tic
-        row = {
-            "round": r,
-            "n_labels": len(labeled),
-            "accuracy": (
-                None if X_eval is None else float(estimator.score(X_eval, y_eval))
-            ),
-            "query_seconds": query_seconds,
-            "fit_seconds": fit_seconds,
-        }
-        rounds.append(row)
-        if on_round is not None:
-            on_round(row, new)
-        if row["accuracy"] is not None:
-            bar.set_postfix(labels=row["n_labels"], acc=f"{row['accuracy']:.3f}")
+            idx = np.asarray(labeled)
+            estimator.fit(X_pool[idx], y_pool[idx])
+            fit_seconds = time.perf_counter() - tic
+            row = {
+                "round": r,
+                "n_labels": len(labeled),
+                "accuracy": (
+                    None if X_eval is None else float(estimator.score(X_eval, y_eval))
+                ),
+                "query_seconds": query_seconds,
+                "fit_seconds": fit_seconds,
+            }
+            watch.check()  # a Ctrl-C swallowed inside fit: the round is not recorded
+            rounds.append(row)
+            if on_round is not None:
+                on_round(row, new)
+            if row["accuracy"] is not None:
+                bar.set_postfix(labels=row["n_labels"], acc=f"{row['accuracy']:.3f}")
     return rounds, np.asarray(labeled, dtype=np.int64)
 
 
@@ -211,6 +269,9 @@ def format_table(rounds, accuracy_label="test acc"):
 def save_results(rounds, output_dir, *, meta=None, title=None, ylabel="accuracy"):
     """Write ``results.json``, ``results.csv`` and ``learning_curve.png``.
 
+    Each file is replaced atomically, so calling this after every round
+    leaves complete files whenever the process stops.
+
     Returns
     -------
     paths : dict of str to Path
@@ -227,11 +288,12 @@ def save_results(rounds, output_dir, *, meta=None, title=None, ylabel="accuracy"
         "csv": out / "results.csv",
         "plot": out / "learning_curve.png",
     }
-    paths["json"].write_text(json.dumps({"meta": meta or {}, "rounds": rounds}, indent=2))
-    with open(paths["csv"], "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=ROUND_FIELDS)
-        writer.writeheader()
-        writer.writerows(rounds)
+    write_atomic(paths["json"], json.dumps({"meta": meta or {}, "rounds": rounds}, indent=2))
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=ROUND_FIELDS)
+    writer.writeheader()
+    writer.writerows(rounds)
+    write_atomic(paths["csv"], table.getvalue())
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([r["n_labels"] for r in rounds], [r["accuracy"] for r in rounds], "o-")
     ax.set_xlabel("labeled examples")
@@ -239,6 +301,8 @@ def save_results(rounds, output_dir, *, meta=None, title=None, ylabel="accuracy"
     ax.set_title(title or "learning curve")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(paths["plot"], dpi=120)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
     plt.close(fig)
+    write_atomic(paths["plot"], png.getvalue())
     return paths

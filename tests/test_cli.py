@@ -1,8 +1,10 @@
 import csv
 import json
+import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from skfisher.cli import main
@@ -55,3 +57,100 @@ def test_bad_arguments_exit_2_without_traceback(args, message):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
 
+
+
+def test_run_refuses_to_overwrite_earlier_results(tmp_path, capsys):
+    (tmp_path / "results.json").write_text("earlier")
+    code = main(["run", "--strategy", "random", "--output-dir", str(tmp_path), *FAST])
+    assert code == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "results.json").read_text() == "earlier"
+    code = main(["run", "--strategy", "random", "--output-dir", str(tmp_path), "--overwrite",
+                 *FAST])
+    assert code == 0
+    assert json.loads((tmp_path / "results.json").read_text())["meta"]["complete"] is True
+
+
+def test_an_unwritable_output_dir_fails_before_any_work(tmp_path, monkeypatch, capsys):
+    from skfisher import cli
+
+    monkeypatch.setattr(cli, "load_split", lambda *a, **k: pytest.fail("loaded data"))
+    (tmp_path / "file").write_text("")
+    code = main(["run", "--output-dir", str(tmp_path / "file" / "out"), *FAST])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot write results to" in err and "Traceback" not in err
+
+
+class InterruptedStrategy:
+    """Picks the first rows; Ctrl-C arrives during its second query."""
+
+    calls = 0
+
+    def __call__(self, learner, X_pool, n_instances=1):
+        InterruptedStrategy.calls += 1
+        if InterruptedStrategy.calls == 2:
+            raise KeyboardInterrupt
+        return np.arange(n_instances), None
+
+
+def test_ctrl_c_exits_130_and_keeps_every_finished_round(tmp_path, monkeypatch, capsys):
+    from skfisher import cli
+
+    monkeypatch.setattr(cli, "get_strategy", lambda name, random_state: InterruptedStrategy())
+    code = main(["run", "--strategy", "random", "--output-dir", str(tmp_path), *FAST])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err
+    # saved after each round: rounds 0 and 1 finished, round 2 was interrupted
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert [r["round"] for r in result["rounds"]] == [0, 1]
+    assert result["meta"]["complete"] is False
+    with open(tmp_path / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2
+
+
+def test_a_real_sigint_ends_run_with_130_and_no_traceback(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skfisher", "run", "--strategy", "random", "--output-dir",
+         str(tmp_path), "--n-initial", "20", "--batch-size", "10", "--rounds", "100",
+         "--max-epochs", "3", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "results.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # most likely inside a fit, where skorch catches KeyboardInterrupt
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["meta"]["complete"] is False
+    assert [r["round"] for r in result["rounds"]] == list(range(len(result["rounds"])))
+    assert [r["n_labels"] for r in result["rounds"]] == [
+        20 + 10 * r["round"] for r in result["rounds"]
+    ]
+
+
+def test_a_crafted_cifar10_batch_cannot_run_code(tmp_path, capsys):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps({b"data": Exploit(), b"labels": [0]}))
+    code = main(["run", "--dataset", "cifar10", "--data-dir", str(folder),
+                 "--output-dir", str(tmp_path / "out"), *FAST])
+    assert code == 2
+    assert "data_batch_1 is not a readable CIFAR-10 python batch" in capsys.readouterr().err
+    assert not marker.exists()

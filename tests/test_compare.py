@@ -1,6 +1,7 @@
 """skfisher compare: resumable rounds, summary table and plot, CLI smoke test."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -35,10 +36,13 @@ def test_an_interrupted_run_resumes_with_nothing_lost_or_duplicated(tmp_path, mo
     monkeypatch.undo()
     partial = load_rounds(tmp_path / "run" / "rounds.jsonl")
     assert keys(partial) == keys(reference)[:4]
-    # a torn last line from a crash mid-write is dropped on load
+    # a torn last line from a crash mid-write is set aside, the next record starts a line
     with open(tmp_path / "run" / "rounds.jsonl", "a") as f:
         f.write('{"setting": "digits", "strat')
-    run_comparison("digits", ["margin"], [0, 1], tmp_path / "run", **SMALL)
+    with pytest.warns(RuntimeWarning, match=r"moved 1 .*\(line 5\)"):
+        run_comparison("digits", ["margin"], [0, 1], tmp_path / "run", **SMALL)
+    assert (tmp_path / "run" / "rounds.rejected.txt").read_text() == \
+        '{"setting": "digits", "strat\n'
     resumed = load_rounds(tmp_path / "run" / "rounds.jsonl")
     assert keys(resumed) == keys(reference)
     for a, b in zip(resumed, reference):
@@ -94,3 +98,196 @@ def test_settings_build_the_stated_imbalance(tmp_path):
     _, y10, _, _ = compare.load_setting("fashion_imb10")
     counts = np.bincount(y10)
     assert len(y10) == 10_000 and counts[0] > 5 * counts[1:].max()
+
+
+def fake_records(strategies=("random", "margin"), seeds=(0, 1), n_rounds=2):
+    """Records of digits with n_initial=20, batch_size=10, as run_comparison writes them."""
+    return [
+        {"setting": "digits", "strategy": s, "seed": seed, "round": r, "n_labels": 20 + 10 * r,
+         "accuracy": 0.5 + 0.1 * r, "query_seconds": 0.0, "fit_seconds": 0.1,
+         "new_rows": list(range(20 if r == 0 else 10)), "time": 0.0}
+        for s in strategies for seed in seeds for r in range(n_rounds + 1)
+    ]
+
+
+BAD_LINES = ["", "garbage", "{}", "null", '{"setting": "digits", "strat']
+
+
+def test_bad_lines_in_the_middle_are_set_aside_and_no_record_is_lost(tmp_path):
+    records = fake_records()
+    lines = [json.dumps(r) for r in records]
+    for i, bad in enumerate(BAD_LINES):
+        lines.insert(2 + 2 * i, bad)
+    path = tmp_path / "rounds.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    before = path.read_bytes()
+    with pytest.warns(RuntimeWarning, match=r"skipped 5 unreadable or repeated line\(s\)"):
+        assert load_rounds(path) == records
+    assert path.read_bytes() == before  # loading never writes
+    # a run with nothing left to compute keeps all 12 records, the bad lines aside
+    with pytest.warns(RuntimeWarning, match="moved 5 .* the 12 valid records are kept"), \
+            pytest.warns(RuntimeWarning, match="no manifest.json"):
+        run_comparison("digits", ["random", "margin"], [0, 1], tmp_path, **SMALL)
+    assert load_rounds(path) == records
+    assert (tmp_path / "rounds.rejected.txt").read_text() == "\n".join(BAD_LINES) + "\n"
+
+
+def test_a_repeated_record_is_skipped_on_load_and_never_appended(tmp_path):
+    records = fake_records(strategies=("random",), seeds=(0,))
+    path = tmp_path / "rounds.jsonl"
+    for r in records + records[:1]:
+        compare._append(path, r)
+    assert len(path.read_text().splitlines()) == 3
+    path.write_text(path.read_text() + json.dumps(records[0]) + "\n")
+    with pytest.warns(RuntimeWarning, match=r"\(line 4\)"):
+        assert load_rounds(path) == records
+
+
+def _append_all(path, records):
+    for r in records:
+        compare._append(path, r)
+
+
+def test_two_processes_appending_the_same_records_write_each_once(tmp_path):
+    import multiprocessing
+
+    records = fake_records(seeds=range(8))
+    path = tmp_path / "rounds.jsonl"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_append_all, args=(path, records)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    lines = path.read_text().splitlines()
+    assert len(lines) == len(records)
+    assert sorted(keys(map(json.loads, lines))) == sorted(keys(records))
+
+
+def test_a_second_comparison_into_a_busy_folder_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from skfisher._files import FolderInUseError, folder_lock
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    with folder_lock(folder):
+        with pytest.raises(FolderInUseError, match="in use by another skfisher process"):
+            run_comparison("digits", ["random"], [0], folder, **SMALL)
+        proc = subprocess.run(
+            [sys.executable, "-m", "skfisher", "compare", "--strategies", "random",
+             "--seeds", "0", "--rounds", "0", "--output-dir", str(tmp_path), "--quiet"],
+            capture_output=True, text=True, timeout=300,
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert f"pid {os.getpid()}" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (folder / "rounds.jsonl").exists()
+
+
+def test_a_different_protocol_is_refused_and_a_longer_schedule_extends(tmp_path):
+    small = {**SMALL, "n_rounds": 0}
+    path = run_comparison("digits", ["random"], [0], tmp_path, **small)
+    saved = path.read_bytes()
+    changes = {
+        "n_initial": (dict(n_initial=30), "n_initial: 20 saved, 30 now"),
+        "lr": (dict(estimator_params={**SMALL["estimator_params"], "lr": 0.01}),
+               "estimator_params.lr: '<unset>' saved, 0.01 now"),
+        "epochs": (dict(estimator_params={"max_epochs": 4, "device": "cpu"}),
+                   "estimator_params.max_epochs: 3 saved, 4 now"),
+    }
+    for change, message in changes.values():
+        with pytest.raises(ValueError, match="another protocol") as info:
+            run_comparison("digits", ["random"], [0], tmp_path, **{**small, **change})
+        assert message in str(info.value)
+    assert path.read_bytes() == saved
+    # a strategy whose defaults changed since the folder was made is refused too
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["digits"]["strategies"]["random"] = {"some_param": 1}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="strategies.random.some_param"):
+        run_comparison("digits", ["random"], [0], tmp_path, **small)
+    manifest["digits"]["strategies"]["random"] = {}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    # the device is not part of the protocol, more rounds and new strategies extend it
+    run_comparison("digits", ["random", "margin"], [0], tmp_path,
+                   **{**small, "n_rounds": 1, "estimator_params": {"max_epochs": 3}})
+    assert sorted(keys(load_rounds(path))) == [
+        (s, 0, r) for s in ("margin", "random") for r in (0, 1)
+    ]
+    assert set(json.loads((tmp_path / "manifest.json").read_text())["digits"]["strategies"]) \
+        == {"random", "margin"}
+
+
+def test_a_folder_of_another_schedule_without_manifest_is_refused(tmp_path):
+    path = tmp_path / "rounds.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in fake_records()))
+    with pytest.raises(ValueError, match="another schedule"):
+        run_comparison("digits", ["random"], [0], tmp_path, **{**SMALL, "batch_size": 5})
+    assert not (tmp_path / "manifest.json").exists()
+
+
+class Interrupting:
+    """A strategy that picks the first rows and is interrupted on its ``n``-th call."""
+
+    def __init__(self, n):
+        self.n, self.calls = n, 0
+
+    def __call__(self, learner, X_pool, n_instances=1):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return np.arange(n_instances), None
+
+
+def test_ctrl_c_in_a_query_ends_the_comparison_and_records_no_partial_round(
+    tmp_path, monkeypatch, capsys,
+):
+    monkeypatch.setattr(compare, "get_strategy", lambda name, random_state: Interrupting(2))
+    with pytest.raises(KeyboardInterrupt):
+        run_comparison("digits", ["random"], [0], tmp_path / "api", **SMALL)
+    assert [r["round"] for r in load_rounds(tmp_path / "api" / "rounds.jsonl")] == [0, 1]
+    code = main([
+        "compare", "--strategies", "random", "--seeds", "0", "--rounds", "2", "--n-initial",
+        "20", "--batch-size", "10", "--max-epochs", "2", "--device", "cpu", "--output-dir",
+        str(tmp_path / "cli"), "--quiet",
+    ])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "Traceback" not in err
+    assert [r["round"] for r in load_rounds(tmp_path / "cli" / "digits" / "rounds.jsonl")] \
+        == [0, 1]
+
+
+def test_jobs_2_gives_the_records_of_jobs_1(tmp_path):
+    small = {**SMALL, "n_rounds": 1, "estimator_params": {"max_epochs": 2, "device": "cpu"}}
+    one = load_rounds(run_comparison("digits", ["random", "margin"], [0], tmp_path / "a",
+                                     **small))
+    code = main([
+        "compare", "--strategies", "random", "margin", "--seeds", "0", "--rounds", "1",
+        "--n-initial", "20", "--batch-size", "10", "--max-epochs", "2", "--device", "cpu",
+        "--output-dir", str(tmp_path / "b"), "--quiet", "--jobs", "2",
+    ])
+    assert code == 0
+    two = load_rounds(tmp_path / "b" / "digits" / "rounds.jsonl")
+
+    def content(records):
+        return sorted((keys([r])[0], r["new_rows"], r["accuracy"]) for r in records)
+
+    assert len(two) == 4 and content(two) == content(one)
+
+
+def test_a_protocol_without_records_is_replaced(tmp_path, monkeypatch):
+    def no_data(setting, data_dir):
+        raise FileNotFoundError("no data")
+
+    monkeypatch.setattr(compare, "_cached_setting", no_data)
+    with pytest.raises(FileNotFoundError):
+        run_comparison("digits", ["random"], [0], tmp_path, **SMALL)
+    monkeypatch.undo()
+    # the failed first try left no record, so another protocol is free to start
+    run_comparison("digits", ["random"], [0], tmp_path, **{**SMALL, "n_rounds": 0,
+                                                         "n_initial": 30})
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["digits"]["n_initial"] == 30

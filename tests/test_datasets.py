@@ -138,3 +138,102 @@ def test_make_imbalanced_errors(kwargs, message):
     y = np.repeat(np.arange(2), 100)
     with pytest.raises(ValueError, match=message):
         make_imbalanced(np.zeros((200, 1)), y, **kwargs)
+
+
+class Exploit:
+    """Unpickling this runs a shell command: what a crafted batch could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_cifar10_refuses_a_pickle_that_would_run_code(cifar_dir, tmp_path_factory):
+    path, _ = cifar_dir
+    marker = tmp_path_factory.mktemp("exploit") / "pwned"
+    # the exploit as a plain pickle would run it: the test's premise
+    pickle.loads(pickle.dumps(Exploit(marker)))
+    assert marker.exists()
+    marker.unlink()
+    payloads = {
+        "data_batch_3": {b"data": Exploit(marker), b"labels": [0]},
+        "test_batch": Exploit(marker),
+    }
+    for name, payload in payloads.items():
+        (path / name).write_bytes(pickle.dumps(payload))
+        with pytest.raises(ValueError, match=rf"{name} is not a readable .* names "
+                                             r"(posix|os)\.system"):
+            load_cifar10(path)
+        assert not marker.exists()
+        (path / name).write_bytes(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8),
+                                                b"labels": [0]}))
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar10_reads_arrays_of_any_pickle_protocol(cifar_dir, protocol):
+    path, batches = cifar_dir
+    data, labels = batches["data_batch_1"]
+    (path / "data_batch_1").write_bytes(
+        pickle.dumps({"data": data, "labels": labels}, protocol=protocol)
+    )
+    np.testing.assert_array_equal(load_cifar10(path).data[:4].reshape(4, -1), data)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (lambda good: good[: len(good) // 2], "data_batch_2 is not a readable"),
+        (lambda good: b"", "data_batch_2 is not a readable"),
+        (lambda good: b"\x80\x04garbage", "data_batch_2 is not a readable"),
+        (lambda good: pickle.dumps([1, 2]), r"data_batch_2 is not a CIFAR-10 python batch"),
+        (lambda good: pickle.dumps({b"data": np.zeros((2, 3072), np.uint8),
+                                    b"labels": [0, 10]}), r"data_batch_2: labels .* \[0, 10\]"),
+        (lambda good: pickle.dumps({b"data": np.zeros((2, 3072), np.uint8),
+                                    b"labels": [0, -1]}), "data_batch_2: labels"),
+        (lambda good: pickle.dumps({b"data": np.full((2, 3072), 256, np.int64),
+                                    b"labels": [0, 1]}), r"data_batch_2: pixel values .* 256"),
+        (lambda good: pickle.dumps({b"data": np.zeros((2, 3072), np.float32),
+                                    b"labels": [0, 1]}), "data_batch_2: expected integer data"),
+        (lambda good: pickle.dumps({b"data": np.zeros((2, 3072), np.uint8),
+                                    b"labels": [0]}), "data_batch_2: 2 images but 1 labels"),
+    ],
+)
+def test_cifar10_corrupt_batches_name_the_file(cifar_dir, content, message):
+    path, _ = cifar_dir
+    good = (path / "data_batch_2").read_bytes()
+    (path / "data_batch_2").write_bytes(content(good))
+    with pytest.raises(ValueError, match=message):
+        load_cifar10(path)
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("train-images-idx3-ubyte.gz", lambda good: good[: len(good) // 2], "broken gzip"),
+        ("train-images-idx3-ubyte.gz", lambda good: good[:-8] + b"\xff" * 8, "broken gzip"),
+        ("train-images-idx3-ubyte.gz", lambda good: b"not gzip at all", "broken gzip"),
+        ("t10k-labels-idx1-ubyte", lambda good: good[:-2], r"declares shape \(5,\) but holds 3"),
+        ("t10k-labels-idx1-ubyte", lambda good: good[:6], "truncated inside its idx header"),
+        ("t10k-labels-idx1-ubyte", lambda good: good[:-1] + b"\x0a",
+         r"t10k-labels-idx1-ubyte: labels .* \[\d, 10\]"),
+    ],
+)
+def test_fashion_mnist_corrupt_files_name_the_file(fashion_dir, name, content, message):
+    path, _ = fashion_dir
+    (path / name).write_bytes(content((path / name).read_bytes()))
+    with pytest.raises(ValueError, match=message) as info:
+        load_fashion_mnist(path)
+    assert name in str(info.value)
+
+
+def test_fashion_mnist_shapes_are_checked(fashion_dir):
+    path, _ = fashion_dir
+    write_idx(path / "t10k-labels-idx1-ubyte", np.zeros(4), False)
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte holds 5 images, "
+                                         ".*t10k-labels-idx1-ubyte 4 labels"):
+        load_fashion_mnist(path)
+    write_idx(path / "t10k-images-idx3-ubyte", np.zeros((4, 28, 27)), False)
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: expected images of 28x28"):
+        load_fashion_mnist(path)

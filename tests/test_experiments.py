@@ -48,3 +48,60 @@ def test_resume_continues_where_the_rounds_stopped():
     assert [r["round"] for r in rest] == [2, 3]
     assert [r["accuracy"] for r in rest] == [r["accuracy"] for r in full[2:]]
     assert labeled.tolist() == [i for rows in saved for i in rows]
+
+
+class StubClassifier:
+    """Logistic regression whose ``fit`` first calls ``on_fit(n_labels)``.
+
+    With ``swallow=True`` it catches KeyboardInterrupt and returns untrained,
+    as skorch's training loop does.
+    """
+
+    def __init__(self, on_fit, swallow=False):
+        self.on_fit, self.swallow = on_fit, swallow
+
+    def fit(self, X, y):
+        try:
+            self.on_fit(len(y))
+        except KeyboardInterrupt:
+            if not self.swallow:
+                raise
+            return self
+        self.model_ = LogisticRegression().fit(X, y)
+        return self
+
+    def score(self, X, y):
+        return self.model_.score(X, y)
+
+
+@pytest.mark.parametrize("where", ["fit", "query", "swallowed SIGINT in fit"])
+def test_an_interrupted_round_is_never_recorded(where):
+    import os
+    import signal
+
+    X = np.random.RandomState(0).randn(60, 3)
+    y = (X[:, 0] > 0).astype(int)
+
+    def interrupt(n_labels):  # in round 2, whose query and fit come at 14 labels
+        if n_labels == 14:
+            if where == "swallowed SIGINT in fit":
+                os.kill(os.getpid(), signal.SIGINT)
+            raise KeyboardInterrupt
+
+    def first_rows(learner, X_pool, n_instances):
+        if where == "query":
+            interrupt(len(learner.X_training) + n_instances)
+        return np.arange(n_instances), None
+
+    estimator = StubClassifier(
+        interrupt if where != "query" else lambda n: None,
+        swallow=where == "swallowed SIGINT in fit",
+    )
+    saved = []
+    with pytest.raises(KeyboardInterrupt):
+        run_active_learning(
+            estimator, first_rows, X, y, X, y, n_initial=6, batch_size=4, n_rounds=3,
+            random_state=0, progress=False, on_round=lambda row, new: saved.append(row),
+        )
+    assert [row["round"] for row in saved] == [0, 1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
