@@ -58,23 +58,40 @@ def _is_patch(obj):
     return getattr(obj, "__skfisher_patch__", False)
 
 
-def _patch_check_X_y():
-    if _accepts_force_all_finite():
-        return False
-    from modAL.models import learners
+def _wrap_modal(module, name, fails, wrapper_for):
+    """Replace ``module.name`` with ``wrapper_for(original)`` if ``fails(original)``.
 
-    original = learners.check_X_y
+    The wrapper is bound wherever a loaded modAL module holds the original.
+    Returns True when the wrapper is (now or already) in place.
+    """
+    original = getattr(module, name)
     if _is_patch(original):
         return True
+    if not fails(original):
+        return False
+    wrapper = functools.wraps(original)(wrapper_for(original))
+    wrapper.__skfisher_patch__ = True
+    for module_name, loaded in list(sys.modules.items()):
+        if module_name.split(".")[0] == "modAL" and getattr(loaded, name, None) is original:
+            setattr(loaded, name, wrapper)
+    return True
 
-    @functools.wraps(original)
+
+def _renaming_check_X_y(original):
     def check_X_y(*args, force_all_finite=None, **kwargs):
         if force_all_finite is not None:
             kwargs.setdefault("ensure_all_finite", force_all_finite)
         return original(*args, **kwargs)
 
-    _replace_in_modal(original, check_X_y)
-    return True
+    return check_X_y
+
+
+def _patch_check_X_y():
+    from modAL.models import learners
+
+    return _wrap_modal(
+        learners, "check_X_y", lambda _: not _accepts_force_all_finite(), _renaming_check_X_y
+    )
 
 
 def _append_frames(frame, others):
@@ -95,24 +112,14 @@ def _data_vstack_fails(data_vstack):
     return False
 
 
-def _patch_data_vstack():
-    from modAL.utils import data
-
-    original = data.data_vstack
-    if _is_patch(original):
-        return True
-    if not _data_vstack_fails(original):
-        return False
-
-    @functools.wraps(original)
+def _concat_data_vstack(original):
     def data_vstack(blocks):
         # modAL's own order: anything sparse goes to scipy first
         if isinstance(blocks[0], pd.DataFrame) and not any(sparse.issparse(b) for b in blocks):
             return _append_frames(blocks[0], list(blocks[1:]))
         return original(blocks)
 
-    _replace_in_modal(original, data_vstack)
-    return True
+    return data_vstack
 
 
 def _add_row_fails(add_row):
@@ -123,31 +130,25 @@ def _add_row_fails(add_row):
     return False
 
 
-def _patch_add_row():
-    from modAL.utils import data
-
-    original = data.add_row
-    if _is_patch(original):
-        return True
-    if not _add_row_fails(original):
-        return False
-
-    @functools.wraps(original)
+def _image_add_row(original):
     def add_row(X, row):
         if isinstance(X, np.ndarray) and X.ndim > 2 and np.ndim(row) == X.ndim - 1:
             return np.concatenate((X, np.asarray(row)[np.newaxis]))
         return original(X, row)
 
-    _replace_in_modal(original, add_row)
-    return True
+    return add_row
 
 
-def _replace_in_modal(original, wrapper):
-    """Mark ``wrapper`` and bind it wherever a loaded modAL module holds ``original``."""
-    wrapper.__skfisher_patch__ = True
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == "modAL" and getattr(module, original.__name__, None) is original:
-            setattr(module, original.__name__, wrapper)
+def _patch_data_vstack():
+    from modAL.utils import data
+
+    return _wrap_modal(data, "data_vstack", _data_vstack_fails, _concat_data_vstack)
+
+
+def _patch_add_row():
+    from modAL.utils import data
+
+    return _wrap_modal(data, "add_row", _add_row_fails, _image_add_row)
 
 
 def _import_expected_error():

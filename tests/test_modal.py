@@ -46,6 +46,7 @@ def test_patch_is_harmless_without_modal_or_when_not_needed(monkeypatch):
     assert _compat.patch_modal() == ()
     monkeypatch.undo()
     monkeypatch.setattr(_compat, "_accepts_force_all_finite", lambda: True)
+    monkeypatch.setattr(learners, "check_X_y", learners.check_X_y.__wrapped__)
     original = learners.check_X_y
     assert _compat._patch_check_X_y() is False
     assert learners.check_X_y is original
