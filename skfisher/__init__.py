@@ -20,7 +20,7 @@ from .strategies import (
 
 __version__ = "0.1.0"
 
-# modAL 0.4.2.1 calls check_X_y(force_all_finite=...), gone in scikit-learn 1.8
+# modAL-python 0.4.2.1 on today's numpy, pandas and scikit-learn (see _compat)
 patch_modal()
 
 __all__ = [
