@@ -563,7 +563,7 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
             chosen[u - pool.offset] = True
         # the state's rounding errors are relative to its build: when tr(A F)
         # has dropped far below that, rebuild it (design notes §6)
-        if not backend.objective(objective) > backend.rebuild_below * built:
+        if built > 0 and not backend.objective(objective) > backend.rebuild_below * built:
             try:
                 P[:], Q[:], objective = backend.refresh(torch.cat(picked_rows))
             except torch.linalg.LinAlgError:

@@ -76,8 +76,17 @@ def exact_greedy_select(V, K, *, L=None, lam=1.0, backward_steps=0):
     lab = (np.sqrt(n_L / (n_L + K) / n_L) * L).reshape(-1, d) if n_L else np.zeros((0, d))
     Vt = np.sqrt(K / (n_L + K)) * V
 
+    rows = np.concatenate([lab, Vt.reshape(-1, d)])
+    if len(rows) < d // 2:  # the rows never span: Grams, tr(A F) = (tr F - tr(K⁻¹ R F Rᵀ)) / lam
+        G, H = rows @ rows.T, rows @ F @ rows.T
+
     def obj(S):
-        return exact_objective(np.concatenate([lab] + [Vt[x] for x in S]), F, lam)
+        if len(rows) >= d // 2:
+            return exact_objective(np.concatenate([lab] + [Vt[x] for x in S]), F, lam)
+        i = np.concatenate([np.arange(len(lab))] + [len(lab) + np.arange(x * C, (x + 1) * C)
+                                                    for x in S]).astype(int)
+        inner = np.linalg.solve(lam * np.eye(len(i)) + G[np.ix_(i, i)], H[np.ix_(i, i)])
+        return (np.trace(F) - np.trace(inner)) / lam
 
     def best(values):  # the minimum, near-ties to the first
         values = np.asarray(values)

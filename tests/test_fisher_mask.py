@@ -10,6 +10,7 @@ from skfisher.experiments import PoolLearner
 from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, masked_embeddings
 from skfisher.selection import select_batch
 
+from _reference import exact_greedy_select
 from conftest import make_net
 
 
@@ -110,19 +111,40 @@ def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):
 @pytest.mark.parametrize(
     "params, message",
     [
+        ({"lam": -1}, "'lam' parameter of FisherMask must be a float in the range"),
+        ({"lam": float("inf")}, "'lam' parameter"),
+        ({"sparsity": True}, "'sparsity' parameter of FisherMask must be a number, not a bool"),
+        ({"sparsity": 1.5}, "'sparsity' parameter"),
         ({"sparsity": 0.001}, "use sparsity >="),
-        ({"weighting": "sqrt"}, "weighting must be"),
-        ({"mask": "magnitude"}, "mask must be one of"),
-        ({"fisher_samples": 0}, "fisher_samples must be an int >= 1"),
-        ({"backward_steps": -1}, "backward_steps must be an int >= 0"),
-        ({"batch_size": 0}, r"batch_size must be an int >= 1 or 'auto'"),
-        ({"embedding_dtype": "int8"}, "embedding dtype must be one of"),
-        ({"storage": "disk"}, "storage must be 'auto', 'device' or 'host'"),
+        ({"output_layer": "head"}, "output_layer='head' names no parameter"),
+        ({"weighting": "sqrt"}, "'weighting' parameter"),
+        ({"mask": "magnitude"}, "'mask' parameter"),
+        ({"fisher_samples": 0}, "'fisher_samples' parameter"),
+        ({"backward_steps": -1}, "'backward_steps' parameter"),
+        ({"batch_size": 0}, "'batch_size' parameter"),
+        ({"embedding_dtype": "int8"}, "'embedding_dtype' parameter"),
+        ({"storage": "disk"}, "'storage' parameter"),
     ],
 )
-def test_bad_parameters(fitted_net, digits, params, message):
+def test_bad_parameters_are_refused_before_any_forward_pass(
+    monkeypatch, fitted_net, digits, params, message
+):
+    calls = []
+    forward = fitted_net.module_.forward
+    monkeypatch.setattr(fitted_net.module_, "forward",
+                        lambda *a, **k: calls.append(1) or forward(*a, **k))
     with pytest.raises(ValueError, match=message):
         FisherMask(**params)(fitted_net, digits[0][200:260], 2)
+    assert calls == []
+
+
+def test_numpy_scalars_are_accepted(fitted_net, digits):
+    pool = digits[0][200:300]
+    a = FisherMask(sparsity=np.float32(0.004), lam=np.float64(0.5), fisher_samples=np.int64(30),
+                   random_state=0)(fitted_net, pool, 3)[0]
+    b = FisherMask(sparsity=float(np.float32(0.004)), lam=0.5, fisher_samples=30,
+                   random_state=0)(fitted_net, pool, 3)[0]
+    np.testing.assert_array_equal(a, b)
 
 
 def test_unfitted_estimator_is_refused(digits):
@@ -130,6 +152,15 @@ def test_unfitted_estimator_is_refused(digits):
 
     with pytest.raises(NotFittedError):
         fisher_mask(make_net(), digits[0][:20], 2)
+
+
+def test_bait_at_the_published_lam_is_exact_greedy(fitted_net, digits):
+    # official BAIT's lam=0.01: removals used to lose their digits (design notes §6)
+    pool = digits[0][200:240]
+    idx, _ = bait(fitted_net, pool, 5, lam=0.01)
+    mask = build_mask(None, ParamLayout(fitted_net.module_), 0, method="output")
+    V = masked_embeddings(fitted_net.module_, pool, mask).double().numpy()
+    assert idx.tolist() == exact_greedy_select(V, 5, lam=0.01, backward_steps=1)[0]  # d=1280
 
 
 def test_active_learner_with_fisher_mask_end_to_end(digits):

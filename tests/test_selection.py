@@ -296,3 +296,13 @@ def test_hopelessly_small_lam_is_a_clear_error(space):
     V = _scaled_problem(0, 20, 3, 8)
     with pytest.raises(ValueError, match="ill-conditioned.*increase lam"):
         greedy_select(V, 4, lam=1e-20, backward_steps=1, device="cpu", space=space)
+
+
+@pytest.mark.parametrize("b", [0, 1])
+@pytest.mark.parametrize("space", ["parameter", "sample"])
+def test_all_zero_embeddings_are_ties_not_an_error(space, b):
+    # a network certain of every row: nothing to gain, nothing ill-conditioned
+    V = np.zeros((6, 2, 30))
+    idx, gains, obj = greedy_select(V, 2, device="cpu", space=space, backward_steps=b)
+    assert idx.tolist() == brute_force_select(V, 2, backward_steps=b)[0].tolist()
+    assert obj == 0 and np.all(gains == 0)
