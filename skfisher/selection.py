@@ -29,6 +29,7 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ._storage import STORAGE_DTYPES, EmbeddingRows, fits, resolve_device
 
@@ -662,6 +663,19 @@ def _backward(order, gains, objective, rows, backend, K):
     return order, gains, backend.final_objective(torch.cat(rows), objective)
 
 
+@validate_params(
+    {
+        "embeddings": ["array-like"],
+        "n_select": [Interval(numbers.Integral, 1, None, closed="left")],
+        "pool_fisher": ["array-like", list, None],
+        "labeled_fisher": ["array-like", list, None],
+        "n_labeled": [Interval(numbers.Integral, 0, None, closed="left")],
+        "lam": [Interval(numbers.Real, 0, None, closed="neither")],
+        "backward_steps": [Interval(numbers.Integral, 0, None, closed="left")],
+        "device": [str, torch.device, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def select_batch(
     embeddings,
     n_select,

@@ -306,3 +306,15 @@ def test_all_zero_embeddings_are_ties_not_an_error(space, b):
     idx, gains, obj = greedy_select(V, 2, device="cpu", space=space, backward_steps=b)
     assert idx.tolist() == brute_force_select(V, 2, backward_steps=b)[0].tolist()
     assert obj == 0 and np.all(gains == 0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lam": -1.0}, "'lam' parameter of select_batch"),
+    ({"lam": float("nan")}, "'lam' parameter of select_batch"),
+    ({"lam": True}, "lam must be a positive finite number"),
+    ({"backward_steps": -1}, "'backward_steps' parameter of select_batch"),
+    ({"device": 3}, "'device' parameter of select_batch"),
+])
+def test_select_batch_validates_its_parameters_at_entry(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        select_batch(np.ones((5, 2, 3)), 2, **kwargs)
