@@ -10,6 +10,13 @@ A forward step picks the candidate that most lowers ``tr(A F_pool)``::
 and updates ``A`` by Woodbury. Instead of recomputing ``Ṽ A F A Ṽᵀ`` for every
 candidate at every step (O(n C d²)), the C x C matrices ``P_x = Ṽ_x A Ṽ_xᵀ``
 and ``Q_x = Ṽ_x A F A Ṽ_xᵀ`` are kept and updated (O(n C² d) a step).
+Their rounding errors are relative to their size when the state was built,
+so it is rebuilt from a fresh factorisation of ``A⁻¹`` when ``tr(A F)`` has
+fallen far below that. Backward (removal) steps do not use it: for a chosen
+row, ``I - P_x`` is a difference that has lost its digits when ``lam`` is
+small (design notes §6). They run on ``E = I - B A Bᵀ`` and
+``W = B A F A Bᵀ`` of the chosen rows ``B``, factorised afresh
+(:func:`_backward`).
 
 Two equivalent backends supply the products a step needs:
 
@@ -703,11 +710,16 @@ def select_batch(
     n_labeled : int, default=0
         ``n_L``, the number of labeled points behind ``labeled_fisher``.
     lam : float, default=1.0
-        Ridge ``λ > 0``.
+        Ridge ``λ > 0``. A ``lam`` below float64's resolution of the
+        embeddings (``1e3 * eps`` times the largest ``tr(Ṽ_xᵀ Ṽ_x)``), or
+        one that leaves a step's gain negative or not finite, raises a
+        ValueError that says so.
     backward_steps : int, default=0
         ``b``: with ``b > 0``, ``(b + 1) K`` forward steps, then backward
         steps drop the chosen rows that raise ``tr(A F_pool)`` least until
-        ``K`` remain (official BAIT uses 1).
+        ``K`` remain (official BAIT uses 1). The removals are computed from
+        a fresh factorisation of the chosen rows, so they equal exact greedy
+        even when ``lam`` is small against the embeddings.
     device : str or torch.device, default=None
         Where the algebra runs; None picks CUDA when available. The state
         (``A``, ``F_pool`` and every C x C matrix) is float64. Embeddings
