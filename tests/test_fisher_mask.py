@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -155,11 +157,16 @@ def test_unfitted_estimator_is_refused(digits):
 
 
 def test_bait_at_the_published_lam_is_exact_greedy(fitted_net, digits):
-    # official BAIT's lam=0.01: removals used to lose their digits (design notes §6)
+    # official BAIT's lam=0.01 against features 30 times larger (same predictions):
+    # the removals used to lose their digits and pick another batch (design notes §6)
+    big = copy.deepcopy(fitted_net)
+    with torch.no_grad():
+        big.module_.fc.weight /= 30
+    big.module_.fc.register_forward_pre_hook(lambda module, args: (args[0] * 30,))
     pool = digits[0][200:240]
-    idx, _ = bait(fitted_net, pool, 5, lam=0.01)
-    mask = build_mask(None, ParamLayout(fitted_net.module_), 0, method="output")
-    V = masked_embeddings(fitted_net.module_, pool, mask).double().numpy()
+    idx, _ = bait(big, pool, 5, lam=0.01)
+    mask = build_mask(None, ParamLayout(big.module_), 0, method="output")
+    V = masked_embeddings(big.module_, pool, mask).double().numpy()
     assert idx.tolist() == exact_greedy_select(V, 5, lam=0.01, backward_steps=1)[0]  # d=1280
 
 
