@@ -187,3 +187,9 @@ def test_active_learner_with_fisher_mask_end_to_end(digits):
     assert learner.X_training.shape[0] == 74
     assert strategy.last_query_["mask_size"] == 1402
     assert learner.score(X_test, y_test) > before
+
+
+@pytest.mark.parametrize("strategy", [fisher_mask, bait])
+def test_a_lam_below_float64_resolution_is_a_clear_error(fitted_net, digits, strategy):
+    with pytest.raises(ValueError, match="lam=1e-20 is too small against the scale"):
+        strategy(fitted_net, digits[0][200:260], 3, lam=1e-20)
