@@ -30,7 +30,8 @@ def check_classifier_module(model, X):
     ValueError
         If the output is not of shape (n, n_classes); if it looks like
         probabilities (non-negative rows that sum to 1) rather than logits;
-        or if a row's output changes with the other rows of its batch.
+        if it is not finite; or if a row's output changes with the other rows
+        of its batch.
     """
     x = _probe(model, X)
     with eval_mode(model), torch.no_grad():
@@ -40,6 +41,11 @@ def check_classifier_module(model, X):
             raise ValueError(
                 f"The module must return logits of shape (n_samples, n_classes); for "
                 f"{len(x)} rows it returned {shape}."
+            )
+        if not torch.isfinite(out).all():
+            raise ValueError(
+                "The module's outputs contain NaN or infinity (a diverged or broken "
+                "model?); it cannot rank the pool."
             )
         ones = torch.ones(len(out), dtype=out.dtype, device=out.device)
         if out.shape[1] > 1 and (out >= 0).all() and torch.allclose(out.sum(1), ones, atol=1e-4):

@@ -17,8 +17,11 @@ from .selection import (
     _TIE_RTOL,
     _argmax_lowest,
     _check_int,
+    _check_lam,
+    _check_resolvable,
     _embedding_rows,
     _fisher_arg,
+    _largest_trace,
     _ParameterSpace,
     _to_tensor,
     greedy_loop,
@@ -129,8 +132,7 @@ def select_batch_sharded(
     K = _check_int("n_select", n_select, 1, pool.n_total // (b + 1),
                    f" for {pool.n_total} candidates over all ranks")
     n_labeled = _check_int("n_labeled", n_labeled, 0, np.iinfo(np.int64).max)
-    if not lam > 0:
-        raise ValueError(f"lam must be a positive finite number; got {lam!r}.")
+    _check_lam(lam)
     labeled = None
     if labeled_fisher is not None:
         if n_labeled == 0:
@@ -143,6 +145,9 @@ def select_batch_sharded(
     F /= pool.n_total
     if n_labeled:
         rows = rows.scaled(np.sqrt(K / (n_labeled + K)))
+    scale = torch.tensor([_largest_trace(rows, C)], dtype=torch.float64, device=dev)
+    dist.all_reduce(scale, op=dist.ReduceOp.MAX, group=group)  # every rank decides alike
+    _check_resolvable(float(lam), scale.item())
     backend = _ParameterSpace(rows, C, ("matrix", F), labeled, float(lam),
                               n_labeled / (n_labeled + K))
     P, Q, objective = backend.initial_state()

@@ -10,6 +10,13 @@ A forward step picks the candidate that most lowers ``tr(A F_pool)``::
 and updates ``A`` by Woodbury. Instead of recomputing ``Ṽ A F A Ṽᵀ`` for every
 candidate at every step (O(n C d²)), the C x C matrices ``P_x = Ṽ_x A Ṽ_xᵀ``
 and ``Q_x = Ṽ_x A F A Ṽ_xᵀ`` are kept and updated (O(n C² d) a step).
+Their rounding errors are relative to their size when the state was built,
+so it is rebuilt from a fresh factorisation of ``A⁻¹`` when ``tr(A F)`` has
+fallen far below that. Backward (removal) steps do not use it: for a chosen
+row, ``I - P_x`` is a difference that has lost its digits when ``lam`` is
+small (design notes §6). They run on ``E = I - B A Bᵀ`` and
+``W = B A F A Bᵀ`` of the chosen rows ``B``, factorised afresh
+(:func:`_backward`).
 
 Two equivalent backends supply the products a step needs:
 
@@ -29,6 +36,7 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ._storage import STORAGE_DTYPES, EmbeddingRows, fits, resolve_device
 
@@ -153,17 +161,46 @@ class _ParameterSpace:
     chunk, everything else in float64.
     """
 
+    #: rebuild the state when tr(A F) falls below this fraction of its value
+    #: at the last build (the state's rounding errors are relative to that)
+    rebuild_below = 1e-2
+
     def __init__(self, V, n_classes, pool, labeled, lam, alpha):
         self.V = V
         self.shape = (len(V.data) // n_classes, n_classes)
         self.F = _dense(pool)
-        self.lam = lam
+        self.lam, self.labeled, self.alpha = lam, labeled, alpha
         self.A = None  # A0 = lam⁻¹ I unless labeled; d x d buffers are updated in place
         if labeled is not None:
-            M = _dense(labeled)
-            M = M * alpha if labeled[0] == "matrix" else M.mul_(alpha)
-            M.diagonal().add_(lam)
-            self.A = torch.cholesky_inverse(torch.linalg.cholesky(M))  # symmetric
+            self.A = torch.cholesky_inverse(torch.linalg.cholesky(self._precision()))
+
+    def _precision(self, B=None):
+        """``lam I + alpha F_lab + BᵀB`` (d x d, a new tensor) for chosen rows ``B``."""
+        d = self.F.shape[0]
+        if self.labeled is None:
+            M = torch.zeros(d, d, dtype=torch.float64, device=self.F.device)
+        else:
+            M = _dense(self.labeled)
+            M = M * self.alpha if self.labeled[0] == "matrix" else M.mul_(self.alpha)
+        if B is not None:
+            M.addmm_(B.T, B)
+        M.diagonal().add_(self.lam)
+        return M
+
+    def final_objective(self, B, running):
+        """``tr(A F)`` for the chosen rows ``B``, from a fresh factorisation of
+        ``A⁻¹`` when they span the space (else ``running`` is the accurate one)."""
+        if len(B) < B.shape[1]:
+            return running
+        factor = torch.linalg.cholesky(self._precision(B))
+        return torch.trace(torch.cholesky_solve(self.F, factor)).item()
+
+    def refresh(self, B):
+        """The state rebuilt from ``A = (lam I + alpha F_lab + BᵀB)⁻¹`` for the
+        chosen rows ``B``, factorised afresh: ``(P, Q, objective)``."""
+        self.A = None
+        self.A = torch.cholesky_inverse(torch.linalg.cholesky(self._precision(B)))
+        return self.initial_state()
 
     def initial_state(self):
         n, C = self.shape
@@ -193,6 +230,26 @@ class _ParameterSpace:
         C = self.shape[1]
         return self.V.rows(u * C, (u + 1) * C)
 
+    def members(self, B):
+        """``E = I - B A Bᵀ`` and ``W = B A F A Bᵀ`` for the chosen rows ``B`` (m C x d).
+
+        Computed afresh from the smaller Gram (see :func:`_removal_state`);
+        the incremental ``A`` is not used again, and its memory goes to the
+        factorisation.
+        """
+        self.A = None
+        if len(B) >= B.shape[1]:  # B spans (nearly) everything: factor A⁻¹ (d x d)
+            X = torch.cholesky_solve(B.T, torch.linalg.cholesky(self._precision(B))).T  # B A
+            E = torch.eye(len(B), dtype=B.dtype, device=B.device) - X @ B.T
+            E = (E + E.T) / 2
+        else:
+            if self.labeled is None:
+                BA0 = B / self.lam
+            else:
+                BA0 = torch.cholesky_solve(B.T, torch.linalg.cholesky(self._precision())).T
+            E, X = _removal_state(BA0, B)
+        return E, X @ self.F @ X.T
+
     def step(self, u, rows_u, S_inv):
         n, C = self.shape
         W = self.A @ rows_u.T  # d x C
@@ -210,15 +267,19 @@ class _SampleSpace:
     labeled factor ``Ψ``: ``A0 = (I - Ψᵀ (lam I + ΨΨᵀ)^-1 Ψ) / lam``.
     """
 
+    rebuild_below = 1e-9  # no rebuild: below this, the problem is refused
+
     def __init__(self, V, n_classes, pool, labeled, lam, alpha):
         V = V.dense()
         n = len(V) // n_classes
         Phi = _scaled_rows(pool)
         H = torch.cat([V, Phi])
         Z = V @ H.T
+        self.V, self.Phi, self.Psi, self.lam = V, Phi, None, lam
         if labeled is not None:
             Psi = _scaled_rows(labeled, alpha)
             M = lam * torch.eye(len(Psi), dtype=V.dtype, device=V.device) + Psi @ Psi.T
+            self.Psi, self.M = Psi, M
             Z -= (V @ Psi.T) @ torch.linalg.solve(M, Psi @ H.T)
             PhiPsi = Phi @ Psi.T
             tr0 = (Phi * Phi).sum() - torch.trace(PhiPsi @ torch.linalg.solve(M, PhiPsi.T))
@@ -240,8 +301,26 @@ class _SampleSpace:
     def objective(self, running):
         return running
 
+    def final_objective(self, B, running):
+        return running
+
+    def refresh(self, B):
+        """Not available: the Woodbury form of ``A`` cannot be rebuilt accurately."""
+        _check_gain(float("nan"), 0.0, ", or use space='parameter'")
+
     def rows(self, u):
-        return None  # the sample space only runs unsharded: steps use ``u``
+        C = self.shape[1]
+        return self.V[u * C : (u + 1) * C]
+
+    def members(self, B):
+        """``E = I - B A Bᵀ`` and ``W = B A F A Bᵀ`` for the chosen rows ``B``, from
+        Grams of the rows (see :func:`_removal_state`)."""
+        BA0 = B
+        if self.Psi is not None:  # A0 = (I - Ψᵀ M⁻¹ Ψ) / lam
+            BA0 = B - (B @ self.Psi.T) @ torch.linalg.solve(self.M, self.Psi)
+        E, X = _removal_state(BA0 / self.lam, B)
+        Y = X @ self.Phi.T
+        return E, Y @ Y.T
 
     def step(self, u, rows_u, S_inv):
         n, C = self.shape
@@ -250,6 +329,20 @@ class _SampleSpace:
         R = (self.Z[:, n * C :] @ Zu[:, n * C :].T).view(n, C, C)
         self.Z -= T.reshape(n * C, C) @ (S_inv @ Zu)
         return T, R
+
+
+def _removal_state(BA0, B):
+    """``E = N⁻¹`` and ``B A = N⁻¹ B A0`` with ``N = I + B A0 Bᵀ``, by Cholesky.
+
+    ``E = I - B A Bᵀ`` is small for rows that ``A`` pins down well; taken
+    from ``N`` it keeps its digits, where ``I - B A Bᵀ`` would not (design
+    notes §6). For rows that span the space, factor ``A⁻¹`` instead.
+    """
+    N = BA0 @ B.T
+    N = (N + N.T) / 2
+    N.diagonal().add_(1.0)
+    factor = torch.linalg.cholesky(N)
+    return torch.cholesky_inverse(factor), torch.cholesky_solve(BA0, factor)
 
 
 def _costs(nC, C, d, steps, pool, labeled):
@@ -310,6 +403,12 @@ def _check_int(name, value, low, high, why=""):
     return int(value)
 
 
+def _check_lam(lam):
+    if (not isinstance(lam, numbers.Real) or isinstance(lam, bool)
+            or not (np.isfinite(lam) and lam > 0)):
+        raise ValueError(f"lam must be a positive finite number; got {lam!r}.")
+
+
 def greedy_select(
     embeddings,
     n_select,
@@ -367,8 +466,7 @@ def greedy_select(
         f" for {n} candidates",
     )
     n_labeled = _check_int("n_labeled", n_labeled, 0, np.iinfo(np.int64).max)
-    if not (isinstance(lam, numbers.Real) and np.isfinite(lam) and lam > 0):
-        raise ValueError(f"lam must be a positive finite number; got {lam!r}.")
+    _check_lam(lam)
     if space not in ("auto", "parameter", "sample"):
         raise ValueError(f"space must be 'auto', 'parameter' or 'sample'; got {space!r}.")
     # beside the embeddings: A and F (d x d), P and Q, one step's products
@@ -390,6 +488,7 @@ def greedy_select(
     alpha = n_labeled / (n_labeled + K)
     if n_labeled:
         rows = rows.scaled(np.sqrt(K / (n_labeled + K)))  # Ṽ, without a copy
+    _check_resolvable(lam, _largest_trace(rows, C))
     if space == "auto":
         space = _cheaper_space(n * C, C, d, (2 * b + 1) * K, pool, labeled, dev)
     elif space == "sample" and any(f is not None and f[0] == "matrix" for f in (pool, labeled)):
@@ -399,7 +498,7 @@ def greedy_select(
     )
     P, Q, objective = backend.initial_state()
     order, gains, objective = greedy_loop(P, Q, objective, backend, K, b, LocalPool(n))
-    return np.asarray(order, dtype=np.int64), np.asarray(gains), backend.objective(objective)
+    return np.asarray(order, dtype=np.int64), np.asarray(gains), objective
 
 
 def _cheaper_space(nC, C, d, steps, pool, labeled, device):
@@ -435,7 +534,9 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
     """Forward then backward greedy steps on the per-candidate state (in place).
 
     ``pool`` says where candidates live: :class:`LocalPool` or a sharded pool
-    whose ``best`` and ``winner`` talk to the other processes.
+    whose ``best`` and ``winner`` talk to the other processes. The removals
+    of the backward steps run on a fresh factorisation of the chosen set
+    (:func:`_backward`), not on the incremental state.
 
     Returns
     -------
@@ -443,40 +544,145 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
         Global indices in the order chosen.
     gains : list of float
     objective : float
+        ``tr(A F_pool)`` of the returned batch.
     """
     n, C = P.shape[0], P.shape[1]
     dev = P.device
     eye = torch.eye(C, dtype=P.dtype, device=dev)
     local_index = torch.arange(n, device=dev) + pool.offset
     chosen = torch.zeros(n, dtype=torch.bool, device=dev)
-    order, gains = [], []
-
-    def apply(u, sign):
-        Pu, Qu, rows_u = pool.winner(u, P, Q, backend)
-        S_inv = torch.linalg.inv(sign * eye + Pu)
-        mine = pool.offset <= u < pool.offset + n
-        T, R = backend.step(u - pool.offset if mine else None, rows_u, S_inv)
-        _update_state(P, Q, T, R, S_inv, Qu)
-        if mine:
-            chosen[u - pool.offset] = sign > 0
+    order, gains, picked_rows = [], [], []
+    built = backend.objective(objective)  # tr(A F) when the state was last built
 
     for _ in range((b + 1) * K):
         score = _scores(P, Q, 1.0).masked_fill(chosen, -torch.inf)
         u, gain = pool.best(score, local_index)
+        _check_gain(gain, objective)
         order.append(u)
         gains.append(gain)
         objective -= gain
-        apply(u, 1.0)
-    while len(order) > K:
-        members = torch.nonzero(chosen).flatten()
-        u, score = pool.best(_scores(P[members], Q[members], -1.0), local_index[members])
-        objective -= score
-        k = order.index(u)
-        del order[k], gains[k]
-        apply(u, -1.0)
+        Pu, Qu, rows_u = pool.winner(u, P, Q, backend)
+        picked_rows.append(rows_u)
+        S_inv = torch.linalg.inv(eye + Pu)
+        mine = pool.offset <= u < pool.offset + n
+        T, R = backend.step(u - pool.offset if mine else None, rows_u, S_inv)
+        _update_state(P, Q, T, R, S_inv, Qu)
+        if mine:
+            chosen[u - pool.offset] = True
+        # the state's rounding errors are relative to its build: when tr(A F)
+        # has dropped far below that, rebuild it (design notes §6)
+        if built > 0 and not backend.objective(objective) > backend.rebuild_below * built:
+            try:
+                P[:], Q[:], objective = backend.refresh(torch.cat(picked_rows))
+            except torch.linalg.LinAlgError:
+                _check_gain(float("nan"), objective)
+            built = objective
+    objective = backend.objective(objective)
+    if b:
+        order, gains, objective = _backward(order, gains, objective, picked_rows, backend, K)
     return order, gains, objective
 
 
+
+
+def _check_gain(gain, objective, remedy=""):
+    """A gain is >= 0 in exact arithmetic: a negative one (beyond rounding) or a
+    non-finite one means float64 cannot resolve the problem."""
+    if not np.isfinite(gain) or gain < -1e-9 * abs(objective):
+        raise ValueError(
+            f"The selection is numerically ill-conditioned (a step's gain is {gain!r}): "
+            f"lam is too small against the scale of the embeddings; increase lam{remedy}."
+        )
+
+
+def _block_diagonal(M, C):
+    m = len(M) // C
+    idx = torch.arange(m, device=M.device)
+    return M.view(m, C, m, C)[idx, :, idx, :]
+
+
+_LAM_RESOLUTION = 1e3 * np.finfo(np.float64).eps
+
+
+def _largest_trace(rows, C):
+    """The largest ``tr(Ṽ_xᵀ Ṽ_x)`` over the candidates of ``rows``."""
+    return max(
+        (chunk.double().square().view(-1, C * chunk.shape[1]).sum(1).max().item()
+         for _, chunk in rows.chunks() if len(chunk)), default=0.0,
+    ) * rows.scale**2
+
+
+def _check_resolvable(lam, scale):
+    """Refuse a ``lam`` below float64's resolution of the largest ``Ṽ_xᵀ Ṽ_x``
+    (``scale``): ``lam I + Σ Ṽᵀ Ṽ`` would round ``lam`` away."""
+    if lam < _LAM_RESOLUTION * scale:
+        raise ValueError(
+            f"lam={lam!r} is too small against the scale of the embeddings (the largest "
+            f"tr(Ṽ_xᵀ Ṽ_x) is {scale:.3g}): the selection is numerically ill-conditioned "
+            f"below lam ≈ {_LAM_RESOLUTION * scale:.1e} in float64; increase lam."
+        )
+
+
+def _members(backend, rows, objective):
+    """The backend's fresh ``(E, W)`` for the chosen ``rows``, checked finite."""
+    try:
+        E, W = backend.members(torch.cat(rows))
+    except torch.linalg.LinAlgError:
+        E = W = torch.tensor(float("nan"))
+    if not (torch.isfinite(E).all() and torch.isfinite(W).all()):
+        _check_gain(float("nan"), objective)
+    return E, W
+
+
+def _backward(order, gains, objective, rows, backend, K):
+    """Backward steps: drop the chosen row whose removal raises ``tr(A F)`` least.
+
+    For the chosen rows ``B`` (``rows``, in the order chosen), the backend's
+    ``members`` gives ``E = I - B A Bᵀ`` and ``W = B A F A Bᵀ`` from a fresh
+    factorisation: removing ``x`` raises ``tr(A F)`` by ``tr(E_xx⁻¹ W_xx)``,
+    and leaves ``E`` and ``W`` downdated by the Schur complement of the
+    block ``E_xx``. They are factorised afresh when the rows left stop
+    spanning the parameter space (the regime whose small ``E`` a downdate
+    cannot resolve). The objective is recomputed for the final batch where
+    the backend can.
+    """
+    order, gains, rows = list(order), list(gains), list(rows)
+    C, d = rows[0].shape
+    E, W = _members(backend, rows, objective)
+    while len(order) > K:
+        Ed = _block_diagonal(E, C)
+        inc = (torch.linalg.inv(Ed) * _block_diagonal(W, C)).sum((1, 2))
+        by_index = np.argsort(order)  # near-ties go to the lowest row index
+        j = int(by_index[_argmax_lowest(-inc[by_index])])
+        _check_gain(inc[j].item(), objective)
+        objective += inc[j].item()
+        del order[j], gains[j], rows[j]
+        if len(rows) * C < d <= (len(rows) + 1) * C:
+            E, W = _members(backend, rows, objective)
+            continue
+        u = torch.arange(j * C, (j + 1) * C, device=E.device)
+        r = torch.cat([torch.arange(j * C, device=E.device),
+                       torch.arange((j + 1) * C, len(E), device=E.device)])
+        T = E[r][:, u] @ torch.linalg.inv(E[u][:, u])
+        Wru = W[r][:, u]
+        E = E[r][:, r] - T @ E[u][:, r]
+        W = W[r][:, r] - T @ Wru.T - Wru @ T.T + T @ W[u][:, u] @ T.T
+    return order, gains, backend.final_objective(torch.cat(rows), objective)
+
+
+@validate_params(
+    {
+        "embeddings": ["array-like"],
+        "n_select": [Interval(numbers.Integral, 1, None, closed="left")],
+        "pool_fisher": ["array-like", list, None],
+        "labeled_fisher": ["array-like", list, None],
+        "n_labeled": [Interval(numbers.Integral, 0, None, closed="left")],
+        "lam": [Interval(numbers.Real, 0, None, closed="neither")],
+        "backward_steps": [Interval(numbers.Integral, 0, None, closed="left")],
+        "device": [str, torch.device, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def select_batch(
     embeddings,
     n_select,
@@ -504,11 +710,16 @@ def select_batch(
     n_labeled : int, default=0
         ``n_L``, the number of labeled points behind ``labeled_fisher``.
     lam : float, default=1.0
-        Ridge ``λ > 0``.
+        Ridge ``λ > 0``. A ``lam`` below float64's resolution of the
+        embeddings (``1e3 * eps`` times the largest ``tr(Ṽ_xᵀ Ṽ_x)``), or
+        one that leaves a step's gain negative or not finite, raises a
+        ValueError that says so.
     backward_steps : int, default=0
         ``b``: with ``b > 0``, ``(b + 1) K`` forward steps, then backward
         steps drop the chosen rows that raise ``tr(A F_pool)`` least until
-        ``K`` remain (official BAIT uses 1).
+        ``K`` remain (official BAIT uses 1). The removals are computed from
+        a fresh factorisation of the chosen rows, so they equal exact greedy
+        even when ``lam`` is small against the embeddings.
     device : str or torch.device, default=None
         Where the algebra runs; None picks CUDA when available. The state
         (``A``, ``F_pool`` and every C x C matrix) is float64. Embeddings

@@ -51,3 +51,68 @@ def autograd_reference(net, X):
         jac.append(torch.stack(rows))
         probs.append(logp.exp().detach())
     return torch.stack(jac), torch.stack(probs)
+
+
+def exact_objective(rows, F, lam):
+    """``tr[(lam I + RᵀR)^-1 F]`` from scratch, for rows ``R`` of shape (r, d).
+
+    In an orthonormal basis of R's row space and of its complement, so that the
+    complement's ``1/lam`` part is computed directly, never as a difference.
+    """
+    d = F.shape[0]
+    if len(rows) == 0:
+        return np.trace(F) / lam
+    Q, R = np.linalg.qr(rows.T, mode="complete")  # rowsᵀ = Q R
+    k = min(len(rows), d)
+    T = R[:k] @ R[:k].T
+    Q1, Q2 = Q[:, :k], Q[:, k:]
+    inner = np.linalg.solve(lam * np.eye(k) + T, Q1.T @ F @ Q1)
+    return np.trace(inner) + np.trace(Q2.T @ F @ Q2) / lam
+
+
+def exact_greedy_select(V, K, *, L=None, lam=1.0, backward_steps=0):
+    """Exact greedy: every step recomputes ``tr[(lam I + c F_lab + Σ_S ṼᵀṼ)^-1 F_pool]``.
+
+    ``L`` are the labeled rows' embeddings (n_L, C, d); ``F_pool`` is the mean
+    Fisher of the candidates and ``L``, ``F_lab`` that of ``L`` (as FisherMask
+    passes them). Ties (relative 1e-12) go to the lowest index.
+
+    Returns
+    -------
+    chosen : list of int
+        In the order chosen (forward picks, less the removed ones).
+    objective : float
+    """
+    V = np.asarray(V, dtype=np.float64)
+    n, C, d = V.shape
+    L = np.zeros((0, C, d)) if L is None else np.asarray(L, dtype=np.float64)
+    n_L = len(L)
+    F = np.einsum("xcd,xce->de", V, V) + np.einsum("xcd,xce->de", L, L)
+    F /= n + n_L
+    lab = (np.sqrt(n_L / (n_L + K) / n_L) * L).reshape(-1, d) if n_L else np.zeros((0, d))
+    Vt = np.sqrt(K / (n_L + K)) * V
+
+    rows = np.concatenate([lab, Vt.reshape(-1, d)])
+    if len(rows) < d // 2:  # the rows never span: Grams, tr(A F) = (tr F - tr(K⁻¹ R F Rᵀ)) / lam
+        G, H = rows @ rows.T, rows @ F @ rows.T
+
+    def obj(S):
+        if len(rows) >= d // 2:
+            return exact_objective(np.concatenate([lab] + [Vt[x] for x in S]), F, lam)
+        i = np.concatenate([np.arange(len(lab))] + [len(lab) + np.arange(x * C, (x + 1) * C)
+                                                    for x in S]).astype(int)
+        inner = np.linalg.solve(lam * np.eye(len(i)) + G[np.ix_(i, i)], H[np.ix_(i, i)])
+        return (np.trace(F) - np.trace(inner)) / lam
+
+    def best(values):  # the minimum, near-ties to the first
+        values = np.asarray(values)
+        return int(np.flatnonzero(values <= values.min() + 1e-12 * abs(values.min()))[0])
+
+    chosen = []
+    for _ in range((backward_steps + 1) * K):
+        values = [np.inf if x in chosen else obj(chosen + [x]) for x in range(n)]
+        chosen.append(best(values))
+    while len(chosen) > K:
+        members = sorted(chosen)
+        chosen.remove(members[best([obj([y for y in chosen if y != x]) for x in members])])
+    return chosen, obj(chosen)

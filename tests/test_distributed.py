@@ -11,21 +11,25 @@ import torch.multiprocessing as mp
 from skfisher.distributed import select_batch_sharded
 from skfisher.selection import select_batch
 
-from _reference import brute_force_select
+from _reference import brute_force_select, exact_greedy_select
 
 CASES = [
-    # n, C, d, K, n_labeled, backward_steps, split, storage type of the embeddings
-    (40, 3, 8, 6, 0, 0, 17, "float64"),
-    (40, 3, 8, 5, 10, 1, 25, "float64"),
-    (30, 4, 6, 4, 0, 2, 0, "float64"),  # rank 0 holds nothing
-    (50, 3, 12, 6, 8, 0, 21, "bfloat16"),  # shards stay bfloat16
+    # n, C, d, K, n_labeled, backward_steps, split, storage type of the embeddings, lam
+    (40, 3, 8, 6, 0, 0, 17, "float64", 1.0),
+    (40, 3, 8, 5, 10, 1, 25, "float64", 1.0),
+    (30, 4, 6, 4, 0, 2, 0, "float64", 1.0),  # rank 0 holds nothing
+    (50, 3, 12, 6, 8, 0, 21, "bfloat16", 1.0),  # shards stay bfloat16
+    (20, 3, 40, 4, 0, 1, 9, "float64", 0.01),  # removals with a small lam
+    (24, 3, 30, 3, 4, 1, 12, "float64", 1e-3),
 ]
 
 
 def _problem(i):
-    n, C, d, _, n_labeled, _, _, dtype = CASES[i]
+    n, C, d, _, n_labeled, _, _, dtype, lam = CASES[i]
     rng = np.random.RandomState(i)
     V, L = rng.randn(n, C, d), rng.randn(max(n_labeled, 1), C, d)
+    if lam < 1:  # norms over orders of magnitude: removals lose digits incrementally
+        V *= 30 * rng.gamma(1, 1, (n, 1, 1))
     return torch.from_numpy(V).to(getattr(torch, dtype)), L
 
 
@@ -40,12 +44,12 @@ def _worker(rank, port, out):
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
         torch.set_num_threads(1)
-        for i, (n, C, d, K, n_labeled, b, split, _) in enumerate(CASES):
+        for i, (n, C, d, K, n_labeled, b, split, _, lam) in enumerate(CASES):
             V, L = _problem(i)
             shard = V[:split] if rank == 0 else V[split:]
             picks = select_batch_sharded(
                 shard, K, labeled_fisher=L if n_labeled else None, n_labeled=n_labeled,
-                backward_steps=b, device="cpu",
+                backward_steps=b, lam=lam, device="cpu",
             )
             out[(rank, i)] = picks.tolist()
     finally:
@@ -57,13 +61,16 @@ def test_two_gloo_processes_pick_what_one_process_picks():
         out = manager.dict()
         mp.spawn(_worker, args=(_free_port(), out), nprocs=2, join=True)
         out = dict(out)
-    for i, (n, C, d, K, n_labeled, b, _, dtype) in enumerate(CASES):
+    for i, (n, C, d, K, n_labeled, b, _, dtype, lam) in enumerate(CASES):
         V, L = _problem(i)
         single = select_batch(V, K, labeled_fisher=L if n_labeled else None,
-                              n_labeled=n_labeled, backward_steps=b, device="cpu")
+                              n_labeled=n_labeled, backward_steps=b, lam=lam, device="cpu")
         F_lab = np.einsum("xcd,xce->de", L, L) / len(L) if n_labeled else None
         assert out[(0, i)] == out[(1, i)] == single.tolist()
-        if dtype == "float64":
+        if dtype == "float64" and lam == 1:
             assert single.tolist() == brute_force_select(
                 V.numpy(), K, F_lab=F_lab, n_labeled=n_labeled, backward_steps=b
             )[0].tolist()
+        elif dtype == "float64" and not n_labeled:  # F_pool: the candidates' mean
+            assert single.tolist() == exact_greedy_select(
+                V.numpy(), K, lam=lam, backward_steps=b)[0]

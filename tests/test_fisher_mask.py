@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -6,10 +8,12 @@ from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
 from skfisher import FisherMask, bait, fisher_mask
+from skfisher._inspect import _PROBE_ROWS
 from skfisher.experiments import PoolLearner
 from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, masked_embeddings
 from skfisher.selection import select_batch
 
+from _reference import exact_greedy_select
 from conftest import make_net
 
 
@@ -110,19 +114,41 @@ def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):
 @pytest.mark.parametrize(
     "params, message",
     [
+        ({"lam": -1}, "'lam' parameter of FisherMask must be a float in the range"),
+        ({"lam": float("inf")}, "'lam' parameter"),
+        ({"sparsity": True}, "'sparsity' parameter of FisherMask must be a number, not a bool"),
+        ({"sparsity": 1.5}, "'sparsity' parameter"),
         ({"sparsity": 0.001}, "use sparsity >="),
-        ({"weighting": "sqrt"}, "weighting must be"),
-        ({"mask": "magnitude"}, "mask must be one of"),
-        ({"fisher_samples": 0}, "fisher_samples must be an int >= 1"),
-        ({"backward_steps": -1}, "backward_steps must be an int >= 0"),
-        ({"batch_size": 0}, r"batch_size must be an int >= 1 or 'auto'"),
-        ({"embedding_dtype": "int8"}, "embedding dtype must be one of"),
-        ({"storage": "disk"}, "storage must be 'auto', 'device' or 'host'"),
+        ({"output_layer": "head"}, "output_layer='head' names no module with parameters"),
+        ({"weighting": "sqrt"}, "'weighting' parameter"),
+        ({"mask": "magnitude"}, "'mask' parameter"),
+        ({"fisher_samples": 0}, "'fisher_samples' parameter"),
+        ({"backward_steps": -1}, "'backward_steps' parameter"),
+        ({"batch_size": 0}, "'batch_size' parameter"),
+        ({"embedding_dtype": "int8"}, "'embedding_dtype' parameter"),
+        ({"storage": "disk"}, "'storage' parameter"),
     ],
 )
-def test_bad_parameters(fitted_net, digits, params, message):
+def test_bad_parameters_are_refused_before_any_forward_pass(
+    monkeypatch, fitted_net, digits, params, message
+):
+    rows = []  # rows of each forward call
+    forward = fitted_net.module_.forward
+    monkeypatch.setattr(fitted_net.module_, "forward",
+                        lambda x, **k: rows.append(len(x)) or forward(x, **k))
     with pytest.raises(ValueError, match=message):
         FisherMask(**params)(fitted_net, digits[0][200:260], 2)
+    # at most the module's checks on a few probe rows, never the pool
+    assert all(n <= _PROBE_ROWS for n in rows)
+
+
+def test_numpy_scalars_are_accepted(fitted_net, digits):
+    pool = digits[0][200:300]
+    a = FisherMask(sparsity=np.float32(0.004), lam=np.float64(0.5), fisher_samples=np.int64(30),
+                   random_state=0)(fitted_net, pool, 3)[0]
+    b = FisherMask(sparsity=float(np.float32(0.004)), lam=0.5, fisher_samples=30,
+                   random_state=0)(fitted_net, pool, 3)[0]
+    np.testing.assert_array_equal(a, b)
 
 
 def test_unfitted_estimator_is_refused(digits):
@@ -130,6 +156,20 @@ def test_unfitted_estimator_is_refused(digits):
 
     with pytest.raises(NotFittedError):
         fisher_mask(make_net(), digits[0][:20], 2)
+
+
+def test_bait_at_the_published_lam_is_exact_greedy(fitted_net, digits):
+    # official BAIT's lam=0.01 against features 30 times larger (same predictions):
+    # the removals used to lose their digits and pick another batch (design notes §6)
+    big = copy.deepcopy(fitted_net)
+    with torch.no_grad():
+        big.module_.fc.weight /= 30
+    big.module_.fc.register_forward_pre_hook(lambda module, args: (args[0] * 30,))
+    pool = digits[0][200:240]
+    idx, _ = bait(big, pool, 5, lam=0.01)
+    mask = build_mask(None, ParamLayout(big.module_), 0, method="output")
+    V = masked_embeddings(big.module_, pool, mask).double().numpy()
+    assert idx.tolist() == exact_greedy_select(V, 5, lam=0.01, backward_steps=1)[0]  # d=1280
 
 
 def test_active_learner_with_fisher_mask_end_to_end(digits):
@@ -149,3 +189,9 @@ def test_active_learner_with_fisher_mask_end_to_end(digits):
     assert learner.X_training.shape[0] == 74
     assert strategy.last_query_["mask_size"] == 1402
     assert learner.score(X_test, y_test) > before
+
+
+@pytest.mark.parametrize("strategy", [fisher_mask, bait])
+def test_a_lam_below_float64_resolution_is_a_clear_error(fitted_net, digits, strategy):
+    with pytest.raises(ValueError, match="lam=1e-20 is too small against the scale"):
+        strategy(fitted_net, digits[0][200:260], 3, lam=1e-20)

@@ -7,7 +7,7 @@ import torch
 from skfisher import _storage, selection
 from skfisher.selection import greedy_select, select_batch
 
-from _reference import brute_force_select
+from _reference import brute_force_select, exact_greedy_select
 
 CASES = [
     # n, C, d, K, n_labeled, backward_steps
@@ -249,3 +249,72 @@ def test_candidates_in_the_pool_fisher_are_read_once(monkeypatch):
                       device="cpu")
     np.testing.assert_array_equal(a[0], b[0])
     assert a[2] == b[2]
+
+
+def _scaled_problem(seed, n, C, d):
+    """Embeddings whose norms vary over orders of magnitude (small lam is hard)."""
+    rs = np.random.RandomState(seed)
+    return rs.randn(n, C, d) * 30 * rs.gamma(1, 1, (n, 1, 1))
+
+
+@pytest.mark.parametrize("space", ["parameter", "sample"])
+@pytest.mark.parametrize("seed, d, lam", [(0, 40, 0.01), (1, 80, 0.01), (2, 80, 1e-4)])
+def test_removals_are_exact_greedy_when_lam_is_small(seed, d, lam, space):
+    # the issue's reproductions: the incremental state lost its digits in removals
+    V = _scaled_problem(seed, 20, 3, d)
+    ref, ref_obj = exact_greedy_select(V, 4, lam=lam, backward_steps=1)
+    idx, gains, obj = greedy_select(V, 4, lam=lam, backward_steps=1, device="cpu", space=space)
+    assert idx.tolist() == ref
+    assert obj == pytest.approx(ref_obj, rel=1e-9)
+    assert np.all(gains > 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_backward_steps_are_exact_greedy_on_random_hard_problems(seed):
+    rs = np.random.RandomState(100 + seed)
+    n, C, K, b = rs.randint(14, 26), rs.randint(2, 5), rs.randint(2, 5), rs.randint(1, 3)
+    b = b if (b + 1) * K <= n else 1
+    lam, n_L = rs.choice([1e-2, 1e-3, 1e-4]), rs.choice([0, 3])
+    spaces = ["parameter"]
+    d = rs.choice([12, 60, 150])
+    if d >= ((b + 1) * K + n_L) * C:
+        spaces.append("sample")  # the sample space serves rows that do not span
+    V = _scaled_problem(seed, n, C, d)
+    L = rs.randn(n_L, C, d) * 30 if n_L else None
+    ref, ref_obj = exact_greedy_select(V, K, L=L, lam=lam, backward_steps=b)
+    kwargs = dict(pool_fisher=[V, L], labeled_fisher=L, n_labeled=n_L) if n_L else {}
+    for space in spaces:
+        idx, _, obj = greedy_select(V, K, lam=lam, backward_steps=b, device="cpu",
+                                    space=space, **kwargs)
+        assert idx.tolist() == ref, space
+        assert obj == pytest.approx(ref_obj, rel=1e-6)
+
+
+@pytest.mark.parametrize("space", ["parameter", "sample"])
+def test_hopelessly_small_lam_is_a_clear_error(space):
+    # rows that span the space and lam far below float64's resolution of them
+    V = _scaled_problem(0, 20, 3, 8)
+    with pytest.raises(ValueError, match="ill-conditioned.*increase lam"):
+        greedy_select(V, 4, lam=1e-20, backward_steps=1, device="cpu", space=space)
+
+
+@pytest.mark.parametrize("b", [0, 1])
+@pytest.mark.parametrize("space", ["parameter", "sample"])
+def test_all_zero_embeddings_are_ties_not_an_error(space, b):
+    # a network certain of every row: nothing to gain, nothing ill-conditioned
+    V = np.zeros((6, 2, 30))
+    idx, gains, obj = greedy_select(V, 2, device="cpu", space=space, backward_steps=b)
+    assert idx.tolist() == brute_force_select(V, 2, backward_steps=b)[0].tolist()
+    assert obj == 0 and np.all(gains == 0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lam": -1.0}, "'lam' parameter of select_batch"),
+    ({"lam": float("nan")}, "'lam' parameter of select_batch"),
+    ({"lam": True}, "lam must be a positive finite number"),
+    ({"backward_steps": -1}, "'backward_steps' parameter of select_batch"),
+    ({"device": 3}, "'device' parameter of select_batch"),
+])
+def test_select_batch_validates_its_parameters_at_entry(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        select_batch(np.ones((5, 2, 3)), 2, **kwargs)

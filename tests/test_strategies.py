@@ -1,9 +1,28 @@
+import copy
+
 import numpy as np
 import pytest
+import torch
+from modAL.models import ActiveLearner, Committee
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
-from skfisher import entropy_sampling, least_confidence, margin_sampling, random_sampling
+from skfisher import (
+    FisherMask,
+    ImageReshaper,
+    badge,
+    bait,
+    entropy_sampling,
+    fisher_mask,
+    kcenter_greedy,
+    least_confidence,
+    margin_sampling,
+    random_sampling,
+)
 from skfisher.experiments import PoolLearner
 from skfisher.strategies import get_strategy, uncertainty_scores
+
+from conftest import make_net
 
 
 class FixedProba:
@@ -71,3 +90,86 @@ def test_get_strategy_names():
     assert seeded(None, POOL, 2)[0].tolist() == random_sampling(None, POOL, 2, random_state=3)[0].tolist()
     with pytest.raises(ValueError, match="Unknown query strategy 'coreset'"):
         get_strategy("coreset")
+
+
+# --- the estimators a strategy accepts: one resolution for all (strategies/_base.py) ---
+
+GRADIENT_STRATEGIES = [fisher_mask, bait, badge, kcenter_greedy]
+UNCERTAINTY = [entropy_sampling, margin_sampling, least_confidence]
+
+
+@pytest.fixture(scope="module")
+def flat_pipeline(digits):
+    """ImageReshaper + net fitted on flat 64-column digit rows."""
+    X, y = digits[0][:100], digits[1][:100]
+    return make_pipeline(ImageReshaper((8, 8)), make_net(max_epochs=10)).fit(
+        X.reshape(len(X), -1), y)
+
+
+@pytest.mark.parametrize("strategy", GRADIENT_STRATEGIES + UNCERTAINTY)
+def test_a_pipeline_is_queried_through_its_earlier_steps(flat_pipeline, digits, strategy):
+    images = digits[0][200:260]
+    flat = images.reshape(len(images), -1)
+    kwargs = {} if strategy in UNCERTAINTY else {"random_state": 0}
+    idx, _ = strategy(flat_pipeline, flat, 3, **kwargs)
+    net = flat_pipeline[-1]
+    expected, _ = strategy(net, images, 3, **kwargs)
+    np.testing.assert_array_equal(idx, expected)
+
+
+def test_modal_learner_with_a_pipeline_and_fisher_mask(flat_pipeline, digits):
+    X, y = digits[0], digits[1]
+    flat = X.reshape(len(X), -1)
+    learner = ActiveLearner(estimator=copy.deepcopy(flat_pipeline),
+                            query_strategy=FisherMask(random_state=0),
+                            X_training=flat[:100], y_training=y[:100])
+    idx, rows = learner.query(flat[200:300], n_instances=4)
+    # the labeled rows pass through the reshaper too
+    by_hand, _ = FisherMask(random_state=0)(learner.estimator[-1], X[200:300], 4,
+                                            X_labeled=X[:100])
+    np.testing.assert_array_equal(idx, by_hand)
+    assert rows.shape == (4, 64)
+
+
+def test_a_committee_is_scored_by_its_consensus_or_refused():
+    X = np.random.RandomState(0).randn(40, 3)
+    y = (X[:, 0] > 0).astype(int)
+    committee = Committee([ActiveLearner(LogisticRegression(C=c), X_training=X, y_training=y)
+                           for c in (0.1, 1.0)])
+    idx, _ = entropy_sampling(committee, X, 3)
+    expected, _ = entropy_sampling(FixedProbaFn(committee.predict_proba), X, 3)
+    np.testing.assert_array_equal(idx, expected)
+    for strategy in GRADIENT_STRATEGIES:
+        with pytest.raises(ValueError, match="Committee has 2"):
+            strategy(committee, X, 2)
+
+
+class FixedProbaFn:
+    def __init__(self, fn):
+        self.predict_proba = fn
+
+
+@pytest.mark.parametrize("strategy", GRADIENT_STRATEGIES)
+def test_an_estimator_without_a_torch_module_is_named(strategy):
+    X = np.random.RandomState(0).randn(30, 4)
+    clf = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+    with pytest.raises(ValueError, match="needs a skorch/torch classifier.*LogisticRegression"):
+        strategy(clf, X, 2)
+    assert entropy_sampling(clf, X, 2)[0].shape == (2,)  # any predict_proba will do
+
+
+@pytest.mark.parametrize("strategy", UNCERTAINTY)
+def test_non_finite_probabilities_are_an_error(strategy):
+    proba = np.array(PROBA)
+    proba[3] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        strategy(FixedProba(proba), POOL, 2)
+
+
+@pytest.mark.parametrize("strategy", GRADIENT_STRATEGIES)
+def test_non_finite_network_outputs_are_an_error(fitted_net, digits, strategy):
+    broken = copy.deepcopy(fitted_net)
+    with torch.no_grad():
+        broken.module_.fc.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        strategy(broken, digits[0][200:240], 3)

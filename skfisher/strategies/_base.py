@@ -3,28 +3,123 @@
 A strategy is called as ``strategy(classifier, X_pool, n_instances=1, **kw)``
 and returns ``(indices, scores)``: the chosen rows of ``X_pool`` in the order
 they were chosen, and each one's score. ``classifier`` is a modAL
-``ActiveLearner`` or a fitted estimator.
+``ActiveLearner`` or ``Committee``, a fitted estimator, or a Pipeline that
+ends in one; :func:`resolve_estimator` is the one place that tells them apart.
 """
 
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import _num_samples
+import torch
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
-__all__ = ["unwrap_classifier", "check_n_instances", "images_for", "top_k"]
+__all__ = [
+    "check_finite_outputs",
+    "check_n_instances",
+    "images_for",
+    "resolve_estimator",
+    "top_k",
+    "unwrap_classifier",
+]
+
+
+def _is_committee(classifier):
+    return hasattr(classifier, "learner_list")  # modAL's Committee
 
 
 def unwrap_classifier(classifier, X_labeled=None):
     """Return ``(estimator, X_labeled)`` from an ActiveLearner or an estimator.
 
     For a modAL learner (anything with ``estimator`` and ``X_training``) the
-    labeled rows default to its ``X_training``.
+    labeled rows default to its ``X_training``. A modAL ``Committee`` is
+    returned as is: its ``predict_proba`` is the consensus of its learners.
     """
     if hasattr(classifier, "X_training") and hasattr(classifier, "estimator"):
         if X_labeled is None:
             X_labeled = classifier.X_training
         return classifier.estimator, X_labeled
     return classifier, X_labeled
+
+
+def _has_torch_module(estimator):
+    module = getattr(estimator, "module_", None)
+    if isinstance(module, torch.nn.Module):
+        return True
+    try:  # an unfitted skorch net has no module_ yet
+        from skorch import NeuralNet
+    except ImportError:  # pragma: no cover - skorch is a dependency
+        return False
+    return isinstance(estimator, NeuralNet)
+
+
+def resolve_estimator(classifier, X_pool, X_labeled=None, *, strategy):
+    """The fitted torch network behind ``classifier`` and the rows as it sees them.
+
+    Parameters
+    ----------
+    classifier : ActiveLearner, estimator or Pipeline
+        A modAL learner gives its estimator and, unless ``X_labeled`` is
+        given, its ``X_training`` as the labeled rows. A Pipeline gives its
+        last step, and ``X_pool`` and ``X_labeled`` pass through the steps
+        before it (``transform``).
+    X_pool : array-like of shape (n_pool, ...)
+    X_labeled : array-like of shape (n_labeled, ...), default=None
+    strategy : str
+        The strategy's name, for the error messages.
+
+    Returns
+    -------
+    estimator : estimator with a fitted ``module_`` (torch.nn.Module)
+    X_pool : array-like
+    X_labeled : array-like or None
+        None when there are no labeled rows.
+
+    Raises
+    ------
+    ValueError
+        For a modAL Committee (several networks) or an estimator without a
+        torch module.
+    NotFittedError
+        For a network that is not fitted.
+    """
+    if _is_committee(classifier):
+        raise ValueError(
+            f"{strategy} needs the gradients of one network, and a modAL Committee has "
+            f"{len(classifier.learner_list)}: query with one of its learners "
+            "(committee.learner_list[i]) or use an uncertainty strategy."
+        )
+    estimator, X_labeled = unwrap_classifier(classifier, X_labeled)
+    steps = None
+    if isinstance(estimator, Pipeline):
+        steps, estimator = estimator[:-1], estimator.steps[-1][1]
+    if not _has_torch_module(estimator):
+        raise ValueError(
+            f"{strategy} needs a skorch/torch classifier (an estimator whose fitted "
+            f"torch module is in `module_`, such as ResNet18Classifier), or a Pipeline "
+            f"that ends in one; got {type(estimator).__name__}."
+        )
+    check_is_fitted(estimator, "module_")
+    if X_labeled is not None and _num_samples(X_labeled) == 0:
+        X_labeled = None
+    if steps is not None and len(steps):
+        X_pool = steps.transform(X_pool)
+        X_labeled = None if X_labeled is None else steps.transform(X_labeled)
+    return estimator, X_pool, X_labeled
+
+
+def check_finite_outputs(values, what, strategy):
+    """Raise a ValueError naming ``strategy`` when the model's ``values`` are not finite."""
+    # NaN and infinity propagate into a float64 sum (a reduction: no copy)
+    if isinstance(values, torch.Tensor):
+        finite = torch.isfinite(values.sum(dtype=torch.float64)).item()
+    else:
+        finite = np.isfinite(np.sum(values, dtype=np.float64))
+    if not finite:
+        raise ValueError(
+            f"{strategy}: the model's {what} contain NaN or infinity (a diverged or "
+            "broken model?); it cannot rank the pool."
+        )
 
 
 def check_n_instances(n_instances, X_pool, *, factor=1):

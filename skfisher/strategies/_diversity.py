@@ -3,11 +3,10 @@
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from .._features import output_layer_inputs
 from .._inspect import check_classifier_module, find_output_layer
-from ._base import check_n_instances, images_for, unwrap_classifier
+from ._base import check_finite_outputs, check_n_instances, images_for, resolve_estimator
 
 __all__ = ["kcenter_greedy", "badge", "kcenter_select", "kmeanspp_select", "badge_embeddings"]
 
@@ -107,21 +106,28 @@ def kmeanspp_select(points, n_select, *, random_state=None):
     return np.asarray(picks, dtype=np.int64), np.asarray(scores)
 
 
-def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size):
-    estimator, X_labeled = unwrap_classifier(classifier, X_labeled)
-    check_is_fitted(estimator, "module_")
+def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size, strategy):
+    """``((features, logits), labeled)`` of the pool and the labeled rows (or None)."""
+    estimator, X_pool, X_labeled = resolve_estimator(
+        classifier, X_pool, X_labeled, strategy=strategy
+    )
     model = estimator.module_
-    images = images_for(estimator, X_pool)
-    check_classifier_module(model, images)
-    output_layer = find_output_layer(model, images, output_layer)
-    pool = output_layer_inputs(model, images, output_layer=output_layer, batch_size=batch_size)
-    labeled = None
-    if X_labeled is not None and len(X_labeled):
-        labeled = output_layer_inputs(
-            model, images_for(estimator, X_labeled), output_layer=output_layer,
+    pool = images_for(estimator, X_pool)
+    check_classifier_module(model, pool)
+    output_layer = find_output_layer(model, pool, output_layer)
+    out = []
+    for X in (X_pool, X_labeled):
+        if X is None or not len(X):
+            out.append(None)
+            continue
+        features, logits = output_layer_inputs(
+            model, pool if X is X_pool else images_for(estimator, X), output_layer=output_layer,
             batch_size=batch_size,
         )
-    return pool, labeled
+        check_finite_outputs(features, "penultimate features", strategy)
+        check_finite_outputs(logits, "logits", strategy)
+        out.append((features, logits))
+    return out[0], out[1]
 
 
 def kcenter_greedy(
@@ -135,7 +141,7 @@ def kcenter_greedy(
 
     Parameters
     ----------
-    classifier : modAL ActiveLearner or fitted estimator with ``module_``
+    classifier : modAL ActiveLearner, fitted skorch/torch classifier, or a Pipeline ending in one
         A learner's ``X_training`` are the labeled rows.
     X_pool : array-like of shape (n_pool, ...)
     n_instances : int, default=1
@@ -154,7 +160,9 @@ def kcenter_greedy(
     distances : ndarray of shape (n_instances,)
     """
     check_n_instances(n_instances, X_pool)
-    (pool, _), labeled = _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size)
+    (pool, _), labeled = _network_outputs(
+        classifier, X_pool, X_labeled, output_layer, batch_size, "kcenter_greedy"
+    )
     centers = None if labeled is None else labeled[0]
     return kcenter_select(pool, n_instances, centers, random_state=random_state)
 
@@ -166,7 +174,7 @@ def badge(
 
     Parameters
     ----------
-    classifier : modAL ActiveLearner or fitted estimator with ``module_``
+    classifier : modAL ActiveLearner, fitted skorch/torch classifier, or a Pipeline ending in one
     X_pool : array-like of shape (n_pool, ...)
     n_instances : int, default=1
     output_layer : str, default=None
@@ -182,7 +190,9 @@ def badge(
     d2 : ndarray of shape (n_instances,)
     """
     check_n_instances(n_instances, X_pool)
-    (features, logits), _ = _network_outputs(classifier, X_pool, None, output_layer, batch_size)
+    (features, logits), _ = _network_outputs(
+        classifier, X_pool, [], output_layer, batch_size, "badge"
+    )
     return kmeanspp_select(
         badge_embeddings(features.double(), logits.double()), n_instances,
         random_state=random_state,

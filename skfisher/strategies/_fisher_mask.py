@@ -2,12 +2,13 @@
 
 import contextlib
 import time
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..fisher import (
     MASK_METHODS,
@@ -19,10 +20,10 @@ from ..fisher import (
     masked_embeddings,
 )
 from .._inspect import check_classifier_module, find_output_layer
-from .._persample import check_batch_size, eval_mode
-from .._storage import allocate, resolve_device, storage_dtype
+from .._persample import eval_mode
+from .._storage import STORAGE_DTYPES, allocate, resolve_device, storage_dtype
 from ..selection import greedy_select
-from ._base import check_n_instances, images_for, unwrap_classifier
+from ._base import check_finite_outputs, check_n_instances, images_for, resolve_estimator
 
 __all__ = ["FisherMask", "fisher_mask", "bait"]
 
@@ -159,34 +160,44 @@ class FisherMask(BaseEstimator):
         self.device = device
         self.random_state = random_state
 
+    _parameter_constraints = {
+        "sparsity": [Interval(Real, 0, 1, closed="right")],
+        "fisher_samples": [Interval(Integral, 1, None, closed="left")],
+        "lam": [Interval(Real, 0, None, closed="neither")],
+        "backward_steps": [Interval(Integral, 0, None, closed="left")],
+        "weighting": [StrOptions({"fisher", "unweighted"})],
+        "mask": [StrOptions(set(MASK_METHODS))],
+        "layers": [list, tuple, None],
+        "output_layer": [str, None],
+        "trainable_only": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "embedding_dtype": [StrOptions(set(STORAGE_DTYPES))],
+        "storage": [StrOptions({"auto", "device", "host"})],
+        "device": [str, torch.device, None],
+        "random_state": ["random_state"],
+    }
+
     def _check_params(self):
-        for name, low in (("fisher_samples", 1), ("backward_steps", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
-        if not isinstance(self.trainable_only, (bool, np.bool_)):
-            raise ValueError(f"trainable_only must be a bool; got {self.trainable_only!r}.")
-        check_batch_size(self.batch_size)
-        storage_dtype(self.embedding_dtype)
-        if self.storage not in ("auto", "device", "host"):
-            raise ValueError(
-                f"storage must be 'auto', 'device' or 'host'; got {self.storage!r}."
-            )
-        if self.mask not in MASK_METHODS:
-            raise ValueError(f"mask must be one of {MASK_METHODS}; got {self.mask!r}.")
-        if self.weighting not in ("fisher", "unweighted"):
-            raise ValueError(
-                f"weighting must be 'fisher' or 'unweighted'; got {self.weighting!r}."
-            )
+        """Every parameter, before any work (sklearn's declarative constraints;
+        booleans are not numbers here)."""
+        self._validate_params()
+        for name in ("sparsity", "fisher_samples", "lam", "backward_steps", "batch_size"):
+            if isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(
+                    f"The {name!r} parameter of FisherMask must be a number, not a bool; "
+                    f"got {getattr(self, name)!r}."
+                )
 
     def __call__(self, classifier, X_pool, n_instances=1, *, X_labeled=None):
         """Pick ``n_instances`` rows of ``X_pool``.
 
         Parameters
         ----------
-        classifier : modAL ActiveLearner or fitted estimator with ``module_``
+        classifier : modAL ActiveLearner, fitted skorch/torch classifier, or a Pipeline ending in one
             With a learner, its ``X_training`` gives the labeled Fisher; with
-            a bare estimator it is zero unless ``X_labeled`` is given.
+            a bare estimator it is zero unless ``X_labeled`` is given. A
+            Pipeline's earlier steps transform ``X_pool`` and ``X_labeled``.
+            A modAL Committee is refused (several networks, no one Fisher).
         X_pool : array-like of shape (n_pool, ...)
             Unlabeled candidates, in any form the estimator predicts on.
         n_instances : int, default=1
@@ -201,13 +212,23 @@ class FisherMask(BaseEstimator):
             Each row's drop of the objective ``tr(A F_pool)`` when chosen.
         """
         self._check_params()
+        name = "bait" if self.mask == "output" else "FisherMask"
         n_pool = check_n_instances(n_instances, X_pool, factor=self.backward_steps + 1)
-        estimator, X_labeled = unwrap_classifier(classifier, X_labeled)
-        check_is_fitted(estimator, "module_")
+        estimator, X_pool, X_labeled = resolve_estimator(
+            classifier, X_pool, X_labeled, strategy=name
+        )
         model = estimator.module_
         pool = images_for(estimator, X_pool)
+        # the module, its output layer and the mask's size, checked on a few
+        # probe rows: all before any pass over the pool
         check_classifier_module(model, pool)
         output_layer = find_output_layer(model, pool, self.output_layer)
+        layout = ParamLayout(model)
+        mask_args = dict(method=self.mask, output_layer=output_layer,
+                         layers=None if self.layers is None else list(self.layers),
+                         trainable_only=self.trainable_only)
+        if self.mask in ("global", "per_layer"):
+            build_mask(np.zeros(layout.n_params), layout, float(self.sparsity), **mask_args)
         labeled = None
         if X_labeled is not None and len(X_labeled):
             labeled = images_for(estimator, X_labeled)
@@ -216,27 +237,28 @@ class FisherMask(BaseEstimator):
         seconds, peaks = {}, {}
 
         with _phase("fisher_diagonal", device, seconds, peaks):
-            layout = ParamLayout(model)
             if self.mask in ("output", "random"):
                 diag = None
             else:
                 m = min(self.fisher_samples, n_pool)
                 rows = np.sort(rng.choice(n_pool, size=m, replace=False))
                 candidates = mask_candidates(
-                    layout, output_layer=output_layer, layers=self.layers,
+                    layout, output_layer=output_layer, layers=mask_args["layers"],
                     trainable_only=self.trainable_only,
                 )  # only these need the diagonal
                 diag = fisher_diagonal(
                     model, pool[rows], names=[layout.names[j] for j in candidates],
                     batch_size=self.batch_size,
                 )
-            indices = build_mask(
-                diag, layout, self.sparsity, method=self.mask, output_layer=output_layer,
-                layers=self.layers, trainable_only=self.trainable_only, random_state=rng,
-            )
+                check_finite_outputs(diag, "Fisher diagonal", name)
+            indices = build_mask(diag, layout, float(self.sparsity), random_state=rng,
+                                 **mask_args)
 
         with _phase("embeddings", device, seconds, peaks):
             V, L = self._embed(model, pool, labeled, indices, device)
+            for E in (V, L):
+                if E is not None:
+                    check_finite_outputs(E, "gradient embeddings", name)
 
         with _phase("selection", device, seconds, peaks):
             # the pool Fisher averages over labeled and unlabeled rows, as the

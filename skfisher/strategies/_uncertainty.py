@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._base import check_n_instances, top_k, unwrap_classifier
+from ._base import check_finite_outputs, check_n_instances, top_k, unwrap_classifier
 
 __all__ = [
     "random_sampling",
@@ -45,8 +45,10 @@ def uncertainty_scores(proba, method):
 
 def _uncertainty_sampling(classifier, X_pool, n_instances, method):
     check_n_instances(n_instances, X_pool)
-    estimator, _ = unwrap_classifier(classifier)
-    return top_k(uncertainty_scores(estimator.predict_proba(X_pool), method), n_instances)
+    estimator, _ = unwrap_classifier(classifier)  # any predict_proba: Pipeline, Committee
+    proba = np.asarray(estimator.predict_proba(X_pool), dtype=np.float64)
+    check_finite_outputs(proba, "predicted probabilities", f"{method} sampling")
+    return top_k(uncertainty_scores(proba, method), n_instances)
 
 
 def random_sampling(classifier, X_pool, n_instances=1, *, random_state=None):
@@ -77,7 +79,9 @@ def entropy_sampling(classifier, X_pool, n_instances=1):
 
     Parameters
     ----------
-    classifier : ActiveLearner or fitted estimator with ``predict_proba``
+    classifier : ActiveLearner, Committee or fitted estimator with ``predict_proba``
+        Any estimator or Pipeline that predicts probabilities; a modAL
+        Committee scores with its consensus ``predict_proba``.
     X_pool : array-like of shape (n_pool, ...)
     n_instances : int, default=1
 
