@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..fisher import (
+    FISHER_ESTIMATORS,
     MASK_METHODS,
     ParamLayout,
     build_mask,
@@ -25,6 +26,10 @@ from ..selection import greedy_select
 from ._base import check_n_instances, images_for, unwrap_classifier
 
 __all__ = ["FisherMask", "fisher_mask", "bait"]
+
+
+_AUTO_FISHER_ROWS = 1024
+_EXACT_DIAG_COST = 3  # exact diagonal / embeddings, in forward passes per row (CPU)
 
 
 def _device_of(model):
@@ -64,9 +69,30 @@ class FisherMask(BaseEstimator):
     ----------
     sparsity : float, default=0.002
         Fraction of the network's parameters in the mask.
-    fisher_samples : int, default=1024
+    fisher_samples : int or "auto", default="auto"
         Pool rows (drawn with ``random_state``) for the Fisher diagonal; the
-        whole pool when smaller.
+        whole pool when smaller. ``"auto"`` keeps the diagonal's cost at or
+        below the embeddings': measured in forward passes per row, the exact
+        diagonal costs about three times the embeddings (1 + 2C against
+        1 + C passes, plus the per-sample products of every layer), so it
+        takes ``ceil(n_pool / 3)`` rows; the sampled one costs less than the
+        embeddings (about 3 passes), so it takes the whole pool. Either way
+        at most 1024 rows.
+    fisher : {"exact", "sampled"}, default="exact"
+        Estimator of the Fisher diagonal (see
+        :func:`skfisher.fisher.fisher_diagonal`): ``"exact"`` sums over the
+        classes (one backward pass per class); ``"sampled"`` draws one class
+        per row from the model's prediction (with ``random_state``), an
+        unbiased Monte-Carlo estimate of the same diagonal for one backward
+        pass per row.
+    max_candidates : int or None, default=None
+        Bound on the rows scored, for very large pools: when the pool has
+        more rows, a uniformly random subset of ``max_candidates`` rows
+        (drawn with ``random_state``, after the Fisher rows) is embedded and
+        selected from, and its embeddings (with the labeled ones) also form
+        the pool Fisher of the objective; the Fisher diagonal's rows are
+        still drawn from the whole pool. Picks are pool indices, all in the
+        subset. None, or a bound of at least the pool size, scores every row.
     lam : float, default=1.0
         Ridge of the selection objective.
     backward_steps : int, default=0
@@ -102,7 +128,8 @@ class FisherMask(BaseEstimator):
     device : str or None, default=None
         Device of the selection algebra; None: the network's device.
     random_state : int, RandomState instance or None, default=None
-        Draws the Fisher rows (and the random mask).
+        Draws the Fisher rows, the sampled classes, the random mask and the
+        candidate subset.
 
     Attributes
     ----------
@@ -112,7 +139,9 @@ class FisherMask(BaseEstimator):
         ``embeddings``, ``selection``), ``peak_memory`` per phase (bytes of
         GPU memory, None on the CPU; measuring resets the device's
         peak-memory statistics), ``storage`` (where the embeddings were
-        kept) and ``objective`` (``tr(A F_pool)``).
+        kept), ``objective`` (``tr(A F_pool)``), ``fisher_rows`` (rows of
+        the Fisher diagonal, 0 for the output and random masks) and
+        ``candidates`` (the pool rows scored, sorted; None: all).
 
     Examples
     --------
@@ -130,7 +159,9 @@ class FisherMask(BaseEstimator):
         self,
         sparsity=0.002,
         *,
-        fisher_samples=1024,
+        fisher_samples="auto",
+        fisher="exact",
+        max_candidates=None,
         lam=1.0,
         backward_steps=0,
         weighting="fisher",
@@ -146,6 +177,8 @@ class FisherMask(BaseEstimator):
     ):
         self.sparsity = sparsity
         self.fisher_samples = fisher_samples
+        self.fisher = fisher
+        self.max_candidates = max_candidates
         self.lam = lam
         self.backward_steps = backward_steps
         self.weighting = weighting
@@ -160,10 +193,20 @@ class FisherMask(BaseEstimator):
         self.random_state = random_state
 
     def _check_params(self):
-        for name, low in (("fisher_samples", 1), ("backward_steps", 0)):
+        for name, low in (("fisher_samples", 1), ("backward_steps", 0), ("max_candidates", 1)):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+            if (name, value) in (("fisher_samples", "auto"), ("max_candidates", None)):
+                continue
+            if (
+                not isinstance(value, (int, np.integer)) or isinstance(value, bool)
+                or value < low
+            ):
+                allowed = {"fisher_samples": " or 'auto'", "max_candidates": " or None"}
+                raise ValueError(
+                    f"{name} must be an int >= {low}{allowed.get(name, '')}; got {value!r}."
+                )
+        if self.fisher not in FISHER_ESTIMATORS:
+            raise ValueError(f"fisher must be one of {FISHER_ESTIMATORS}; got {self.fisher!r}.")
         if not isinstance(self.trainable_only, (bool, np.bool_)):
             raise ValueError(f"trainable_only must be a bool; got {self.trainable_only!r}.")
         check_batch_size(self.batch_size)
@@ -202,6 +245,11 @@ class FisherMask(BaseEstimator):
         """
         self._check_params()
         n_pool = check_n_instances(n_instances, X_pool, factor=self.backward_steps + 1)
+        if self.max_candidates is not None:
+            check_n_instances(
+                n_instances, np.empty((min(self.max_candidates, n_pool), 0)),
+                factor=self.backward_steps + 1,
+            )
         estimator, X_labeled = unwrap_classifier(classifier, X_labeled)
         check_is_fitted(estimator, "module_")
         model = estimator.module_
@@ -217,10 +265,11 @@ class FisherMask(BaseEstimator):
 
         with _phase("fisher_diagonal", device, seconds, peaks):
             layout = ParamLayout(model)
+            m = 0
             if self.mask in ("output", "random"):
                 diag = None
             else:
-                m = min(self.fisher_samples, n_pool)
+                m = self._fisher_rows(n_pool)
                 rows = np.sort(rng.choice(n_pool, size=m, replace=False))
                 candidates = mask_candidates(
                     layout, output_layer=output_layer, layers=self.layers,
@@ -228,12 +277,17 @@ class FisherMask(BaseEstimator):
                 )  # only these need the diagonal
                 diag = fisher_diagonal(
                     model, pool[rows], names=[layout.names[j] for j in candidates],
-                    batch_size=self.batch_size,
+                    batch_size=self.batch_size, estimator=self.fisher, random_state=rng,
                 )
             indices = build_mask(
                 diag, layout, self.sparsity, method=self.mask, output_layer=output_layer,
                 layers=self.layers, trainable_only=self.trainable_only, random_state=rng,
             )
+
+        scored = None
+        if self.max_candidates is not None and self.max_candidates < n_pool:
+            scored = np.sort(rng.choice(n_pool, size=self.max_candidates, replace=False))
+            pool = pool[scored]
 
         with _phase("embeddings", device, seconds, peaks):
             V, L = self._embed(model, pool, labeled, indices, device)
@@ -246,6 +300,8 @@ class FisherMask(BaseEstimator):
                 n_labeled=0 if L is None else len(L), lam=self.lam,
                 backward_steps=self.backward_steps, device=device, storage=self.storage,
             )
+        if scored is not None:
+            chosen = scored[chosen]
 
         self.last_query_ = {
             "mask_size": len(indices),
@@ -256,8 +312,17 @@ class FisherMask(BaseEstimator):
             "peak_memory": peaks,
             "storage": "device" if V.device.type == device.type else "host",
             "objective": objective,
+            "fisher_rows": m,
+            "candidates": scored,
         }
         return chosen, gains
+
+    def _fisher_rows(self, n_pool):
+        """Rows of the Fisher diagonal (see ``fisher_samples``)."""
+        if self.fisher_samples != "auto":
+            return min(self.fisher_samples, n_pool)
+        share = n_pool if self.fisher == "sampled" else -(-n_pool // _EXACT_DIAG_COST)
+        return min(_AUTO_FISHER_ROWS, share)
 
     def _embed(self, model, pool, labeled, indices, device):
         """Pool and labeled embeddings, stored once where the selection reads them."""
