@@ -391,6 +391,7 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False):
         yield c, prob[:, c], grads
 
 
+_PAIR_FACTOR = 2  # position pairs up to this many positions per backward pass
 _SQ_ELEMENTS = 2**21  # values of one chunk's per-sample weight gradients or pair products
 
 
@@ -411,7 +412,7 @@ class _SquareSum:
         self.total = self.buffer = None
         conv_or_linear = pname == "weight" and not isinstance(module, nn.BatchNorm2d)
         L = U.shape[-1]
-        self.pairs = conv_or_linear and L <= 2 * max(n_passes, 2)
+        self.pairs = conv_or_linear and L <= _PAIR_FACTOR * max(n_passes, 2)
         if conv_or_linear and not self.pairs:
             self.Ut = U.transpose(1, 2).contiguous()  # (B, L, K), once for all passes
 
@@ -446,12 +447,14 @@ class _SquareSum:
         B, O, L, _ = self.total.shape
         K = self.U.shape[1]
         out = self.total.new_zeros(O, K)
-        step = max(_SQ_ELEMENTS // (max(K, O) * L * L), 1)
+        step = min(max(_SQ_ELEMENTS // (max(K, O) * L * L), 1), B)
+        buffer = out.new_empty(K * step * L * L)  # reused by every chunk
         for s in range(0, B, step):
             # contiguous (channel, row, l, l') operands: strided products are slow
             GG = self.total[s : s + step].transpose(0, 1).reshape(O, -1)
             U = self.U[s : s + step].transpose(0, 1).contiguous()
-            UU = U[:, :, :, None] * U[:, :, None, :]  # (K, b, L, L)
+            UU = buffer[: U.numel() * L].view(K, -1, L, L)
+            torch.mul(U[:, :, :, None], U[:, :, None, :], out=UU)
             out.addmm_(GG, UU.reshape(K, -1).T)
         return out.reshape(-1)
 
