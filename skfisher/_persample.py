@@ -404,17 +404,29 @@ class _SquareSum:
     square is expanded over position pairs (l, l'): the pair products of G
     are summed over the passes and met by those of U in a single matmul at
     the end (O K B L² flops in all, no (B, O, K) tensor), cheaper once L is
-    at most about twice the number of passes.
+    at most about twice the number of passes. ``inp`` and ``out`` are the
+    layer's recorded input and output; :func:`_layer_input` is formed once
+    for all passes, or, for a single pass of the matmul path, chunk by chunk
+    (an unfolded conv input is large and read once).
     """
 
-    def __init__(self, module, pname, U, n_passes):
-        self.module, self.pname, self.U = module, pname, U
-        self.total = self.buffer = None
-        conv_or_linear = pname == "weight" and not isinstance(module, nn.BatchNorm2d)
-        L = U.shape[-1]
-        self.pairs = conv_or_linear and L <= _PAIR_FACTOR * max(n_passes, 2)
-        if conv_or_linear and not self.pairs:
-            self.Ut = U.transpose(1, 2).contiguous()  # (B, L, K), once for all passes
+    def __init__(self, module, pname, inp, out, n_passes):
+        self.module, self.pname, self.inp = module, pname, inp
+        self.total = self.buffer = self.U = self.Ut = None
+        self.matmul = pname == "weight" and not isinstance(module, nn.BatchNorm2d)
+        O = out.shape[-1] if isinstance(module, nn.Linear) else out.shape[1]
+        L = out[0].numel() // O
+        self.pairs = self.matmul and L <= _PAIR_FACTOR * max(n_passes, 2)
+        if pname == "weight" and (self.pairs or not self.matmul or n_passes > 1):
+            self.U = _layer_input(module, inp)
+            if self.matmul and not self.pairs:
+                self.Ut = self.U.transpose(1, 2).contiguous()  # (B, L, K)
+
+    def _rows_t(self, s, step):
+        """Rows ``s : s + step`` of ``U`` transposed, (b, L, K)."""
+        if self.Ut is not None:
+            return self.Ut[s : s + step]
+        return _layer_input(self.module, self.inp[s : s + step]).transpose(1, 2)
 
     def add(self, gout):
         if self.pairs:  # Σ_passes G[b, o, l] G[b, o, l'] -> (B, O, L, L), in place
@@ -424,16 +436,16 @@ class _SquareSum:
                 self.total = G.new_zeros(B, O, L, L)
             self.total.addcmul_(G[:, :, :, None], G[:, :, None, :])
             return
-        if self.pname == "weight" and not isinstance(self.module, nn.BatchNorm2d):
+        if self.matmul:
             G = _output_grad(self.module, gout)
-            B, O, _ = G.shape
-            K = self.Ut.shape[2]
-            step = min(max(_SQ_ELEMENTS // (O * K), 1), B)
+            B, O, L = G.shape
+            K = self.module.weight[0].numel()
+            step = min(max(_SQ_ELEMENTS // (max(O, L) * K), 1), B)
             if self.buffer is None:  # reused by every pass: fresh pages are slow
                 self.buffer = G.new_empty(step, O, K)
             GG = G.new_zeros(O, K)
             for s in range(0, B, step):
-                g = torch.bmm(G[s : s + step], self.Ut[s : s + step], out=self.buffer[: B - s])
+                g = torch.bmm(G[s : s + step], self._rows_t(s, step), out=self.buffer[: B - s])
                 GG += g.square_().sum(0)
             GG = GG.reshape(-1)
         else:
@@ -489,9 +501,10 @@ def sum_sq_grads(model, x, layout, groups, *, classes=None):
         classes = classes(prob)
     weights = prob.sqrt() if classes is None else torch.ones_like(prob[:, 0])
     n_passes = prob.shape[1] if classes is None else 1
-    inputs = {id(m): _layer_input(m, records[id(m)][0].detach()) for m in mods}
-    sums = [_SquareSum(*layout.owners[j], inputs[id(layout.owners[j][0])], n_passes)
-            for j, _ in groups]
+    sums = []
+    for j, _ in groups:
+        inp, out = records[id(layout.owners[j][0])]
+        sums.append(_SquareSum(*layout.owners[j], inp.detach(), out.detach(), n_passes))
     outputs = [records[id(m)][1] for m in mods]
     for gouts in _output_grads(logp, outputs, weights, classes):
         for (j, _), acc in zip(groups, sums):
