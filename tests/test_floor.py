@@ -102,7 +102,9 @@ def test_new_parameters_round_trip():
     ({"max_candidates": 0}, r"max_candidates must be an int >= 1 or None"),
     ({"max_candidates": 2.5}, r"max_candidates must be an int >= 1 or None"),
     ({"fisher_samples": "all"}, r"fisher_samples must be an int >= 1 or 'auto'"),
-    ({"max_candidates": 5, "backward_steps": 1}, r"n_instances must be an int in \[1, 2\]"),
+    ({"max_candidates": 5, "backward_steps": 1},
+     r"max_candidates=5 scores fewer rows than n_instances=3 times 2 for the backward "
+     r"steps; use max_candidates >= 6"),
 ])
 def test_bad_parameters_are_refused_before_work(fitted_net, pool, params, message):
     strategy = FisherMask(**params)

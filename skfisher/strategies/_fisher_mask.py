@@ -245,10 +245,13 @@ class FisherMask(BaseEstimator):
         """
         self._check_params()
         n_pool = check_n_instances(n_instances, X_pool, factor=self.backward_steps + 1)
-        if self.max_candidates is not None:
-            check_n_instances(
-                n_instances, np.empty((min(self.max_candidates, n_pool), 0)),
-                factor=self.backward_steps + 1,
+        factor = self.backward_steps + 1
+        if self.max_candidates is not None and factor * n_instances > self.max_candidates:
+            extra = f" times {factor} for the backward steps" if factor > 1 else ""
+            raise ValueError(
+                f"max_candidates={self.max_candidates} scores fewer rows than "
+                f"n_instances={n_instances}{extra}; use max_candidates >= "
+                f"{factor * n_instances}."
             )
         estimator, X_labeled = unwrap_classifier(classifier, X_labeled)
         check_is_fitted(estimator, "module_")
