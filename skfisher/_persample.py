@@ -6,7 +6,10 @@ respect to every layer output (samples are independent with BatchNorm in eval
 mode). A parameter's per-sample gradient then follows in closed form from its
 layer's input and output gradient, and only the requested entries are
 computed: a conv weight entry is a sum over positions of output gradient times
-input patch, so no full per-sample gradient is formed for a sparse mask.
+input patch, so no full per-sample gradient is formed for a sparse mask. For
+the Fisher diagonal (:func:`sum_sq_grads`) only the squares summed over rows
+are kept, accumulated layer by layer over the backward passes (one per class,
+or one per row for a sampled class).
 
 Supported layers: ``Conv2d`` (groups=1, zero padding), ``Linear`` and
 ``BatchNorm2d`` in eval mode with running statistics, each called once per
