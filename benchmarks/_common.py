@@ -32,11 +32,13 @@ def timed(fn, device):
     return out, time.perf_counter() - tic
 
 
-def write_result(name, result):
-    """Print the result as JSON and write it to benchmarks/results/<name>-<device>.json."""
-    RESULTS.mkdir(exist_ok=True)
+def write_result(name, result, folder=RESULTS):
+    """Print the result as JSON and write it to <folder>/<name>-<device>.json
+    (benchmarks/results/ by default)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     tag = "gpu" if result["device_type"] == "cuda" else "cpu"
-    path = RESULTS / f"{name}-{tag}.json"
+    path = folder / f"{name}-{tag}.json"
     text = json.dumps(result, indent=2)
     path.write_text(text + "\n")
     print(text)

@@ -40,7 +40,7 @@ def _jacobian(model, params, x):
 
 
 def func_class_grads(
-    model, x, names, indices, *, scale_by_sqrt_p=False, sum_squares=False,
+    model, x, names, indices, *, scale_by_sqrt_p=False, sum_squares=False, classes=None,
     max_elements=_MAX_ELEMENTS,
 ):
     """Per-sample, per-class gradients of ``log p_c`` on chosen parameter entries.
@@ -58,6 +58,10 @@ def func_class_grads(
     sum_squares : bool, default=False
         Return ``Σ_b Σ_c g_bc²`` of shape (numel_j,) per parameter instead
         (``indices`` must then be all None).
+    classes : callable, default=None
+        With ``sum_squares``: a function of a chunk's probabilities (b, C)
+        giving each row's class; only that class's gradient is squared,
+        unweighted, ``Σ_b g_{b,classes[b]}²``.
     max_elements : int, default=2**24
         Bound on the values of one chunk's full Jacobian (a chunk holds at
         least one row).
@@ -77,9 +81,14 @@ def func_class_grads(
     for start in range(0, len(x), step):
         J, logp = _jacobian(model, params, x[start : start + step].detach())
         weight = logp.exp().sqrt()[:, :, None] if scale_by_sqrt_p else None
+        if classes is not None:
+            drawn = classes(logp.exp())[:, None, None]
+            weight = None
         for part, name, index in zip(parts, names, indices):
             g = J[name].flatten(2)
             g = g if index is None else g[:, :, index]
+            if classes is not None:
+                g = g.gather(1, drawn.expand(-1, 1, g.shape[2]))
             if weight is not None:
                 g = g * weight
             part.append(g.square().sum((0, 1)) if sum_squares else g)

@@ -27,9 +27,11 @@ from ._persample import (
     hook_params,
     iter_chunks,
     per_class_grads,
+    sum_sq_grads,
 )
 
 __all__ = [
+    "FISHER_ESTIMATORS",
     "ParamLayout",
     "fisher_diagonal",
     "build_mask",
@@ -53,41 +55,71 @@ def _split(model, layout, X, groups):
     return [g for g in groups if g[0] in hooked], [g for g in groups if g[0] not in hooked]
 
 
-def _group_grads(model, xb, layout, hooked, generic, *, scale_by_sqrt_p, sum_squares):
-    """``{param_no: grads}`` of both paths for a batch ``xb``.
-
-    Grads are (B, C, m_j) per-sample, per-class gradients of ``log p_c`` on
-    the group's entries, or their squares summed over rows and classes,
-    (numel_j,), with ``sum_squares``.
-    """
+def _group_grads(model, xb, layout, hooked, generic, *, scale_by_sqrt_p):
+    """``{param_no: grads}`` of both paths for a batch ``xb``: (B, C, m_j)
+    per-sample, per-class gradients of ``log p_c`` on the group's entries."""
     out = {}
     if hooked:
-        for c, _, grads in per_class_grads(
-            model, xb, layout, hooked, scale_by_sqrt_p=scale_by_sqrt_p, sum_squares=sum_squares,
+        for _, _, grads in per_class_grads(
+            model, xb, layout, hooked, scale_by_sqrt_p=scale_by_sqrt_p
         ):
             for (j, _), g in zip(hooked, grads):
-                if not sum_squares:
-                    out.setdefault(j, []).append(g)
-                elif c == 0:
-                    out[j] = g
-                else:
-                    out[j] += g
-        if not sum_squares:
-            out = {j: torch.stack(rows, dim=1) for j, rows in out.items()}
+                out.setdefault(j, []).append(g)
+        out = {j: torch.stack(rows, dim=1) for j, rows in out.items()}
     if generic:
         grads = func_class_grads(
             model, xb, [layout.names[j] for j, _ in generic], [idx for _, idx in generic],
-            scale_by_sqrt_p=scale_by_sqrt_p, sum_squares=sum_squares,
+            scale_by_sqrt_p=scale_by_sqrt_p,
         )
         out.update(zip([j for j, _ in generic], grads))
     return out
 
 
-def fisher_diagonal(model, X, *, names=None, batch_size="auto"):
+def _group_sq_sums(model, xb, layout, hooked, generic, classes):
+    """``{param_no: Σ_b Σ_c p_c g_bc²}`` of both paths for a batch ``xb``, or
+    ``Σ_b g_{b,classes(p)[b]}²`` with ``classes`` (a function of the (B, C)
+    probabilities)."""
+    out = {}
+    if hooked:
+        out.update(zip([j for j, _ in hooked], sum_sq_grads(
+            model, xb, layout, hooked, classes=classes
+        )))
+    if generic:
+        out.update(zip([j for j, _ in generic], func_class_grads(
+            model, xb, [layout.names[j] for j, _ in generic], [None] * len(generic),
+            scale_by_sqrt_p=classes is None, sum_squares=True, classes=classes,
+        )))
+    return out
+
+
+FISHER_ESTIMATORS = ("exact", "sampled")
+
+
+def _class_sampler(uniform):
+    """Classes drawn from each row's p by inverting its CDF at ``uniform`` (B,):
+    the same draw whichever path computes p."""
+
+    def draw(prob):
+        cdf = prob.cumsum(1)
+        u = torch.as_tensor(uniform, dtype=prob.dtype, device=prob.device)[:, None]
+        return (cdf[:, :-1] < u * cdf[:, -1:]).sum(1)
+
+    return draw
+
+
+def fisher_diagonal(
+    model, X, *, names=None, batch_size="auto", estimator="exact", random_state=None
+):
     """Diagonal of the expected Fisher under the model's own predictions.
 
     ``F_ii = (1/m) Σ_x Σ_c p_c(x) (∂ log p_c(x) / ∂θ_i)²`` over the ``m`` rows
     of ``X``; no labels are used.
+
+    ``estimator="exact"`` takes one backward pass per class; ``"sampled"``
+    one per row: it draws a class ``c_x ~ p(x)`` for each row and returns
+    ``(1/m) Σ_x (∂ log p_{c_x}(x) / ∂θ_i)²``, whose expectation over the
+    draws is the exact diagonal (a Monte-Carlo estimate, BackPACK's
+    DiagGGNMC).
 
     Parameters
     ----------
@@ -99,6 +131,9 @@ def fisher_diagonal(model, X, *, names=None, batch_size="auto"):
     batch_size : int or "auto", default="auto"
         Rows per forward pass; ``"auto"`` sizes batches from the free device
         memory (see :func:`skfisher._persample.auto_batch_size`).
+    estimator : {"exact", "sampled"}, default="exact"
+    random_state : int, RandomState instance or None, default=None
+        Draws the classes of ``estimator="sampled"``.
 
     Returns
     -------
@@ -106,6 +141,11 @@ def fisher_diagonal(model, X, *, names=None, batch_size="auto"):
         In ``model.named_parameters()`` order.
     """
     batch_size = check_batch_size(batch_size)
+    if estimator not in FISHER_ESTIMATORS:
+        raise ValueError(
+            f"estimator must be one of {FISHER_ESTIMATORS}; got {estimator!r}."
+        )
+    rng = check_random_state(random_state)
     layout = ParamLayout(model)
     if names is not None and set(names) - set(layout.names):
         raise ValueError(f"names has unknown parameters {sorted(set(names) - set(layout.names))}.")
@@ -121,9 +161,10 @@ def fisher_diagonal(model, X, *, names=None, batch_size="auto"):
         hooked, generic = _split(model, layout, X, groups)
 
         def sq_sums(xb):
-            return _group_grads(
-                model, xb, layout, hooked, generic, scale_by_sqrt_p=True, sum_squares=True
-            )
+            classes = None
+            if estimator == "sampled":
+                classes = _class_sampler(rng.random_sample(len(xb)))
+            return _group_sq_sums(model, xb, layout, hooked, generic, classes)
 
         if batch_size == "auto":
             batch_size = auto_batch_size(model, X, sq_sums)
@@ -335,7 +376,7 @@ def masked_embeddings(
         def embed(xb):
             grads = _group_grads(
                 model, xb, layout, hooked, generic,
-                scale_by_sqrt_p=weighting == "fisher", sum_squares=False,
+                scale_by_sqrt_p=weighting == "fisher",
             )
             return torch.cat([grads[j] for j, _ in groups], dim=2)
 

@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..fisher import (
+    FISHER_ESTIMATORS,
     MASK_METHODS,
     ParamLayout,
     build_mask,
@@ -26,6 +27,10 @@ from ..selection import greedy_select
 from ._base import check_finite_outputs, check_n_instances, images_for, resolve_estimator
 
 __all__ = ["FisherMask", "fisher_mask", "bait"]
+
+
+_AUTO_FISHER_ROWS = 1024
+_EXACT_DIAG_COST = 3  # exact diagonal / embeddings, in forward passes per row (CPU)
 
 
 def _device_of(model):
@@ -65,9 +70,30 @@ class FisherMask(BaseEstimator):
     ----------
     sparsity : float, default=0.002
         Fraction of the network's parameters in the mask.
-    fisher_samples : int, default=1024
+    fisher_samples : int or "auto", default="auto"
         Pool rows (drawn with ``random_state``) for the Fisher diagonal; the
-        whole pool when smaller.
+        whole pool when smaller. ``"auto"`` keeps the diagonal's cost at or
+        below the embeddings': measured in forward passes per row, the exact
+        diagonal costs about three times the embeddings (1 + 2C against
+        1 + C passes, plus the per-sample products of every layer), so it
+        takes ``ceil(n_pool / 3)`` rows; the sampled one costs less than the
+        embeddings (about 3 passes), so it takes the whole pool. Either way
+        at most 1024 rows.
+    fisher : {"exact", "sampled"}, default="exact"
+        Estimator of the Fisher diagonal (see
+        :func:`skfisher.fisher.fisher_diagonal`): ``"exact"`` sums over the
+        classes (one backward pass per class); ``"sampled"`` draws one class
+        per row from the model's prediction (with ``random_state``), an
+        unbiased Monte-Carlo estimate of the same diagonal for one backward
+        pass per row.
+    max_candidates : int or None, default=None
+        Bound on the rows scored, for very large pools: when the pool has
+        more rows, a uniformly random subset of ``max_candidates`` rows
+        (drawn with ``random_state``, after the Fisher rows) is embedded and
+        selected from, and its embeddings (with the labeled ones) also form
+        the pool Fisher of the objective; the Fisher diagonal's rows are
+        still drawn from the whole pool. Picks are pool indices, all in the
+        subset. None, or a bound of at least the pool size, scores every row.
     lam : float, default=1.0
         Ridge of the selection objective.
     backward_steps : int, default=0
@@ -103,7 +129,8 @@ class FisherMask(BaseEstimator):
     device : str or None, default=None
         Device of the selection algebra; None: the network's device.
     random_state : int, RandomState instance or None, default=None
-        Draws the Fisher rows (and the random mask).
+        Draws the Fisher rows, the sampled classes, the random mask and the
+        candidate subset.
 
     Attributes
     ----------
@@ -113,7 +140,9 @@ class FisherMask(BaseEstimator):
         ``embeddings``, ``selection``), ``peak_memory`` per phase (bytes of
         GPU memory, None on the CPU; measuring resets the device's
         peak-memory statistics), ``storage`` (where the embeddings were
-        kept) and ``objective`` (``tr(A F_pool)``).
+        kept), ``objective`` (``tr(A F_pool)``), ``fisher_rows`` (rows of
+        the Fisher diagonal, 0 for the output and random masks) and
+        ``candidates`` (the pool rows scored, sorted; None: all).
 
     Examples
     --------
@@ -131,7 +160,9 @@ class FisherMask(BaseEstimator):
         self,
         sparsity=0.002,
         *,
-        fisher_samples=1024,
+        fisher_samples="auto",
+        fisher="exact",
+        max_candidates=None,
         lam=1.0,
         backward_steps=0,
         weighting="fisher",
@@ -147,6 +178,8 @@ class FisherMask(BaseEstimator):
     ):
         self.sparsity = sparsity
         self.fisher_samples = fisher_samples
+        self.fisher = fisher
+        self.max_candidates = max_candidates
         self.lam = lam
         self.backward_steps = backward_steps
         self.weighting = weighting
@@ -162,7 +195,9 @@ class FisherMask(BaseEstimator):
 
     _parameter_constraints = {
         "sparsity": [Interval(Real, 0, 1, closed="right")],
-        "fisher_samples": [Interval(Integral, 1, None, closed="left")],
+        "fisher_samples": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "fisher": [StrOptions(set(FISHER_ESTIMATORS))],
+        "max_candidates": [Interval(Integral, 1, None, closed="left"), None],
         "lam": [Interval(Real, 0, None, closed="neither")],
         "backward_steps": [Interval(Integral, 0, None, closed="left")],
         "weighting": [StrOptions({"fisher", "unweighted"})],
@@ -181,7 +216,8 @@ class FisherMask(BaseEstimator):
         """Every parameter, before any work (sklearn's declarative constraints;
         booleans are not numbers here)."""
         self._validate_params()
-        for name in ("sparsity", "fisher_samples", "lam", "backward_steps", "batch_size"):
+        for name in ("sparsity", "fisher_samples", "lam", "backward_steps", "batch_size",
+                     "max_candidates"):
             if isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(
                     f"The {name!r} parameter of FisherMask must be a number, not a bool; "
@@ -214,6 +250,14 @@ class FisherMask(BaseEstimator):
         self._check_params()
         name = "bait" if self.mask == "output" else "FisherMask"
         n_pool = check_n_instances(n_instances, X_pool, factor=self.backward_steps + 1)
+        factor = self.backward_steps + 1
+        if self.max_candidates is not None and factor * n_instances > self.max_candidates:
+            extra = f" times {factor} for the backward steps" if factor > 1 else ""
+            raise ValueError(
+                f"max_candidates={self.max_candidates} scores fewer rows than "
+                f"n_instances={n_instances}{extra}; use max_candidates >= "
+                f"{factor * n_instances}."
+            )
         estimator, X_pool, X_labeled = resolve_estimator(
             classifier, X_pool, X_labeled, strategy=name
         )
@@ -237,10 +281,11 @@ class FisherMask(BaseEstimator):
         seconds, peaks = {}, {}
 
         with _phase("fisher_diagonal", device, seconds, peaks):
+            m = 0
             if self.mask in ("output", "random"):
                 diag = None
             else:
-                m = min(self.fisher_samples, n_pool)
+                m = self._fisher_rows(n_pool)
                 rows = np.sort(rng.choice(n_pool, size=m, replace=False))
                 candidates = mask_candidates(
                     layout, output_layer=output_layer, layers=mask_args["layers"],
@@ -248,11 +293,16 @@ class FisherMask(BaseEstimator):
                 )  # only these need the diagonal
                 diag = fisher_diagonal(
                     model, pool[rows], names=[layout.names[j] for j in candidates],
-                    batch_size=self.batch_size,
+                    batch_size=self.batch_size, estimator=self.fisher, random_state=rng,
                 )
                 check_finite_outputs(diag, "Fisher diagonal", name)
             indices = build_mask(diag, layout, float(self.sparsity), random_state=rng,
                                  **mask_args)
+
+        scored = None
+        if self.max_candidates is not None and self.max_candidates < n_pool:
+            scored = np.sort(rng.choice(n_pool, size=self.max_candidates, replace=False))
+            pool = pool[scored]
 
         with _phase("embeddings", device, seconds, peaks):
             V, L = self._embed(model, pool, labeled, indices, device)
@@ -268,6 +318,8 @@ class FisherMask(BaseEstimator):
                 n_labeled=0 if L is None else len(L), lam=self.lam,
                 backward_steps=self.backward_steps, device=device, storage=self.storage,
             )
+        if scored is not None:
+            chosen = scored[chosen]
 
         self.last_query_ = {
             "mask_size": len(indices),
@@ -278,8 +330,17 @@ class FisherMask(BaseEstimator):
             "peak_memory": peaks,
             "storage": "device" if V.device.type == device.type else "host",
             "objective": objective,
+            "fisher_rows": m,
+            "candidates": scored,
         }
         return chosen, gains
+
+    def _fisher_rows(self, n_pool):
+        """Rows of the Fisher diagonal (see ``fisher_samples``)."""
+        if self.fisher_samples != "auto":
+            return min(self.fisher_samples, n_pool)
+        share = n_pool if self.fisher == "sampled" else -(-n_pool // _EXACT_DIAG_COST)
+        return min(_AUTO_FISHER_ROWS, share)
 
     def _embed(self, model, pool, labeled, indices, device):
         """Pool and labeled embeddings, stored once where the selection reads them."""
