@@ -19,7 +19,7 @@ def cheap(**params):
     """The meta-estimator around a fast linear model."""
     defaults = dict(
         estimator=LogisticRegression(), query_strategy="entropy",
-        n_initial=6, batch_size=2, n_queries=2, random_state=0,
+        n_initial=6, n_instances=2, n_rounds=2, random_state=0,
     )
     return ActiveLearningClassifier(**{**defaults, **params})
 
@@ -39,7 +39,7 @@ def digit_rows():
 
 
 def resnet_pipeline(**al_params):
-    defaults = dict(n_initial=20, batch_size=10, n_queries=1, random_state=0)
+    defaults = dict(n_initial=20, n_instances=10, n_rounds=1, random_state=0)
     return make_pipeline(
         ImageReshaper((8, 8), scale=1 / 16),
         ActiveLearningClassifier(
@@ -52,7 +52,7 @@ def resnet_pipeline(**al_params):
 
 def test_loop_labels_only_what_it_queries():
     X, y = load_iris(return_X_y=True)
-    clf = cheap(n_initial=6, batch_size=5, n_queries=3).fit(X, y)
+    clf = cheap(n_initial=6, n_instances=5, n_rounds=3).fit(X, y)
     assert len(clf.labeled_indices_) == 21 == len(set(clf.labeled_indices_))
     assert [r["n_labels"] for r in clf.learning_curve_] == [6, 11, 16, 21]
     fresh = LogisticRegression().fit(X[clf.labeled_indices_], y[clf.labeled_indices_])
@@ -117,10 +117,13 @@ def test_aulc_and_its_scorer():
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"n_initial": 100, "n_queries": 30, "batch_size": 2}, "exceeds the 150 rows"),
+        ({"n_initial": 100, "n_rounds": 30, "n_instances": 2}, "n_rounds \\* n_instances = 160 exceeds the 150 rows"),
         ({"n_initial": 2}, "smaller than the 3 classes"),
         ({"query_strategy": "coreset"}, "query_strategy"),
-        ({"batch_size": 0}, "batch_size"),
+        ({"n_instances": 0}, "'n_instances' parameter"),
+        ({"n_rounds": -1}, "'n_rounds' parameter"),
+        ({"batch_size": 0}, "'batch_size' parameter"),
+        ({"n_queries": 1.5}, "'n_queries' parameter"),
         ({"validation_fraction": 1.5}, "validation_fraction"),
     ],
 )
@@ -132,6 +135,23 @@ def test_bad_settings_raise_before_anything_is_fitted(params, message):
     assert not hasattr(clf, "estimator_")
     with pytest.raises(NotFittedError):
         clf.predict(X)
+
+
+def test_deprecated_batch_size_and_n_queries_still_work():
+    """The old names of n_instances and n_rounds warn and mean the same thing."""
+    X, y = load_iris(return_X_y=True)
+    old = cheap(n_instances=50, n_rounds=6, batch_size=5, n_queries=3)
+    assert old.get_params()["batch_size"] == 5 and clone(old).n_queries == 3
+    with pytest.warns(FutureWarning) as record:
+        old.fit(X, y)
+    messages = sorted(str(w.message) for w in record if w.category is FutureWarning)
+    assert messages == [
+        "batch_size was renamed n_instances in 0.2 and will be removed in 0.3; use n_instances=5.",
+        "n_queries was renamed n_rounds in 0.2 and will be removed in 0.3; use n_rounds=3.",
+    ]
+    new = cheap(n_instances=5, n_rounds=3).fit(X, y)
+    np.testing.assert_array_equal(old.labeled_indices_, new.labeled_indices_)
+    assert "deprecated" == cheap().get_params()["batch_size"] == clone(new).n_queries
 
 
 def test_image_reshaper():
@@ -198,7 +218,7 @@ def test_n_initial_33_and_65_labels_fit(digit_images):
     X, y = digit_images
     clf = ActiveLearningClassifier(
         ResNet18Classifier(max_epochs=1, device="cpu"), "entropy",
-        n_initial=33, batch_size=32, n_queries=1, random_state=0,
+        n_initial=33, n_instances=32, n_rounds=1, random_state=0,
     ).fit(X[:120], y[:120])
     assert [r["n_labels"] for r in clf.learning_curve_] == [33, 65]
 
