@@ -160,14 +160,16 @@ def test_image_reshaper():
     assert out.shape == (2, 3, 2, 2) and out.dtype == np.float32
     np.testing.assert_allclose(out[1, 2, 1, 1], 23 / 255)
     assert ImageReshaper((3, 4), scale=2).fit_transform(rows.astype(float))[0, 0, 0, 1] == 2
-    with pytest.raises(ValueError, match="needs 9"):
+    with pytest.raises(ValueError, match=r"X has 12 values per row but shape=\(3, 3\) needs 9"):
         ImageReshaper((3, 3)).fit(rows)
+    with pytest.raises(ValueError, match=r"^shape must be \(height, width\)"):
+        ImageReshaper((8, 0)).fit(rows)
     with pytest.raises(ValueError, match="X has 6 features, but ImageReshaper is expecting 12"):
         ImageReshaper((3, 4)).fit(rows).transform(rows[:, :6])
     # -1 is inferred from the columns, as in numpy.reshape
     assert ImageReshaper((1, -1)).fit_transform(rows).shape == (2, 1, 1, 12)
     assert ImageReshaper((3, -1, 2)).fit(rows).image_shape_ == (3, 2, 2)
-    with pytest.raises(ValueError, match="cannot hold 12 values"):
+    with pytest.raises(ValueError, match=r"^shape=\(5, -1\) cannot hold 12 values"):
         ImageReshaper((5, -1)).fit(rows)
     with pytest.raises(ValueError, match="'scale' parameter"):
         ImageReshaper((3, 4), scale=np.nan).fit(rows)
