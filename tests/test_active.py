@@ -112,6 +112,10 @@ def test_aulc_and_its_scorer():
     assert np.all((scores["test_aulc"] > 0) & (scores["test_aulc"] <= 1))
     with pytest.raises(ValueError, match="validation_fraction"):
         aulc_score(cheap().fit(X, y))
+    with pytest.raises(ValueError, match="'n_labels' parameter of aulc must be an array-like"):
+        aulc(10, [0.5])
+    with pytest.raises(ValueError, match="'estimator' parameter of aulc_score"):
+        aulc_score("not an estimator")
 
 
 @pytest.mark.parametrize(
