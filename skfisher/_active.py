@@ -75,7 +75,8 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
     n_instances : int, default=50
         Rows labeled per query (modAL's ``n_instances``).
     n_rounds : int, default=6
-        Number of queries.
+        Number of queries after the initial fit; ``learning_curve_`` gets
+        ``n_rounds + 1`` entries.
     initial : {"stratified", "random"}, default="stratified"
         How the first rows are drawn; ``stratified`` needs ``n_initial`` at
         least the number of classes.
