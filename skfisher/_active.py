@@ -1,8 +1,7 @@
 """Active learning as a scikit-learn meta-estimator: the loop runs inside ``fit``."""
 
-from numbers import Integral, Real
-
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
