@@ -16,7 +16,13 @@ from torch import nn
 
 from ._images import _check_image_shape
 from ._inputs import _InputMixin
-from ._resnet import _STEMS, ResNet18, freeze_parameters, load_torchvision_resnet18
+from ._resnet import (
+    _STEMS,
+    ResNet18,
+    check_pretrained,
+    freeze_parameters,
+    load_torchvision_resnet18,
+)
 from ._training import _seeded_global_rng, _TrainingMixin
 
 __all__ = ["ResNet18", "ResNet18Classifier", "resolve_device"]
@@ -237,19 +243,8 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
         if isinstance(requested, str) and requested == "auto":
             self.__dict__["device"] = requested
 
-    def _check_pretrained(self):
-        if self.weights is None:
-            return
-        if self.module is not ResNet18 or self.width != 64 or self.stem != "imagenet":
-            module = getattr(self.module, "__name__", self.module)
-            raise ValueError(
-                "weights= loads torchvision's ResNet-18: it needs module=ResNet18, "
-                f"width=64 and stem='imagenet'; got module={module!r}, "
-                f"width={self.width!r}, stem={self.stem!r}."
-            )
-
     def initialize_module(self):
-        self._check_pretrained()
+        check_pretrained(self.weights, self.module, self.width, self.stem)
         kwargs = self.get_params_for("module")
         if isinstance(self.module, type):
             kwargs = {"width": self.width, "stem": self.stem, **kwargs}
@@ -282,7 +277,7 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
         if self.image_shape is not None:
             _check_image_shape(self.image_shape)
         _check_torch_device(params["device"])
-        self._check_pretrained()
+        check_pretrained(self.weights, self.module, self.width, self.stem)
 
     def fit(self, X, y, **fit_params):
         """Train the network on images ``X``: from scratch, or on from its

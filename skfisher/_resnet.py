@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, conv1x1
 
-__all__ = ["ResNet18", "freeze_parameters", "load_torchvision_resnet18"]
+__all__ = ["ResNet18", "check_pretrained", "freeze_parameters", "load_torchvision_resnet18"]
 
 _STEMS = ("cifar", "imagenet")
 
@@ -56,6 +56,20 @@ def load_torchvision_resnet18(module, path):
             f"{len(wrong)} entries are missing, unexpected or of another shape, e.g. {wrong[:3]}."
         )
     module.load_state_dict(state, strict=False)
+
+
+def check_pretrained(weights, module, width, stem):
+    """Raise ValueError unless ``weights`` is None or the network settings fit
+    torchvision's ResNet-18 (``module=ResNet18``, ``width=64``, ImageNet stem)."""
+    if weights is None:
+        return
+    if module is not ResNet18 or width != 64 or stem != "imagenet":
+        name = getattr(module, "__name__", module)
+        raise ValueError(
+            "weights= loads torchvision's ResNet-18: it needs module=ResNet18, "
+            f"width=64 and stem='imagenet'; got module={name!r}, "
+            f"width={width!r}, stem={stem!r}."
+        )
 
 
 def freeze_parameters(module, freeze):
