@@ -1,12 +1,13 @@
 """Active learning as a scikit-learn meta-estimator: the loop runs inside ``fit``."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Hidden, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -22,6 +23,8 @@ from .experiments import run_active_learning
 from .strategies import STRATEGIES, get_strategy
 
 __all__ = ["ActiveLearningClassifier"]
+
+_DEPRECATED = StrOptions({"deprecated"})
 
 
 def _estimator_has(attr):
@@ -49,8 +52,8 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
     """Simulated pool-based active learning inside ``fit``.
 
     ``fit(X, y)`` treats ``X`` as the unlabeled pool and ``y`` as the oracle:
-    it labels ``n_initial`` rows, then ``n_queries`` times asks
-    ``query_strategy`` for ``batch_size`` more rows, reveals only their labels
+    it labels ``n_initial`` rows, then ``n_rounds`` times asks
+    ``query_strategy`` for ``n_instances`` more rows, reveals only their labels
     and refits a clone of ``estimator`` on everything labeled so far. The
     final model predicts. Because this is an estimator, Pipelines,
     ``cross_validate`` and ``GridSearchCV`` (e.g. over
@@ -68,10 +71,11 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         tunable as ``query_strategy__<name>``).
     n_initial : int, default=50
         Rows labeled before the first query.
-    batch_size : int, default=50
-        Rows labeled per query.
-    n_queries : int, default=6
-        Number of queries.
+    n_instances : int, default=50
+        Rows labeled per query (modAL's ``n_instances``).
+    n_rounds : int, default=6
+        Number of queries after the initial fit; ``learning_curve_`` gets
+        ``n_rounds + 1`` entries.
     initial : {"stratified", "random"}, default="stratified"
         How the first rows are drawn; ``stratified`` needs ``n_initial`` at
         least the number of classes.
@@ -85,6 +89,18 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         value gives identical results on the CPU.
     verbose : int, default=0
         Show a progress bar when > 0.
+    batch_size : int
+        Deprecated alias of ``n_instances``.
+
+        .. deprecated:: 0.2
+           ``batch_size`` was renamed ``n_instances`` in 0.2 and will be
+           removed in 0.3.
+    n_queries : int
+        Deprecated alias of ``n_rounds``.
+
+        .. deprecated:: 0.2
+           ``n_queries`` was renamed ``n_rounds`` in 0.2 and will be removed
+           in 0.3.
 
     Attributes
     ----------
@@ -92,7 +108,7 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         The model fitted on all labeled rows at the end.
     query_strategy_ : callable
         The strategy used.
-    labeled_indices_ : ndarray of shape (n_initial + n_queries * batch_size,)
+    labeled_indices_ : ndarray of shape (n_initial + n_rounds * n_instances,)
         Rows of ``X`` labeled, in the order they were labeled.
     learning_curve_ : list of dict
         Per round: ``round``, ``n_labels``, ``accuracy`` (validation accuracy,
@@ -114,7 +130,7 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
     >>> from skfisher import ActiveLearningClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = ActiveLearningClassifier(LogisticRegression(), "margin", n_initial=6,
-    ...                                batch_size=6, n_queries=3, random_state=0)
+    ...                                n_instances=6, n_rounds=3, random_state=0)
     >>> len(clf.fit(X, y).labeled_indices_)
     24
     """
@@ -123,12 +139,15 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         "estimator": [HasMethods(["fit", "predict"]), None],
         "query_strategy": [StrOptions(set(STRATEGIES)), callable],
         "n_initial": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "n_queries": [Interval(Integral, 0, None, closed="left")],
+        "n_instances": [Interval(Integral, 1, None, closed="left")],
+        "n_rounds": [Interval(Integral, 0, None, closed="left")],
         "initial": [StrOptions({"stratified", "random"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        # deprecated aliases of n_instances and n_rounds
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Hidden(_DEPRECATED)],
+        "n_queries": [Interval(Integral, 0, None, closed="left"), Hidden(_DEPRECATED)],
     }
 
     def __init__(
@@ -137,22 +156,41 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         query_strategy="fisher_mask",
         *,
         n_initial=50,
-        batch_size=50,
-        n_queries=6,
+        n_instances=50,
+        n_rounds=6,
         initial="stratified",
         validation_fraction=None,
         random_state=None,
         verbose=0,
+        batch_size="deprecated",
+        n_queries="deprecated",
     ):
         self.estimator = estimator
         self.query_strategy = query_strategy
         self.n_initial = n_initial
-        self.batch_size = batch_size
-        self.n_queries = n_queries
+        self.n_instances = n_instances
+        self.n_rounds = n_rounds
         self.initial = initial
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.verbose = verbose
+        self.batch_size = batch_size
+        self.n_queries = n_queries
+
+    def _sizes(self):
+        """``(n_instances, n_rounds)``, honouring the deprecated aliases."""
+        sizes = {"n_instances": self.n_instances, "n_rounds": self.n_rounds}
+        for old, new in (("batch_size", "n_instances"), ("n_queries", "n_rounds")):
+            value = getattr(self, old)
+            if isinstance(value, str) and value == "deprecated":
+                continue
+            warnings.warn(
+                f"{old} was renamed {new} in 0.2 and will be removed in 0.3; "
+                f"use {new}={value!r}.",
+                FutureWarning,
+            )
+            sizes[new] = value
+        return sizes["n_instances"], sizes["n_rounds"]
 
     def _make_strategy(self, rng):
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -177,6 +215,7 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         -------
         self : ActiveLearningClassifier
         """
+        n_instances, n_rounds = self._sizes()
         X = check_array(X, allow_nd=True, ensure_2d=False, dtype=None, ensure_all_finite=True)
         if X.ndim < 2:
             raise ValueError(f"X must have at least 2 dimensions; got shape {X.shape}.")
@@ -195,10 +234,10 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
                 rows, test_size=self.validation_fraction, stratify=y, random_state=rng
             )
             rows, val_rows = np.sort(rows), np.sort(val_rows)
-        needed = self.n_initial + self.n_queries * self.batch_size
+        needed = self.n_initial + n_rounds * n_instances
         if needed > len(rows):
             raise ValueError(
-                f"n_initial + n_queries * batch_size = {needed} exceeds the {len(rows)} "
+                f"n_initial + n_rounds * n_instances = {needed} exceeds the {len(rows)} "
                 "rows available for labeling"
                 + (" after the validation split." if val_rows is not None else ".")
             )
@@ -209,7 +248,7 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
             estimator, strategy, X[rows], y[rows],
             None if val_rows is None else X[val_rows],
             None if val_rows is None else y[val_rows],
-            n_initial=self.n_initial, batch_size=self.batch_size, n_rounds=self.n_queries,
+            n_initial=self.n_initial, batch_size=n_instances, n_rounds=n_rounds,
             initial=self.initial, random_state=rng, progress=self.verbose > 0,
         )
         self.estimator_ = estimator

@@ -10,8 +10,9 @@ from sklearn.utils.validation import check_array
 __all__ = ["check_images"]
 
 
-def _check_image_shape(image_shape, n_values=None):
-    """Return ``image_shape`` as a ``(c, h, w)`` tuple, or raise ValueError.
+def _check_image_shape(image_shape, n_values=None, *, name="image_shape"):
+    """Return ``image_shape`` as a ``(c, h, w)`` tuple, or raise ValueError
+    naming the parameter ``name``.
 
     One entry may be -1, as in :func:`numpy.reshape`: it is inferred from
     ``n_values`` (values per image) when given, and kept as -1 otherwise.
@@ -28,17 +29,28 @@ def _check_image_shape(image_shape, n_values=None):
         or shape.count(-1) > 1
     ):
         raise ValueError(
-            "image_shape must be (height, width) or (channels, height, width) of "
+            f"{name} must be (height, width) or (channels, height, width) of "
             f"positive ints, one of which may be -1; got {image_shape!r}."
         )
     known = int(np.prod([s for s in shape if s != -1]))
     if -1 in shape and n_values is not None:
         if n_values % known:
             raise ValueError(
-                f"image_shape={image_shape!r} cannot hold {n_values} values per image."
+                f"{name}={image_shape!r} cannot hold {n_values} values per image."
             )
         shape = tuple(n_values // known if s == -1 else s for s in shape)
     return tuple(int(s) for s in shape)
+
+
+def _shape_of_rows(image_shape, n_values, *, name="image_shape", input_name="X"):
+    """The ``(c, h, w)`` shape that rows of ``n_values`` values reshape to."""
+    shape = _check_image_shape(image_shape, n_values, name=name)
+    if n_values != np.prod(shape):
+        raise ValueError(
+            f"{input_name} has {n_values} values per row but {name}={image_shape!r} "
+            f"needs {int(np.prod(shape))}."
+        )
+    return shape
 
 
 def check_images(X, *, image_shape=None, name="X"):
@@ -83,12 +95,7 @@ def check_images(X, *, image_shape=None, name="X"):
                 "or (c, h, w); otherwise pass images of shape (n, h, w) or "
                 "(n, c, h, w)."
             )
-        shape = _check_image_shape(image_shape, arr.shape[1])
-        if arr.shape[1] != np.prod(shape):
-            raise ValueError(
-                f"{name} has {arr.shape[1]} values per row but image_shape="
-                f"{image_shape!r} needs {int(np.prod(shape))}."
-            )
+        shape = _shape_of_rows(image_shape, arr.shape[1], input_name=name)
         arr = arr.reshape((arr.shape[0],) + shape)
     elif arr.ndim == 3:
         arr = arr[:, None]

@@ -1,113 +1,31 @@
 """ResNet-18 as a scikit-learn classifier, through skorch."""
 
-import contextlib
-import copy
 import os
-import threading
 from numbers import Integral, Real
 
-import numpy as np
 import torch
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import (
     Interval,
     Options,
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    check_consistent_length,
-    check_is_fitted,
-    check_random_state,
-    column_or_1d,
-)
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EarlyStopping
 from skorch.utils import is_dataset
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
-from torchvision.models.resnet import BasicBlock, conv1x1
 
-from ._images import _check_image_shape, check_images
+from ._images import _check_image_shape
+from ._inputs import _InputMixin
+from ._resnet import (
+    _STEMS,
+    ResNet18,
+    check_pretrained,
+    freeze_parameters,
+    load_torchvision_resnet18,
+)
+from ._training import _seeded_global_rng, _TrainingMixin
 
 __all__ = ["ResNet18", "ResNet18Classifier", "resolve_device"]
-
-_STEMS = ("cifar", "imagenet")
-
-
-def load_torchvision_resnet18(module, path):
-    """Load a torchvision ResNet-18 ``state_dict`` file into ``module`` (a :class:`ResNet18`
-    with the ImageNet stem and width 64), all but the output layer ``fc``.
-
-    Nothing is downloaded. For one input channel the first convolution's
-    weights are summed over torchvision's three (the same as feeding the gray
-    image to every channel).
-
-    Raises
-    ------
-    ValueError
-        If the file cannot be read as a state_dict or does not fit the network.
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:
-        raise ValueError(
-            f"weights={os.fspath(path)!r} could not be read as a saved state_dict: {exc}"
-        ) from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(
-            f"weights={os.fspath(path)!r} holds a {type(state).__name__}, not a state_dict; "
-            "save it with torch.save(model.state_dict(), path)."
-        )
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    in_channels = module.conv1.weight.shape[1]
-    if "conv1.weight" in state and in_channels != state["conv1.weight"].shape[1]:
-        if in_channels != 1:
-            raise ValueError(
-                f"Pretrained weights take {state['conv1.weight'].shape[1]} input channels; "
-                f"the images have {in_channels} (1 or 3 work)."
-            )
-        state["conv1.weight"] = state["conv1.weight"].sum(1, keepdim=True)
-    own = module.state_dict()
-    wrong = [
-        k for k, v in state.items() if k not in own or own[k].shape != v.shape
-    ] + [k for k in own if k not in state and not k.startswith("fc.")]
-    if wrong:
-        raise ValueError(
-            f"weights={os.fspath(path)!r} is not a torchvision ResNet-18 state_dict: "
-            f"{len(wrong)} entries are missing, unexpected or of another shape, e.g. {wrong[:3]}."
-        )
-    module.load_state_dict(state, strict=False)
-
-
-def freeze_parameters(module, freeze):
-    """Set ``requires_grad=False`` on the parameters named by ``freeze``.
-
-    ``"backbone"``: every parameter outside ``fc``; a list of str: parameters
-    whose name starts with one of these prefixes (``"layer1"`` matches
-    ``layer1.*``).
-    """
-    names = [n for n, _ in module.named_parameters()]
-    if isinstance(freeze, str) and freeze == "backbone":
-        if not any(n.startswith("fc.") for n in names):
-            raise ValueError("freeze='backbone' needs an output layer named 'fc'.")
-        prefixes = sorted({n.split(".")[0] for n in names} - {"fc"})
-    elif isinstance(freeze, (list, tuple)) and all(isinstance(p, str) for p in freeze):
-        prefixes = list(freeze)
-    else:
-        raise ValueError(
-            f"freeze must be None, 'backbone' or a list of parameter-name prefixes; "
-            f"got {freeze!r}."
-        )
-    unmatched = [p for p in prefixes if not any(n == p or n.startswith(p + ".") for n in names)]
-    if unmatched:
-        raise ValueError(f"freeze prefixes {unmatched} match no parameter of the network.")
-    for name, p in module.named_parameters():
-        if any(name == q or name.startswith(q + ".") for q in prefixes):
-            p.requires_grad_(False)
 
 
 def resolve_device(device):
@@ -120,168 +38,7 @@ def resolve_device(device):
     return device
 
 
-class ResNet18(nn.Module):
-    """ResNet-18 built from torchvision's ``BasicBlock``; returns logits.
-
-    Parameters
-    ----------
-    in_channels : int, default=3
-        Number of input channels.
-    n_classes : int, default=10
-        Number of outputs of the output layer ``fc``.
-    width : int, default=64
-        Channels of the first stage; the stages use ``width * (1, 2, 4, 8)``.
-        64 is torchvision's ResNet-18, 16 the FisherMask paper's narrow net.
-    stem : {"cifar", "imagenet"}, default="cifar"
-        ``"cifar"``: 3x3 stride-1 convolution, no max-pool (small images).
-        ``"imagenet"``: 7x7 stride-2 convolution and a max-pool.
-
-    Attributes
-    ----------
-    fc : torch.nn.Linear
-        The bias-free output layer; Fisher code finds the output layer under
-        this name.
-    """
-
-    def __init__(self, in_channels=3, n_classes=10, width=64, stem="cifar"):
-        super().__init__()
-        if stem not in _STEMS:
-            raise ValueError(f"stem must be one of {_STEMS}; got {stem!r}.")
-        if stem == "cifar":
-            self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
-            self.maxpool = nn.Identity()
-        else:
-            self.conv1 = nn.Conv2d(in_channels, width, 7, 2, 3, bias=False)
-            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self._inplanes = width
-        self.layer1 = self._make_layer(width, 1)
-        self.layer2 = self._make_layer(2 * width, 2)
-        self.layer3 = self._make_layer(4 * width, 2)
-        self.layer4 = self._make_layer(8 * width, 2)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(8 * width, n_classes, bias=False)
-        # torchvision's initialisation
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def _make_layer(self, planes, stride):
-        downsample = None
-        if stride != 1 or self._inplanes != planes:
-            downsample = nn.Sequential(
-                conv1x1(self._inplanes, planes, stride), nn.BatchNorm2d(planes)
-            )
-        first = BasicBlock(self._inplanes, planes, stride, downsample)
-        self._inplanes = planes
-        return nn.Sequential(first, BasicBlock(planes, planes))
-
-    def features(self, x):
-        """Penultimate-layer features of shape (n, 8 * width)."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(self.avgpool(x), 1)
-
-    def forward(self, x):
-        return self.fc(self.features(x))
-
-
-class CosineLR(Callback):
-    """Cosine decay of the learning rate from ``net.lr`` to 0 over ``net.max_epochs``.
-
-    The schedule restarts with every call that trains (``fit``, ``partial_fit``),
-    so continued training (``warm_start=True``) decays over its own epochs.
-    """
-
-    def on_train_begin(self, net, **kwargs):
-        self.first_epoch_ = len(net.history)
-
-    def on_epoch_begin(self, net, **kwargs):
-        epoch = len(net.history) - 1 - getattr(self, "first_epoch_", 0)
-        factor = 0.5 * (1.0 + np.cos(np.pi * epoch / max(net.max_epochs, 1)))
-        for group in net.optimizer_.param_groups:
-            group["lr"] = net.lr * factor
-
-
-_INIT_LOCK = threading.Lock()
-
-
-class _StopTraining(Exception):
-    """Raised by a callback to end training after this epoch: not an error."""
-
-
-class _Interrupted(Exception):
-    """Carries a KeyboardInterrupt past skorch's ``partial_fit``, which swallows it."""
-
-    def __init__(self, interrupt):
-        super().__init__()
-        self.interrupt = interrupt
-
-
-class TrainAccuracy(Callback):
-    """Record ``train_acc`` (accuracy of the training batches as they were
-    trained on) every epoch, and stop once it reaches ``net.train_until``."""
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.correct_, self.seen_ = 0, 0
-
-    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
-        if training and y_pred is not None:
-            y = batch[1].to(y_pred.device)
-            self.correct_ += int((y_pred.argmax(dim=1) == y).sum())
-            self.seen_ += len(y)
-
-    def on_epoch_end(self, net, **kwargs):
-        accuracy = self.correct_ / max(self.seen_, 1)
-        net.history.record("train_acc", accuracy)
-        if net.train_until is not None and accuracy >= net.train_until:
-            raise _StopTraining
-
-
-class _NoSingletonBatchSampler(BatchSampler):
-    """``BatchSampler`` whose last batch, if it would hold one sample, joins the
-    batch before it (that one then has ``batch_size + 1`` samples).
-
-    BatchNorm cannot train on a batch of one image whose feature maps are 1x1
-    (small images reach 1x1 in the last stage), and one sample gives no batch
-    statistics at all. Merging keeps every sample in every epoch, unlike
-    ``drop_last``.
-    """
-
-    def __iter__(self):
-        batches = list(super().__iter__())
-        if len(batches) > 1 and len(batches[-1]) == 1:
-            last = batches.pop()
-            batches[-1] = batches[-1] + last
-        return iter(batches)
-
-    def __len__(self):
-        n_batches = super().__len__()
-        if n_batches > 1 and len(self.sampler) % self.batch_size == 1:
-            return n_batches - 1
-        return n_batches
-
-
-@contextlib.contextmanager
-def _seeded_global_rng(seed, device):
-    """Seed torch's global RNG inside the block only, one thread at a time.
-
-    Layers initialise their weights from the global RNG; the lock keeps
-    concurrent fits (threads) from seeding each other's initialisation, and
-    the state is restored afterwards.
-    """
-    if seed is None:
-        yield
-        return
-    cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
-    devices = [torch.device(device).index or 0] if cuda else []
-    with _INIT_LOCK, torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-class ResNet18Classifier(NeuralNetClassifier):
+class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
     """A ResNet-18 image classifier with the scikit-learn API (a skorch net).
 
     Images may be given as ``(n, h, w)``, ``(n, c, h, w)`` or, with
@@ -459,21 +216,6 @@ class ResNet18Classifier(NeuralNetClassifier):
         "freeze": [StrOptions({"backbone"}), list, tuple, None],
     }
 
-    @property
-    def _default_callbacks(self):
-        return super()._default_callbacks + [
-            ("cosine_lr", CosineLR()),
-            ("train_acc", TrainAccuracy()),
-        ]
-
-    def initialize_optimizer(self, *args, **kwargs):
-        named_parameters = [(n, p) for n, p in self.get_all_learnable_params() if p.requires_grad]
-        args, kwargs = self.get_params_for_optimizer("optimizer", named_parameters)
-        if self.optimizer is torch.optim.SGD:
-            kwargs = {"momentum": 0.9, "weight_decay": 5e-4, **kwargs}
-        self.optimizer_ = self.optimizer(*args, **kwargs)
-        return self
-
     # ``device="auto"`` is stored verbatim; skorch reads ``self.device`` to move
     # tensors, so reading the attribute resolves it.
     @property
@@ -501,19 +243,8 @@ class ResNet18Classifier(NeuralNetClassifier):
         if isinstance(requested, str) and requested == "auto":
             self.__dict__["device"] = requested
 
-    def _check_pretrained(self):
-        if self.weights is None:
-            return
-        if self.module is not ResNet18 or self.width != 64 or self.stem != "imagenet":
-            module = getattr(self.module, "__name__", self.module)
-            raise ValueError(
-                "weights= loads torchvision's ResNet-18: it needs module=ResNet18, "
-                f"width=64 and stem='imagenet'; got module={module!r}, "
-                f"width={self.width!r}, stem={self.stem!r}."
-            )
-
     def initialize_module(self):
-        self._check_pretrained()
+        check_pretrained(self.weights, self.module, self.width, self.stem)
         kwargs = self.get_params_for("module")
         if isinstance(self.module, type):
             kwargs = {"width": self.width, "stem": self.stem, **kwargs}
@@ -527,43 +258,6 @@ class ResNet18Classifier(NeuralNetClassifier):
         if self.freeze is not None:
             freeze_parameters(self.module_, self.freeze)
         return self
-
-    def get_params_for(self, prefix):
-        params = super().get_params_for(prefix)
-        generator = getattr(self, "shuffle_generator_", None)
-        if prefix == "iterator_train" and generator is not None:
-            params.setdefault("generator", generator)
-        return params
-
-    def get_iterator(self, dataset, training=False):
-        """skorch's iterator; training batches never hold a single sample.
-
-        With the default ``DataLoader``, a last training batch of one sample
-        joins the batch before it (see :class:`_NoSingletonBatchSampler`);
-        a custom ``iterator_train``, ``batch_sampler`` or ``drop_last`` is
-        used as given.
-        """
-        kwargs = self.get_params_for("iterator_train")
-        if not training or self.iterator_train is not DataLoader or (
-            {"batch_sampler", "drop_last"} & set(kwargs)
-        ):
-            return super().get_iterator(dataset, training=training)
-        if len(dataset) < 2:
-            raise ValueError(
-                f"Training needs at least 2 samples (BatchNorm); got {len(dataset)} "
-                "sample. Train on more rows, e.g. modAL's teach(only_new=False)."
-            )
-        batch_size = kwargs.pop("batch_size", self.batch_size)
-        batch_size = len(dataset) if batch_size == -1 else batch_size
-        sampler = kwargs.pop("sampler", None)
-        if sampler is None:
-            shuffle = kwargs.pop("shuffle", False)
-            sampler = (
-                RandomSampler(dataset, generator=kwargs.get("generator"))
-                if shuffle else SequentialSampler(dataset)
-            )
-        batch_sampler = _NoSingletonBatchSampler(sampler, batch_size, drop_last=False)
-        return DataLoader(dataset, batch_sampler=batch_sampler, **kwargs)
 
     @property
     def classes_(self):
@@ -583,122 +277,7 @@ class ResNet18Classifier(NeuralNetClassifier):
         if self.image_shape is not None:
             _check_image_shape(self.image_shape)
         _check_torch_device(params["device"])
-        self._check_pretrained()
-
-    def _validate_X(self, X, *, reset):
-        if not reset:
-            check_is_fitted(self, "image_shape_")
-        images = check_images(X, image_shape=self.image_shape)
-        if not reset:
-            n_values = int(np.prod(images.shape[1:]))
-            if n_values != self.n_features_in_:
-                raise ValueError(
-                    f"X has {n_values} features, but {type(self).__name__} is "
-                    f"expecting {self.n_features_in_} features as input: it was "
-                    f"fitted on images of shape {self.image_shape_}, not "
-                    f"{images.shape[1:]}."
-                )
-            if images.shape[1:] != self.image_shape_:
-                raise ValueError(
-                    f"X has images of shape {images.shape[1:]}, but "
-                    f"{type(self).__name__} was fitted on {self.image_shape_}."
-                )
-        return images
-
-    def _validate_y(self, y, n_samples):
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(np.empty(n_samples), y)
-        check_classification_targets(y)
-        return y
-
-    def _new_label_encoder(self, y, classes):
-        encoder = LabelEncoder()
-        if classes is not None:
-            encoder.fit(np.asarray(classes))
-            unknown = np.setdiff1d(np.unique(y), encoder.classes_)
-            if unknown.size:
-                raise ValueError(f"y has labels {unknown} not in classes.")
-        else:
-            encoder.fit(y)
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                f"y has 1 class ({encoder.classes_[0]!r}); a classifier needs at "
-                "least 2 (give all of them with classes=... to train on fewer)."
-            )
-        return encoder
-
-    def _prepare(self, X, y, *, reset, classes=None):
-        """Validate ``X`` and ``y``; return images, encoded labels and the fitted
-        attributes to set (none when continuing). Changes nothing."""
-        images = self._validate_X(X, reset=reset)
-        y = self._validate_y(y, len(images))
-        if not reset:
-            encoder, state = self.label_encoder_, {}
-            if classes is not None and not np.array_equal(
-                np.unique(np.asarray(classes)), encoder.classes_
-            ):
-                raise ValueError(
-                    f"classes={classes!r} differs from the classes "
-                    f"{encoder.classes_!r} of the first fit."
-                )
-            unseen = np.setdiff1d(np.unique(y), encoder.classes_)
-            if unseen.size:
-                raise ValueError(
-                    f"y has labels {unseen} unseen at the first fit (classes_ "
-                    f"{encoder.classes_!r}); refit from scratch to add classes."
-                )
-        else:
-            encoder = self._new_label_encoder(y, self.classes if classes is None else classes)
-            state = {
-                "label_encoder_": encoder,
-                "image_shape_": images.shape[1:],
-                "n_features_in_": int(np.prod(images.shape[1:])),
-                "init_seed_": None,
-                "shuffle_generator_": None,
-            }
-            if self.random_state is not None:
-                init_seed, shuffle_seed = check_random_state(self.random_state).randint(
-                    np.iinfo(np.int32).max, size=2
-                )
-                state["init_seed_"] = int(init_seed)
-                state["shuffle_generator_"] = torch.Generator().manual_seed(int(shuffle_seed))
-        return images, encoder.transform(y).astype(np.int64), state
-
-    @contextlib.contextmanager
-    def _transaction(self, state, *, continuing):
-        """Set ``state``, initialise unless ``continuing``, and train inside the
-        block; on any exception (a KeyboardInterrupt too) put every attribute
-        back as it was and re-raise.
-
-        Training changes the torch components and the history in place (a
-        module given as an instance is reused, skorch clears the history),
-        so copies of them are kept. Callback objects keep whatever state
-        training gave them.
-        """
-        saved = self.__dict__.copy()
-        names = [n + "_" for n in self._modules + self._criteria + self._optimizers]
-        # one deepcopy, so that the optimizer's copy refers to the module's copy
-        saved.update(copy.deepcopy({n: saved[n] for n in names + ["history_"] if n in saved}))
-        generator = saved.get("shuffle_generator_")
-        generator_state = None if generator is None else generator.get_state()
-        try:
-            for name, value in state.items():
-                setattr(self, name, value)
-            if not continuing:
-                self.initialize()
-            yield
-        except BaseException as exc:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            if generator is not None:
-                generator.set_state(generator_state)
-            if isinstance(exc, _Interrupted):
-                raise exc.interrupt from None
-            raise
+        check_pretrained(self.weights, self.module, self.width, self.stem)
 
     def fit(self, X, y, **fit_params):
         """Train the network on images ``X``: from scratch, or on from its
@@ -757,28 +336,6 @@ class ResNet18Classifier(NeuralNetClassifier):
         with self._transaction(state, continuing=continuing):
             super().partial_fit(images, y_enc, **fit_params)
         return self
-
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        # skorch ends training on any KeyboardInterrupt; here only a stop
-        # signal does, and a user's Ctrl-C leaves fit as an error.
-        try:
-            return super().fit_loop(X, y, epochs, **fit_params)
-        except _StopTraining:
-            return self
-        except KeyboardInterrupt as exc:
-            raise _Interrupted(exc) from exc
-
-    def notify(self, method_name, **cb_kwargs):
-        try:
-            super().notify(method_name, **cb_kwargs)
-        except KeyboardInterrupt:
-            # skorch's EarlyStopping stops by raising KeyboardInterrupt
-            if method_name == "on_epoch_end" and any(
-                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
-                for _, cb in self.callbacks_
-            ):
-                raise _StopTraining from None
-            raise
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits).

@@ -1,10 +1,15 @@
 """Scores of active-learning runs."""
 
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, validate_params
 
 __all__ = ["aulc", "aulc_score"]
 
 
+@validate_params(
+    {"n_labels": ["array-like"], "accuracy": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def aulc(n_labels, accuracy):
     """Area under the learning curve, normalised to [0, 1].
 
@@ -44,6 +49,10 @@ def aulc(n_labels, accuracy):
     return float(np.sum((a[1:] + a[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
 
 
+@validate_params(
+    {"estimator": [HasMethods(["fit"])], "X": "no_validation", "y": "no_validation"},
+    prefer_skip_nested_validation=True,
+)
 def aulc_score(estimator, X=None, y=None):
     """Scorer for GridSearchCV: the AULC of a fitted ``ActiveLearningClassifier``.
 

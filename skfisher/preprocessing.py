@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._images import _check_image_shape
+from ._images import _check_image_shape, _shape_of_rows
 
 __all__ = ["ImageReshaper"]
 
@@ -63,14 +63,9 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
         -------
         self : ImageReshaper
         """
-        _check_image_shape(self.shape)  # the parameter alone, before X
+        _check_image_shape(self.shape, name="shape")  # the parameter alone, before X
         n_columns = check_array(X, dtype="numeric").shape[1]
-        shape = _check_image_shape(self.shape, n_columns)
-        if n_columns != np.prod(shape):
-            raise ValueError(
-                f"X has {n_columns} columns but shape={self.shape!r} needs "
-                f"{int(np.prod(shape))}."
-            )
+        shape = _shape_of_rows(self.shape, n_columns, name="shape")
         validate_data(self, X, dtype="numeric")  # sets n_features_in_ (and names)
         self.image_shape_ = shape
         return self

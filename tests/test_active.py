@@ -19,7 +19,7 @@ def cheap(**params):
     """The meta-estimator around a fast linear model."""
     defaults = dict(
         estimator=LogisticRegression(), query_strategy="entropy",
-        n_initial=6, batch_size=2, n_queries=2, random_state=0,
+        n_initial=6, n_instances=2, n_rounds=2, random_state=0,
     )
     return ActiveLearningClassifier(**{**defaults, **params})
 
@@ -39,7 +39,7 @@ def digit_rows():
 
 
 def resnet_pipeline(**al_params):
-    defaults = dict(n_initial=20, batch_size=10, n_queries=1, random_state=0)
+    defaults = dict(n_initial=20, n_instances=10, n_rounds=1, random_state=0)
     return make_pipeline(
         ImageReshaper((8, 8), scale=1 / 16),
         ActiveLearningClassifier(
@@ -52,7 +52,7 @@ def resnet_pipeline(**al_params):
 
 def test_loop_labels_only_what_it_queries():
     X, y = load_iris(return_X_y=True)
-    clf = cheap(n_initial=6, batch_size=5, n_queries=3).fit(X, y)
+    clf = cheap(n_initial=6, n_instances=5, n_rounds=3).fit(X, y)
     assert len(clf.labeled_indices_) == 21 == len(set(clf.labeled_indices_))
     assert [r["n_labels"] for r in clf.learning_curve_] == [6, 11, 16, 21]
     fresh = LogisticRegression().fit(X[clf.labeled_indices_], y[clf.labeled_indices_])
@@ -112,15 +112,22 @@ def test_aulc_and_its_scorer():
     assert np.all((scores["test_aulc"] > 0) & (scores["test_aulc"] <= 1))
     with pytest.raises(ValueError, match="validation_fraction"):
         aulc_score(cheap().fit(X, y))
+    with pytest.raises(ValueError, match="'n_labels' parameter of aulc must be an array-like"):
+        aulc(10, [0.5])
+    with pytest.raises(ValueError, match="'estimator' parameter of aulc_score"):
+        aulc_score("not an estimator")
 
 
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"n_initial": 100, "n_queries": 30, "batch_size": 2}, "exceeds the 150 rows"),
+        ({"n_initial": 100, "n_rounds": 30, "n_instances": 2}, "n_rounds \\* n_instances = 160 exceeds the 150 rows"),
         ({"n_initial": 2}, "smaller than the 3 classes"),
         ({"query_strategy": "coreset"}, "query_strategy"),
-        ({"batch_size": 0}, "batch_size"),
+        ({"n_instances": 0}, "'n_instances' parameter"),
+        ({"n_rounds": -1}, "'n_rounds' parameter"),
+        ({"batch_size": 0}, "'batch_size' parameter"),
+        ({"n_queries": 1.5}, "'n_queries' parameter"),
         ({"validation_fraction": 1.5}, "validation_fraction"),
     ],
 )
@@ -134,20 +141,39 @@ def test_bad_settings_raise_before_anything_is_fitted(params, message):
         clf.predict(X)
 
 
+def test_deprecated_batch_size_and_n_queries_still_work():
+    """The old names of n_instances and n_rounds warn and mean the same thing."""
+    X, y = load_iris(return_X_y=True)
+    old = cheap(n_instances=50, n_rounds=6, batch_size=5, n_queries=3)
+    assert old.get_params()["batch_size"] == 5 and clone(old).n_queries == 3
+    with pytest.warns(FutureWarning) as record:
+        old.fit(X, y)
+    messages = sorted(str(w.message) for w in record if w.category is FutureWarning)
+    assert messages == [
+        "batch_size was renamed n_instances in 0.2 and will be removed in 0.3; use n_instances=5.",
+        "n_queries was renamed n_rounds in 0.2 and will be removed in 0.3; use n_rounds=3.",
+    ]
+    new = cheap(n_instances=5, n_rounds=3).fit(X, y)
+    np.testing.assert_array_equal(old.labeled_indices_, new.labeled_indices_)
+    assert "deprecated" == cheap().get_params()["batch_size"] == clone(new).n_queries
+
+
 def test_image_reshaper():
     rows = np.arange(2 * 12, dtype=np.uint8).reshape(2, 12)
     out = ImageReshaper((3, 2, 2)).fit_transform(rows)
     assert out.shape == (2, 3, 2, 2) and out.dtype == np.float32
     np.testing.assert_allclose(out[1, 2, 1, 1], 23 / 255)
     assert ImageReshaper((3, 4), scale=2).fit_transform(rows.astype(float))[0, 0, 0, 1] == 2
-    with pytest.raises(ValueError, match="needs 9"):
+    with pytest.raises(ValueError, match=r"X has 12 values per row but shape=\(3, 3\) needs 9"):
         ImageReshaper((3, 3)).fit(rows)
+    with pytest.raises(ValueError, match=r"^shape must be \(height, width\)"):
+        ImageReshaper((8, 0)).fit(rows)
     with pytest.raises(ValueError, match="X has 6 features, but ImageReshaper is expecting 12"):
         ImageReshaper((3, 4)).fit(rows).transform(rows[:, :6])
     # -1 is inferred from the columns, as in numpy.reshape
     assert ImageReshaper((1, -1)).fit_transform(rows).shape == (2, 1, 1, 12)
     assert ImageReshaper((3, -1, 2)).fit(rows).image_shape_ == (3, 2, 2)
-    with pytest.raises(ValueError, match="cannot hold 12 values"):
+    with pytest.raises(ValueError, match=r"^shape=\(5, -1\) cannot hold 12 values"):
         ImageReshaper((5, -1)).fit(rows)
     with pytest.raises(ValueError, match="'scale' parameter"):
         ImageReshaper((3, 4), scale=np.nan).fit(rows)
@@ -198,7 +224,7 @@ def test_n_initial_33_and_65_labels_fit(digit_images):
     X, y = digit_images
     clf = ActiveLearningClassifier(
         ResNet18Classifier(max_epochs=1, device="cpu"), "entropy",
-        n_initial=33, batch_size=32, n_queries=1, random_state=0,
+        n_initial=33, n_instances=32, n_rounds=1, random_state=0,
     ).fit(X[:120], y[:120])
     assert [r["n_labels"] for r in clf.learning_curve_] == [33, 65]
 

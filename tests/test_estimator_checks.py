@@ -30,7 +30,7 @@ ESTIMATORS = [
     tiny_net(),
     ActiveLearningClassifier(
         tiny_net(), FisherMask(fisher_samples=8),
-        n_initial=6, batch_size=2, n_queries=1, random_state=0,
+        n_initial=6, n_instances=2, n_rounds=1, random_state=0,
     ),
     ImageReshaper((1, -1)),
 ]
@@ -42,7 +42,7 @@ def expected_failed_checks(estimator):
     if isinstance(estimator, ActiveLearningClassifier):
         return {
             "check_classifiers_train": (
-                "labels only n_initial + n_queries * batch_size = 8 rows (the "
+                "labels only n_initial + n_rounds * n_instances = 8 rows (the "
                 "point of active learning); a network trained on 8 rows does not "
                 "reach the check's 0.83 accuracy on 300 blobs"
             ),

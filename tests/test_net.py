@@ -14,7 +14,8 @@ from skorch.dataset import ValidSplit
 from torch.utils.data import SequentialSampler
 
 from skfisher import ResNet18, ResNet18Classifier
-from skfisher._net import _NoSingletonBatchSampler, resolve_device
+from skfisher._net import resolve_device
+from skfisher._training import _NoSingletonBatchSampler
 
 from conftest import make_net
 

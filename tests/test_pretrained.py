@@ -7,7 +7,7 @@ import torchvision
 from sklearn.base import clone
 
 from skfisher import FisherMask, ResNet18Classifier
-from skfisher._net import ResNet18, load_torchvision_resnet18
+from skfisher._resnet import ResNet18, load_torchvision_resnet18
 
 
 @pytest.fixture(scope="module")
