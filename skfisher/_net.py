@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 from torchvision.models.resnet import BasicBlock, conv1x1
 
+from ._device import auto_device as resolve_device
 from ._images import _check_image_shape, check_images
 
 __all__ = ["ResNet18", "ResNet18Classifier", "resolve_device"]
@@ -108,16 +109,6 @@ def freeze_parameters(module, freeze):
     for name, p in module.named_parameters():
         if any(name == q or name.startswith(q + ".") for q in prefixes):
             p.requires_grad_(False)
-
-
-def resolve_device(device):
-    """Return ``"cuda"`` for ``device="auto"`` when CUDA is available, else ``"cpu"``.
-
-    Any other value is returned unchanged.
-    """
-    if isinstance(device, str) and device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 class ResNet18(nn.Module):
