@@ -266,7 +266,7 @@ class GramSpace:
 
     def refresh(self, B):
         """Not available: the Woodbury form of ``A`` cannot be rebuilt accurately."""
-        _check_gain(float("nan"), 0.0, ", or use space='covariance'")
+        check_gain(float("nan"), 0.0, ", or use space='covariance'")
 
     def rows(self, u):
         C = self.shape[1]
@@ -318,7 +318,7 @@ def _costs(nC, C, d, steps, pool, labeled):
     return {"covariance": parameter, "gram": sample}
 
 
-def _check_gain(gain, objective, remedy=""):
+def check_gain(gain, objective, remedy=""):
     """A gain is >= 0 in exact arithmetic: a negative one (beyond rounding) or a
     non-finite one means float64 cannot resolve the problem."""
     if not np.isfinite(gain) or gain < -1e-9 * abs(objective):

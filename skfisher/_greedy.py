@@ -11,7 +11,7 @@ defaults to and combines a figure over processes (:meth:`LocalPool.max`).
 import numpy as np
 import torch
 
-from ._backends import FisherFactor, _check_gain
+from ._backends import FisherFactor, check_gain
 
 __all__ = ["LocalPool", "greedy_loop"]
 
@@ -40,15 +40,15 @@ def _scores(P, Q, sign):
     return (torch.linalg.inv(sign * eye + P) * Q).sum((1, 2))
 
 
-_TIE_RTOL = 1e-12  # gains this close to the best are ties (rounding differs by row)
+TIE_RTOL = 1e-12  # gains this close to the best are ties (rounding differs by row)
 
 
-def _argmax_lowest(score):
+def argmax_lowest(score):
     """Index of the maximum; among near-equal maxima, the lowest index (-1 if empty)."""
     if score.numel() == 0:
         return -1
     best = score.max().item()
-    return int(torch.nonzero(score >= best - _TIE_RTOL * abs(best))[0])
+    return int(torch.nonzero(score >= best - TIE_RTOL * abs(best))[0])
 
 
 class LocalPool:
@@ -69,7 +69,7 @@ class LocalPool:
 
     def best(self, score, index):
         """Global index and value of the best entry; near-ties go to the lowest index."""
-        k = _argmax_lowest(score)
+        k = argmax_lowest(score)
         return int(index[k]), score[k].item()
 
     def winner(self, u, P, Q, backend):
@@ -104,7 +104,7 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
     for _ in range((b + 1) * K):
         score = _scores(P, Q, 1.0).masked_fill(chosen, -torch.inf)
         u, gain = pool.best(score, local_index)
-        _check_gain(gain, objective)
+        check_gain(gain, objective)
         order.append(u)
         gains.append(gain)
         objective -= gain
@@ -122,7 +122,7 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
             try:
                 P[:], Q[:], objective = backend.refresh(torch.cat(picked_rows))
             except torch.linalg.LinAlgError:
-                _check_gain(float("nan"), objective)
+                check_gain(float("nan"), objective)
             built = objective
     objective = backend.objective(objective)
     if b:
@@ -145,7 +145,7 @@ def _members(backend, rows, objective):
     except torch.linalg.LinAlgError:
         E = W = torch.tensor(float("nan"))
     if not (torch.isfinite(E).all() and torch.isfinite(W).all()):
-        _check_gain(float("nan"), objective)
+        check_gain(float("nan"), objective)
     return E, W
 
 
@@ -168,8 +168,8 @@ def _backward(order, gains, objective, rows, backend, K):
         Ed = _block_diagonal(E, C)
         inc = (torch.linalg.inv(Ed) * _block_diagonal(W, C)).sum((1, 2))
         by_index = np.argsort(order)  # near-ties go to the lowest row index
-        j = int(by_index[_argmax_lowest(-inc[by_index])])
-        _check_gain(inc[j].item(), objective)
+        j = int(by_index[argmax_lowest(-inc[by_index])])
+        check_gain(inc[j].item(), objective)
         objective += inc[j].item()
         del order[j], gains[j], rows[j]
         if len(rows) * C < d <= (len(rows) + 1) * C:

@@ -14,13 +14,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 
 from ._backends import BACKENDS, FisherFactor, FisherMatrix, cheaper_space
 from ._device import fits, resolve_device
 from ._greedy import greedy_loop
 from ._storage import STORAGE_DTYPES, EmbeddingRows
 
-__all__ = ["Problem", "prepare"]
+__all__ = ["COMMON_CONSTRAINTS", "Problem", "prepare"]
+
+#: the parameters common to every selection entry (their ``validate_params``)
+COMMON_CONSTRAINTS = {
+    "embeddings": ["array-like"],
+    "n_select": [Interval(numbers.Integral, 1, None, closed="left")],
+    "labeled_fisher": ["array-like", list, None],
+    "n_labeled": [Interval(numbers.Integral, 0, None, closed="left")],
+    "lam": [Interval(numbers.Real, 0, None, closed="neither")],
+    "backward_steps": [Interval(numbers.Integral, 0, None, closed="left")],
+    "device": [str, torch.device, None],
+}
 
 
 def _to_tensor(name, value, ndims):

@@ -14,9 +14,8 @@ import torch.distributed as dist
 from sklearn.utils._param_validation import validate_params
 
 from ._backends import FisherMatrix
-from ._greedy import _TIE_RTOL, _argmax_lowest
-from ._problem import prepare
-from .selection import COMMON_CONSTRAINTS
+from ._greedy import TIE_RTOL, argmax_lowest
+from ._problem import COMMON_CONSTRAINTS, prepare
 
 __all__ = ["ShardedPool", "select_batch_sharded"]
 
@@ -64,7 +63,7 @@ class ShardedPool:
 
     def best(self, score, index):
         """Global winner: the best value over ranks, near-ties to the lowest index."""
-        k = _argmax_lowest(score)
+        k = argmax_lowest(score)
         mine = (
             torch.tensor([score[k].item(), float(index[k])], dtype=torch.float64)
             if k >= 0 else torch.tensor([-np.inf, np.inf], dtype=torch.float64)
@@ -73,7 +72,7 @@ class ShardedPool:
         dist.all_gather(every, mine, group=self.group)
         every = torch.stack(every).cpu()
         top = every[:, 0].max().item()
-        near = every[every[:, 0] >= top - _TIE_RTOL * abs(top)]
+        near = every[every[:, 0] >= top - TIE_RTOL * abs(top)]
         pick = near[torch.argmin(near[:, 1])]
         return int(pick[1]), float(pick[0])
 

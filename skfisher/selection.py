@@ -27,27 +27,14 @@ The parts, in the order a call uses them:
   lives in this process or is sharded (:mod:`skfisher.distributed`).
 """
 
-import numbers
 import warnings
 
-import torch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ._greedy import LocalPool, greedy_loop
-from ._problem import prepare
+from ._problem import COMMON_CONSTRAINTS, prepare
 
 __all__ = ["LocalPool", "greedy_loop", "greedy_select", "select_batch"]
-
-#: the parameters common to every selection entry (:mod:`skfisher.distributed`)
-COMMON_CONSTRAINTS = {
-    "embeddings": ["array-like"],
-    "n_select": [Interval(numbers.Integral, 1, None, closed="left")],
-    "labeled_fisher": ["array-like", list, None],
-    "n_labeled": [Interval(numbers.Integral, 0, None, closed="left")],
-    "lam": [Interval(numbers.Real, 0, None, closed="neither")],
-    "backward_steps": [Interval(numbers.Integral, 0, None, closed="left")],
-    "device": [str, torch.device, None],
-}
 
 _OLD_SPACES = {"parameter": "covariance", "sample": "gram"}
 
