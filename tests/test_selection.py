@@ -121,7 +121,7 @@ def test_float32_storage_keeps_the_float64_picks(labeled):
     kwargs = dict(labeled_fisher=L, n_labeled=20) if labeled else {}
     idx64, _, obj64 = _select(V, 12, device="cpu", space="covariance", **kwargs)
     idx32, _, obj32 = _select(V.astype(np.float32), 12, device="cpu",
-                                    space="covariance", **kwargs)
+                              space="covariance", **kwargs)
     np.testing.assert_array_equal(idx32, idx64)
     assert abs(obj32 - obj64) <= 1e-4 * abs(obj64)  # float32 passes: measured ~3e-5
     V32 = V.astype(np.float32).astype(np.float64)
@@ -153,7 +153,7 @@ def test_objective_is_the_trace_of_the_final_state():
     rng = np.random.RandomState(13)
     V, L = rng.randn(50, 3, 6), rng.randn(5, 3, 6)
     idx, gains, obj = _select(V, 4, labeled_fisher=L, n_labeled=5, device="cpu",
-                                    space="covariance")
+                              space="covariance")
     F = np.einsum("xcd,xce->de", V, V) / len(V)  # pool_fisher defaults to the candidates
     F_lab = np.einsum("xcd,xce->de", L, L) / 5
     F_B = np.einsum("xcd,xce->de", V[idx], V[idx])
@@ -251,7 +251,7 @@ def test_candidates_in_the_pool_fisher_are_read_once(monkeypatch):
     assert wrapped == [("embeddings", 30), ("pool_fisher", 5), ("labeled_fisher", 5)]
     monkeypatch.undo()
     b = _select(V, 4, pool_fisher=[V.copy(), L], labeled_fisher=L, n_labeled=5,
-                      device="cpu")
+                device="cpu")
     np.testing.assert_array_equal(a[0], b[0])
     assert a[2] == b[2]
 
@@ -290,7 +290,7 @@ def test_backward_steps_are_exact_greedy_on_random_hard_problems(seed):
     kwargs = dict(pool_fisher=[V, L], labeled_fisher=L, n_labeled=n_L) if n_L else {}
     for space in spaces:
         idx, _, obj = _select(V, K, lam=lam, backward_steps=b, device="cpu",
-                                    space=space, **kwargs)
+                              space=space, **kwargs)
         assert idx.tolist() == ref, space
         assert obj == pytest.approx(ref_obj, rel=1e-6)
 
