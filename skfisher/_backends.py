@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(eq=False)
 class FisherMatrix:
     """A Fisher given as its d x d float64 matrix (the caller's; never modified)."""
 
@@ -48,7 +48,7 @@ class FisherMatrix:
         return self.matrix * scale
 
 
-@dataclass
+@dataclass(eq=False)
 class FisherFactor:
     """A Fisher ``F = weight * Σ_i rows_iᵀ rows_i`` over blocks of stored rows."""
 

@@ -162,7 +162,7 @@ def _check_resolvable(lam, scale):
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class Problem:
     """A validated selection: ``n_select`` picks, ``backward_steps`` removals,
     the candidates' ``pool`` and the ``backend`` that holds their state."""
