@@ -25,7 +25,7 @@ import resource
 import numpy as np
 import torch
 
-from skfisher import FisherMask, ResNet18Classifier
+from skfisher import FisherMask, ResNet18Classifier, profile_memory
 from skfisher._storage import fits, storage_dtype
 
 from _common import RESULTS, device_name, synchronize, timed, write_result
@@ -50,7 +50,8 @@ def query(net, pool, K, dtype, args):
         sparsity=args.sparsity, fisher_samples=args.fisher_samples, embedding_dtype=dtype,
         random_state=0,
     )
-    (idx, _), seconds = timed(lambda: strategy(net, pool, n_instances=K), net.device)
+    with profile_memory():
+        (idx, _), seconds = timed(lambda: strategy(net, pool, n_instances=K), net.device)
     info = strategy.last_query_
     peaks = [p for p in info["peak_memory"].values() if p is not None]
     return idx, {

@@ -16,7 +16,7 @@ import datetime
 import numpy as np
 import torch
 
-from skfisher.selection import greedy_select, select_batch
+from skfisher.selection import select_batch
 
 from _common import device_name, timed, write_result
 
@@ -66,10 +66,10 @@ def main(argv=None):
             for _ in range(args.repeats)]
     picks, t_brute = runs[0][0], min(t for _, t in runs)
     same = list(ours[: args.brute_steps]) == picks
-    runs = [timed(lambda: greedy_select(V.float(), args.K, device=device), device)
+    runs = [timed(lambda: select_batch(V.float(), args.K, device=device, return_gains=True), device)
             for _ in range(args.repeats)]
     (ours32, _, obj32), t_ours32 = runs[0][0], min(t for _, t in runs)
-    obj64 = greedy_select(V, args.K, device=device)[2]
+    obj64 = select_batch(V, args.K, device=device, return_gains=True)[2]
     per_step_ours = t_ours / args.K
     per_step_brute = t_brute / args.brute_steps
     result = {

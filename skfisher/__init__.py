@@ -3,6 +3,7 @@
 from . import datasets, fisher, metrics, selection
 from ._active import ActiveLearningClassifier
 from ._compat import patch_modal
+from ._device import profile_memory
 from ._net import ResNet18, ResNet18Classifier
 from .labeling import LabelingProject
 from .preprocessing import ImageReshaper
@@ -41,6 +42,7 @@ __all__ = [
     "margin_sampling",
     "metrics",
     "patch_modal",
+    "profile_memory",
     "random_sampling",
     "selection",
 ]

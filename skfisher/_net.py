@@ -14,6 +14,7 @@ from skorch import NeuralNetClassifier
 from skorch.utils import is_dataset
 from torch import nn
 
+from ._device import auto_device as resolve_device
 from ._images import _check_image_shape
 from ._inputs import _InputMixin
 from ._resnet import (
@@ -26,16 +27,6 @@ from ._resnet import (
 from ._training import _seeded_global_rng, _TrainingMixin
 
 __all__ = ["ResNet18", "ResNet18Classifier", "resolve_device"]
-
-
-def resolve_device(device):
-    """Return ``"cuda"`` for ``device="auto"`` when CUDA is available, else ``"cpu"``.
-
-    Any other value is returned unchanged.
-    """
-    if isinstance(device, str) and device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._storage import fitting_rows, free_memory
+from ._device import fitting_rows, free_memory
 
 __all__ = [
     "ParamLayout",

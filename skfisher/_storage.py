@@ -10,19 +10,16 @@ sized from the device's free memory.
 """
 
 import math
-import os
 
 import torch
+
+from ._device import fits, fitting_rows, free_memory, resolve_device
 
 __all__ = [
     "STORAGE_DTYPES",
     "EmbeddingRows",
     "allocate",
-    "fits",
-    "free_memory",
-    "fitting_rows",
     "on_device",
-    "resolve_device",
     "storage_dtype",
 ]
 
@@ -33,19 +30,8 @@ STORAGE_DTYPES = {
     "float16": torch.float16,
 }
 
-_DEVICE_FRACTION = 0.8  # of the free device memory that stored embeddings may take
 _CHUNK_FRACTION = 0.025  # of the free memory, for one float64 chunk (a step holds a few)
 _CPU_CHUNK_BYTES = 64 * 2**20  # on the CPU, chunks stay small (cache, bounded temporaries)
-
-
-def resolve_device(device):
-    """A torch.device: None or "auto" is CUDA when available; CUDA gets its index."""
-    if device is None or (isinstance(device, str) and device == "auto"):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
 
 
 def storage_dtype(name):
@@ -59,35 +45,11 @@ def storage_dtype(name):
     return STORAGE_DTYPES[name]
 
 
-def free_memory(device):
-    """Bytes free on ``device``: CUDA's free memory, or the host's available memory."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def fitting_rows(row_bytes, budget_bytes, *, low=1, high=None):
-    """How many rows of ``row_bytes`` fit in ``budget_bytes``, clipped to [low, high]."""
-    rows = max(int(budget_bytes // max(row_bytes, 1)), low)
-    return rows if high is None else min(rows, high)
-
-
-def fits(device, nbytes):
-    """Whether ``nbytes`` fit in ``_DEVICE_FRACTION`` of the free memory of ``device``."""
-    return nbytes <= _DEVICE_FRACTION * free_memory(device)
-
-
 def on_device(device, storage, nbytes):
     """Whether :func:`allocate` keeps ``nbytes`` of stored rows on ``device``.
 
     Always off CUDA and with ``storage="device"``; never with ``"host"``;
-    with ``"auto"`` when they fit (see :func:`fits`).
+    with ``"auto"`` when they fit (see :func:`skfisher._device.fits`).
     """
     device = torch.device(device)
     return device.type != "cuda" or storage == "device" or (

@@ -11,21 +11,11 @@ Woodbury update to its shard. The picks are those of
 import numpy as np
 import torch
 import torch.distributed as dist
+from sklearn.utils._param_validation import validate_params
 
-from ._storage import resolve_device
-from .selection import (
-    _TIE_RTOL,
-    _argmax_lowest,
-    _check_int,
-    _check_lam,
-    _check_resolvable,
-    _embedding_rows,
-    _fisher_arg,
-    _largest_trace,
-    _ParameterSpace,
-    _to_tensor,
-    greedy_loop,
-)
+from ._backends import FisherMatrix
+from ._greedy import TIE_RTOL, argmax_lowest
+from ._problem import COMMON_CONSTRAINTS, prepare
 
 __all__ = ["ShardedPool", "select_batch_sharded"]
 
@@ -54,12 +44,26 @@ class ShardedPool:
         self.offsets = np.concatenate([[0], np.cumsum([int(c) for c in counts])])
         self.offset, self.n_total = int(self.offsets[self.rank]), int(self.offsets[-1])
 
+    where = " over all ranks"  # for messages: where the candidates are
+
+    def fisher(self, rows):
+        """``F_pool``: the mean of ``V_xᵀ V_x`` over every rank's candidates."""
+        F = rows.gram()
+        dist.all_reduce(F, group=self.group)
+        return FisherMatrix(F.div_(self.n_total))
+
+    def max(self, value):
+        """``value``'s maximum over the ranks, so that every rank decides alike."""
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.group)
+        return t.item()
+
     def _owner(self, u):
         return int(np.searchsorted(self.offsets, u, side="right") - 1)
 
     def best(self, score, index):
         """Global winner: the best value over ranks, near-ties to the lowest index."""
-        k = _argmax_lowest(score)
+        k = argmax_lowest(score)
         mine = (
             torch.tensor([score[k].item(), float(index[k])], dtype=torch.float64)
             if k >= 0 else torch.tensor([-np.inf, np.inf], dtype=torch.float64)
@@ -68,7 +72,7 @@ class ShardedPool:
         dist.all_gather(every, mine, group=self.group)
         every = torch.stack(every).cpu()
         top = every[:, 0].max().item()
-        near = every[every[:, 0] >= top - _TIE_RTOL * abs(top)]
+        near = every[every[:, 0] >= top - TIE_RTOL * abs(top)]
         pick = near[torch.argmin(near[:, 1])]
         return int(pick[1]), float(pick[0])
 
@@ -81,7 +85,7 @@ class ShardedPool:
             buf = torch.cat([P[local].reshape(-1), Q[local].reshape(-1),
                              backend.rows(local).reshape(-1)])
         else:
-            d = backend.A.shape[0]
+            d = backend.dim
             buf = torch.empty(2 * C * C + C * d, dtype=P.dtype, device=P.device)
         src = owner if self.group is None else dist.get_global_rank(self.group, owner)
         dist.broadcast(buf, src=src, group=self.group)
@@ -89,6 +93,10 @@ class ShardedPool:
                 buf[2 * C * C :].view(C, -1))
 
 
+@validate_params(
+    {**COMMON_CONSTRAINTS, "group": [None, object]},
+    prefer_skip_nested_validation=True,
+)
 def select_batch_sharded(
     embeddings,
     n_select,
@@ -124,32 +132,9 @@ def select_batch_sharded(
     indices : ndarray of shape (n_select,), dtype int64
         Global indices in the order chosen, identical on every rank.
     """
-    dev = resolve_device(device)
-    V = _to_tensor("embeddings", embeddings, (3,))
-    n, C, d = V.shape
-    pool = ShardedPool(n, dev, group)
-    b = _check_int("backward_steps", backward_steps, 0, pool.n_total)
-    K = _check_int("n_select", n_select, 1, pool.n_total // (b + 1),
-                   f" for {pool.n_total} candidates over all ranks")
-    n_labeled = _check_int("n_labeled", n_labeled, 0, np.iinfo(np.int64).max)
-    _check_lam(lam)
-    labeled = None
-    if labeled_fisher is not None:
-        if n_labeled == 0:
-            raise ValueError("labeled_fisher is given but n_labeled is 0; pass n_labeled > 0.")
-        labeled = _fisher_arg("labeled_fisher", labeled_fisher, C, d, dev, "device")
-    rows = _embedding_rows("embeddings", V, dev, "device")
-    # F_pool: the mean of V_xᵀ V_x over every rank's candidates
-    F = rows.gram()
-    dist.all_reduce(F, group=group)
-    F /= pool.n_total
-    if n_labeled:
-        rows = rows.scaled(np.sqrt(K / (n_labeled + K)))
-    scale = torch.tensor([_largest_trace(rows, C)], dtype=torch.float64, device=dev)
-    dist.all_reduce(scale, op=dist.ReduceOp.MAX, group=group)  # every rank decides alike
-    _check_resolvable(float(lam), scale.item())
-    backend = _ParameterSpace(rows, C, ("matrix", F), labeled, float(lam),
-                              n_labeled / (n_labeled + K))
-    P, Q, objective = backend.initial_state()
-    order, _, _ = greedy_loop(P, Q, objective, backend, K, b, pool)
-    return np.asarray(order, dtype=np.int64)
+    problem = prepare(
+        embeddings, n_select, labeled_fisher=labeled_fisher, n_labeled=n_labeled, lam=lam,
+        backward_steps=backward_steps, device=device, storage="device",
+        make_pool=lambda n, dev: ShardedPool(n, dev, group),
+    )
+    return problem.solve()[0]

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from ._device import model_device
 from ._funcgrad import func_class_grads
 from ._persample import (
     ParamLayout,
@@ -42,10 +43,6 @@ __all__ = [
 ]
 
 MASK_METHODS = ("global", "per_layer", "random", "output")
-
-
-def _device_of(model):
-    return next(model.parameters()).device
 
 
 def _split(model, layout, X, groups):
@@ -149,7 +146,7 @@ def fisher_diagonal(
     layout = ParamLayout(model)
     if names is not None and set(names) - set(layout.names):
         raise ValueError(f"names has unknown parameters {sorted(set(names) - set(layout.names))}.")
-    device = _device_of(model)
+    device = model_device(model)
     diag = torch.zeros(layout.n_params, dtype=torch.float64, device=device)
     groups = [
         (j, None) for j, name in enumerate(layout.names) if names is None or name in names
@@ -367,7 +364,7 @@ def masked_embeddings(
             f"got {tuple(out.shape)}."
         )
     layout = ParamLayout(model)
-    device = _device_of(model)
+    device = model_device(model)
     groups = [(j, idx.to(device)) for j, idx in layout.split(indices)]
 
     with eval_mode(model):

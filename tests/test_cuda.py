@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from skfisher import FisherMask, ResNet18Classifier
-from skfisher import _persample, _storage, fisher
+from skfisher import FisherMask, ResNet18Classifier, profile_memory
+from skfisher import _device, _persample, _storage, fisher
 from skfisher._net import ResNet18
 from skfisher._storage import EmbeddingRows
 from skfisher.experiments import PoolLearner
 from skfisher.fisher import ParamLayout, build_mask
-from skfisher.selection import greedy_select, select_batch
+from skfisher.selection import select_batch
 from skfisher.strategies import _fisher_mask
 
 from test_distributed import CASES, _free_port, _problem
@@ -100,9 +100,9 @@ def test_host_storage_streams_pinned_memory_with_the_same_picks(
     nets, rows, monkeypatch, storage
 ):
     if storage == "auto":  # embeddings that do not fit on the device go to the host
-        monkeypatch.setattr(_storage, "_DEVICE_FRACTION", 1e-12)
+        monkeypatch.setattr(_device, "_DEVICE_FRACTION", 1e-12)
     seen, streamed = {}, []
-    select, chunks = _fisher_mask.greedy_select, EmbeddingRows.chunks
+    select, chunks = _fisher_mask.select_batch, EmbeddingRows.chunks
 
     def select_spy(V, *args, **kwargs):
         seen["V"] = V
@@ -113,7 +113,7 @@ def test_host_storage_streams_pinned_memory_with_the_same_picks(
             streamed.append((self.data.device.type, self.data.is_pinned(), chunk.device.type))
             yield start, chunk
 
-    monkeypatch.setattr(_fisher_mask, "greedy_select", select_spy)
+    monkeypatch.setattr(_fisher_mask, "select_batch", select_spy)
     monkeypatch.setattr(EmbeddingRows, "chunks", chunks_spy)
     idx_gpu, gains_gpu, gpu = _query(nets["cuda64"], rows, storage=storage)
     V = seen["V"]
@@ -181,20 +181,24 @@ def test_chunks_stay_inside_free_memory(monkeypatch):
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
-    idx, _, objective = greedy_select(V, 5, device=device, storage="host", space="parameter")
+    idx, _, objective = select_batch(V, 5, device=device, storage="host", space="covariance",
+                                     return_gains=True)
     peak = torch.cuda.max_memory_allocated(device) - base
     assert len(sizes) > 100 and max(sizes) <= 2**23
     # the state (A, F: 2 d x d; P, Q and a step's products: 4 n C x C) and a few chunks
     state = 8 * (2 * d * d + 4 * n * C * C)
     assert peak <= state + 8 * 2**23, peak / 2**20
     monkeypatch.undo()
-    exact = greedy_select(V, 5, device="cpu")
+    exact = select_batch(V, 5, device="cpu", return_gains=True)
     np.testing.assert_array_equal(idx, exact[0])
     assert abs(objective - exact[2]) <= 1e-6 * abs(exact[2])
 
 
 def test_peak_memory_of_every_phase_is_recorded(nets, rows):
     _, _, strategy = _query(nets["cuda32"], rows)  # the default float32 net, batch "auto"
+    assert set(strategy.last_query_["peak_memory"].values()) == {None}  # not asked for
+    with profile_memory():
+        _, _, strategy = _query(nets["cuda32"], rows)
     peaks = strategy.last_query_["peak_memory"]
     assert set(peaks) == {"fisher_diagonal", "embeddings", "selection"}
     weights = sum(p.numel() * p.element_size() for p in nets["cuda32"].module_.parameters())

@@ -4,6 +4,7 @@ import os
 import socket
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -74,3 +75,41 @@ def test_two_gloo_processes_pick_what_one_process_picks():
         elif dtype == "float64" and not n_labeled:  # F_pool: the candidates' mean
             assert single.tolist() == exact_greedy_select(
                 V.numpy(), K, lam=lam, backward_steps=b)[0]
+
+
+@pytest.fixture
+def one_rank():
+    """A gloo group of this process alone."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def test_bad_parameters_fail_before_any_collective():
+    # no process group: validate_params answers first
+    V = np.ones((5, 2, 3))
+    with pytest.raises(ValueError, match="'n_select' parameter of select_batch_sharded"):
+        select_batch_sharded(V, 0, device="cpu")
+    with pytest.raises(ValueError, match="'lam' parameter of select_batch_sharded"):
+        select_batch_sharded(V, 2, lam=-1.0, device="cpu")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lam": True}, "lam must be a positive finite number"),
+    ({"lam": float("inf")}, r"'lam' parameter of select_batch(_sharded)? must be a float"),
+    ({"lam": 1e-20}, "lam=1e-20 is too small against the scale of the embeddings"),
+    ({"labeled_fisher": np.eye(3)}, "n_labeled is 0"),
+])
+def test_one_validation_for_single_and_sharded(one_rank, kwargs, message):
+    V = 1e3 * np.random.RandomState(0).randn(6, 2, 3)
+    for select in (select_batch, select_batch_sharded):
+        with pytest.raises(ValueError, match=message):
+            select(V, 2, device="cpu", **kwargs)
+
+
+def test_one_rank_picks_what_select_batch_picks(one_rank):
+    V, L = _problem(1)
+    kwargs = dict(labeled_fisher=L, n_labeled=10, backward_steps=1, device="cpu")
+    np.testing.assert_array_equal(select_batch_sharded(V, 5, **kwargs),
+                                  select_batch(V, 5, **kwargs))

@@ -81,7 +81,7 @@ def test_low_precision_embeddings_stored_once(monkeypatch, fitted_net, digits, d
     X = digits[0]
     pool, labeled = X[200:400], X[:60]
     seen = {}
-    select = _fisher_mask.greedy_select
+    select = _fisher_mask.select_batch
 
     def spy(V, *args, **kwargs):
         seen.update(V=V, L=kwargs["labeled_fisher"], pool=kwargs["pool_fisher"])
@@ -89,7 +89,7 @@ def test_low_precision_embeddings_stored_once(monkeypatch, fitted_net, digits, d
 
     exact = FisherMask(random_state=0)
     idx64, _ = exact(PoolLearner(fitted_net, labeled), pool, n_instances=6)
-    monkeypatch.setattr(_fisher_mask, "greedy_select", spy)
+    monkeypatch.setattr(_fisher_mask, "select_batch", spy)
     low = FisherMask(embedding_dtype=dtype, random_state=0)
     idx, _ = low(PoolLearner(fitted_net, labeled), pool, n_instances=6)
     V, L = seen["V"], seen["L"]

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from skfisher import _persample, _storage, selection
-from skfisher._storage import EmbeddingRows, allocate, fits, fitting_rows, free_memory, on_device
-from skfisher.strategies import _fisher_mask
+from skfisher import _backends, _device, _persample, _problem, _storage
+from skfisher._backends import FisherFactor
+from skfisher._device import fits, fitting_rows, free_memory, phase, profile_memory
+from skfisher._storage import EmbeddingRows, allocate, on_device
 
 GPU = torch.device("cuda", 0)  # constructing a device needs no GPU
 GiB, MiB = 2**30, 2**20
@@ -141,34 +142,46 @@ def test_auto_batch_size_skips_the_probe_for_tiny_inputs(gpu):
     assert batch == _persample._DEFAULT_BATCH
 
 
-def test_phases_record_peak_gpu_memory(gpu):
+def test_phases_record_peak_gpu_memory_when_profiling(gpu):
     seconds, peaks = {}, {}
     gpu.peak = 5 * GiB
-    with _fisher_mask._phase("embeddings", GPU, seconds, peaks):
+    with profile_memory(), phase("embeddings", GPU, seconds, peaks):
         assert gpu.calls == ["sync", "reset"]
     assert gpu.calls == ["sync", "reset", "sync"]
     assert peaks == {"embeddings": 5 * GiB} and seconds["embeddings"] >= 0
-    with _fisher_mask._phase("selection", torch.device("cpu"), seconds, peaks):
+    with profile_memory(), phase("selection", torch.device("cpu"), seconds, peaks):
         pass
     assert peaks["selection"] is None and len(gpu.calls) == 3  # no CUDA call on the CPU
+
+
+def test_phases_leave_the_peak_statistics_alone_unless_profiling(gpu):
+    seconds, peaks = {}, {}
+    gpu.peak = 5 * GiB
+    with phase("embeddings", GPU, seconds, peaks):
+        pass
+    assert gpu.calls == ["sync", "sync"]  # timed, never reset
+    assert peaks == {"embeddings": None} and seconds["embeddings"] >= 0
+    with profile_memory(), profile_memory(False), phase("selection", GPU, seconds, peaks):
+        pass
+    assert "reset" not in gpu.calls and peaks["selection"] is None
 
 
 def test_host_rows_stay_on_the_host_when_the_gpu_is_short(gpu):
     t = torch.zeros(100, 10, 50, dtype=torch.bfloat16)  # 1 MB
     gpu.free = 1 * GiB
-    assert selection._place(t, GPU, "host") is t
-    assert selection._place(t, GPU, "auto", reserve=900 * MiB) is t  # 1 MB + reserve > 80 %
+    assert _problem._place(t, GPU, "host") is t
+    assert _problem._place(t, GPU, "auto", reserve=900 * MiB) is t  # 1 MB + reserve > 80 %
 
 
 def test_sample_space_only_when_its_grams_fit(gpu):
     n, C, d, steps = 50, 10, 5000, 10  # d large: the Gram form is cheaper
     rows = EmbeddingRows(torch.zeros(n * C, d), "cpu", group=C)
-    pool = ("factor", [rows], 1.0 / n)
-    costs = selection._costs(n * C, C, d, steps, pool, None)
-    assert costs["sample"] < costs["parameter"]
+    pool = FisherFactor([rows], 1.0 / n)
+    costs = _backends._costs(n * C, C, d, steps, pool, None)
+    assert costs["gram"] < costs["covariance"]
     # float64 rows of the candidates and the pool factor (here the same), and Z
     grams = 8 * (2 * n * C * d + n * C * (n * C + n * C))
-    gpu.free = int(grams / _storage._DEVICE_FRACTION) + 8
-    assert selection._cheaper_space(n * C, C, d, steps, pool, None, GPU) == "sample"
-    gpu.free = int(grams / _storage._DEVICE_FRACTION) - 8
-    assert selection._cheaper_space(n * C, C, d, steps, pool, None, GPU) == "parameter"
+    gpu.free = int(grams / _device._DEVICE_FRACTION) + 8
+    assert _backends.cheaper_space(n * C, C, d, steps, pool, None, GPU) == "gram"
+    gpu.free = int(grams / _device._DEVICE_FRACTION) - 8
+    assert _backends.cheaper_space(n * C, C, d, steps, pool, None, GPU) == "covariance"

@@ -4,10 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from skfisher import _storage, selection
+from skfisher import _backends, _problem, _storage
 from skfisher.selection import greedy_select, select_batch
 
 from _reference import brute_force_select, exact_greedy_select
+
+
+def _select(*args, **kwargs):
+    """``select_batch`` with its gains and objective."""
+    return select_batch(*args, return_gains=True, **kwargs)
 
 CASES = [
     # n, C, d, K, n_labeled, backward_steps
@@ -21,7 +26,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("space", ["parameter", "sample"])
+@pytest.mark.parametrize("space", ["covariance", "gram"])
 @pytest.mark.parametrize("n, C, d, K, n_labeled, b", CASES)
 def test_identical_picks_and_objective_to_brute_force(n, C, d, K, n_labeled, b, space):
     rng = np.random.RandomState(n + d + K)
@@ -29,7 +34,7 @@ def test_identical_picks_and_objective_to_brute_force(n, C, d, K, n_labeled, b, 
     L = rng.randn(n_labeled, C, d) if n_labeled else None
     F_lab = np.einsum("xcd,xce->de", L, L) / n_labeled if n_labeled else None
     ref, ref_obj = brute_force_select(V, K, F_lab=F_lab, n_labeled=n_labeled, backward_steps=b)
-    idx, gains, obj = greedy_select(
+    idx, gains, obj = _select(
         V, K, labeled_fisher=L, n_labeled=n_labeled, backward_steps=b, device="cpu", space=space
     )
     np.testing.assert_array_equal(idx, ref)
@@ -37,14 +42,14 @@ def test_identical_picks_and_objective_to_brute_force(n, C, d, K, n_labeled, b, 
     assert gains.shape == (K,) and np.all(gains > 0)
 
 
-@pytest.mark.parametrize("space", ["parameter", "sample"])
+@pytest.mark.parametrize("space", ["covariance", "gram"])
 def test_explicit_pool_fisher_matrix_or_embeddings(space):
     rng = np.random.RandomState(3)
     V, P = rng.randn(30, 3, 7), rng.randn(12, 3, 7)
     F_pool = np.einsum("xcd,xce->de", P, P) / 12
     ref, _ = brute_force_select(V, 5, F_pool=F_pool)
-    given = P if space == "sample" else F_pool
-    idx, _, _ = greedy_select(V, 5, pool_fisher=given, device="cpu", space=space)
+    given = P if space == "gram" else F_pool
+    idx, _, _ = _select(V, 5, pool_fisher=given, device="cpu", space=space)
     np.testing.assert_array_equal(idx, ref)
 
 
@@ -62,7 +67,7 @@ def test_large_d_never_forms_a_d_by_d_matrix(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("parameter space used")
 
-    monkeypatch.setattr(selection, "_ParameterSpace", forbidden)
+    monkeypatch.setitem(_backends.BACKENDS, "covariance", forbidden)
     rng = np.random.RandomState(5)
     V, L = rng.randn(10, 3, 500), rng.randn(4, 3, 500)
     idx = select_batch(V, 3, labeled_fisher=L, n_labeled=4, device="cpu")
@@ -88,10 +93,10 @@ def test_float32_torch_input_and_return_type():
     [
         ((np.full((5, 2, 3), np.nan), 2), {}, "embeddings contains NaN"),
         ((np.zeros((5, 6)), 2), {}, "embeddings must have 3 dimensions"),
-        ((np.ones((5, 2, 3)), 0), {}, r"n_select must be an int in \[1, 5\]"),
+        ((np.ones((5, 2, 3)), 0), {}, r"'n_select' parameter of select_batch must be an int"),
         ((np.ones((5, 2, 3)), 6), {}, r"n_select must be an int in \[1, 5\]"),
         ((np.ones((5, 2, 3)), 3), {"backward_steps": 1}, r"\(backward_steps \+ 1\) \* n_select"),
-        ((np.ones((5, 2, 3)), 2), {"lam": 0}, "lam must be a positive"),
+        ((np.ones((5, 2, 3)), 2), {"lam": 0}, "'lam' parameter of select_batch must be a float"),
         ((np.ones((5, 2, 3)), 2), {"pool_fisher": np.eye(4)}, r"pool_fisher must have shape \(3, 3\)"),
         ((np.ones((5, 2, 3)), 2), {"labeled_fisher": np.ones((2, 3, 3)), "n_labeled": 2},
          r"labeled_fisher given as embeddings must have shape \(m, 2, 3\)"),
@@ -100,13 +105,13 @@ def test_float32_torch_input_and_return_type():
         ((np.ones((5, 2, 3)), 2), {"pool_fisher": [np.ones((2, 2, 3)), np.ones((2, 3, 3))]},
          r"pool_fisher given as embeddings must have shape \(m, 2, 3\)"),
         ((np.ones((5, 2, 3)), 2), {"pool_fisher": [np.ones((0, 2, 3))] * 2}, "holds no rows"),
-        ((np.ones((5, 2, 3)), 2), {"storage": "disk"}, "storage must be 'auto', 'device' or 'host'"),
+        ((np.ones((5, 2, 3)), 2), {"storage": "disk"}, "'storage' parameter of select_batch must be a str"),
         ((np.ones((5, 2, 3), dtype=np.complex64), 2), {}, "must be a real numeric array"),
     ],
 )
 def test_bad_input_is_named(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        greedy_select(*args, device="cpu", **kwargs)
+        select_batch(*args, device="cpu", **kwargs)
 
 
 @pytest.mark.parametrize("labeled", [False, True])
@@ -114,9 +119,9 @@ def test_float32_storage_keeps_the_float64_picks(labeled):
     rng = np.random.RandomState(8)
     V, L = rng.randn(200, 5, 30), rng.randn(20, 5, 30)
     kwargs = dict(labeled_fisher=L, n_labeled=20) if labeled else {}
-    idx64, _, obj64 = greedy_select(V, 12, device="cpu", space="parameter", **kwargs)
-    idx32, _, obj32 = greedy_select(V.astype(np.float32), 12, device="cpu",
-                                    space="parameter", **kwargs)
+    idx64, _, obj64 = _select(V, 12, device="cpu", space="covariance", **kwargs)
+    idx32, _, obj32 = _select(V.astype(np.float32), 12, device="cpu",
+                              space="covariance", **kwargs)
     np.testing.assert_array_equal(idx32, idx64)
     assert abs(obj32 - obj64) <= 1e-4 * abs(obj64)  # float32 passes: measured ~3e-5
     V32 = V.astype(np.float32).astype(np.float64)
@@ -135,10 +140,10 @@ def test_low_precision_storage_objective_drift(dtype, rtol):
     # (measured here: 2e-9 float32, 4e-6 bfloat16, 2e-6 float16)
     rng = np.random.RandomState(9)
     V, L = rng.randn(400, 5, 300), rng.randn(40, 5, 300)
-    kwargs = dict(n_labeled=40, device="cpu", space="parameter")
-    idx64, _, obj64 = greedy_select(V, 20, labeled_fisher=L, **kwargs)
+    kwargs = dict(n_labeled=40, device="cpu", space="covariance")
+    idx64, _, obj64 = _select(V, 20, labeled_fisher=L, **kwargs)
     low = [torch.from_numpy(a).to(dtype) for a in (V, L)]
-    idx, _, obj = greedy_select(low[0], 20, labeled_fisher=low[1], **kwargs)
+    idx, _, obj = _select(low[0], 20, labeled_fisher=low[1], **kwargs)
     assert abs(obj - obj64) <= rtol * abs(obj64)
     assert np.mean(idx == idx64) >= 0.9
 
@@ -147,8 +152,8 @@ def test_objective_is_the_trace_of_the_final_state():
     # tr(A F) of the returned batch, computed from scratch in float64
     rng = np.random.RandomState(13)
     V, L = rng.randn(50, 3, 6), rng.randn(5, 3, 6)
-    idx, gains, obj = greedy_select(V, 4, labeled_fisher=L, n_labeled=5, device="cpu",
-                                    space="parameter")
+    idx, gains, obj = _select(V, 4, labeled_fisher=L, n_labeled=5, device="cpu",
+                              space="covariance")
     F = np.einsum("xcd,xce->de", V, V) / len(V)  # pool_fisher defaults to the candidates
     F_lab = np.einsum("xcd,xce->de", L, L) / 5
     F_B = np.einsum("xcd,xce->de", V[idx], V[idx])
@@ -164,10 +169,10 @@ def test_chunked_reads_bound_memory_and_change_nothing(monkeypatch, dtype):
     V = torch.from_numpy(rng.randn(60, 4, 16)).to(dtype)
     L = torch.from_numpy(rng.randn(8, 4, 16)).to(dtype)
     kwargs = dict(pool_fisher=[V, L], labeled_fisher=L, n_labeled=8, device="cpu",
-                  space="parameter", backward_steps=1)
-    whole = greedy_select(V, 5, **kwargs)
+                  space="covariance", backward_steps=1)
+    whole = _select(V, 5, **kwargs)
     seen = []
-    chunks = selection.EmbeddingRows.chunks
+    chunks = _storage.EmbeddingRows.chunks
 
     def spy(self, dtype=None):
         for start, chunk in chunks(self, dtype):
@@ -175,9 +180,9 @@ def test_chunked_reads_bound_memory_and_change_nothing(monkeypatch, dtype):
                 seen.append(len(chunk))
             yield start, chunk
 
-    monkeypatch.setattr(selection.EmbeddingRows, "chunks", spy)
+    monkeypatch.setattr(_storage.EmbeddingRows, "chunks", spy)
     monkeypatch.setattr(_storage, "_CPU_CHUNK_BYTES", 8 * 16 * 12)  # 12 float64 rows
-    chunked = greedy_select(V, 5, **kwargs)
+    chunked = _select(V, 5, **kwargs)
     np.testing.assert_array_equal(chunked[0], whole[0])
     np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-6)
     # no full-size copy, whatever the storage type (float64 is read as views)
@@ -188,17 +193,17 @@ def test_pool_fisher_blocks_equal_their_concatenation():
     rng = np.random.RandomState(11)
     V, L = rng.randn(30, 3, 7), rng.randn(6, 3, 7)
     kwargs = dict(labeled_fisher=L, n_labeled=6, device="cpu")
-    for space in ("parameter", "sample"):
-        a = greedy_select(V, 4, pool_fisher=[V, L], space=space, **kwargs)
-        b = greedy_select(V, 4, pool_fisher=np.concatenate([V, L]), space=space, **kwargs)
+    for space in ("covariance", "gram"):
+        a = _select(V, 4, pool_fisher=[V, L], space=space, **kwargs)
+        b = _select(V, 4, pool_fisher=np.concatenate([V, L]), space=space, **kwargs)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_allclose(a[2], b[2], rtol=1e-12)
 
 
 def test_host_storage_gives_the_device_picks():
     V = np.random.RandomState(12).randn(40, 3, 9)
-    a = greedy_select(V, 5, device="cpu", storage="host")
-    b = greedy_select(V, 5, device="cpu", storage="device")
+    a = _select(V, 5, device="cpu", storage="host")
+    b = _select(V, 5, device="cpu", storage="device")
     np.testing.assert_array_equal(a[0], b[0])
     assert a[2] == b[2]
 
@@ -206,15 +211,15 @@ def test_host_storage_gives_the_device_picks():
 def test_low_precision_input_is_not_copied(monkeypatch):
     V = torch.randn(30, 3, 8, generator=torch.Generator().manual_seed(0)).bfloat16()
     stored = []
-    rows = selection._embedding_rows
+    rows = _problem._embedding_rows
 
     def spy(*args, **kwargs):
         out = rows(*args, **kwargs)
         stored.append(out.data)
         return out
 
-    monkeypatch.setattr(selection, "_embedding_rows", spy)
-    greedy_select(V, 4, device="cpu", space="parameter")
+    monkeypatch.setattr(_problem, "_embedding_rows", spy)
+    _select(V, 4, device="cpu", space="covariance")
     assert stored[0].dtype == torch.bfloat16 and stored[0].data_ptr() == V.data_ptr()
 
 
@@ -234,19 +239,19 @@ def test_candidates_in_the_pool_fisher_are_read_once(monkeypatch):
     rng = np.random.RandomState(15)
     V, L = rng.randn(30, 3, 6), rng.randn(5, 3, 6)
     wrapped = []
-    rows = selection._embedding_rows
+    rows = _problem._embedding_rows
 
     def spy(name, t, *args, **kwargs):
         wrapped.append((name, len(t)))
         return rows(name, t, *args, **kwargs)
 
-    monkeypatch.setattr(selection, "_embedding_rows", spy)
-    a = greedy_select(V, 4, pool_fisher=[V, L], labeled_fisher=L, n_labeled=5, device="cpu")
+    monkeypatch.setattr(_problem, "_embedding_rows", spy)
+    a = _select(V, 4, pool_fisher=[V, L], labeled_fisher=L, n_labeled=5, device="cpu")
     # V is validated once, as the embeddings; its pool block reuses those rows
     assert wrapped == [("embeddings", 30), ("pool_fisher", 5), ("labeled_fisher", 5)]
     monkeypatch.undo()
-    b = greedy_select(V, 4, pool_fisher=[V.copy(), L], labeled_fisher=L, n_labeled=5,
-                      device="cpu")
+    b = _select(V, 4, pool_fisher=[V.copy(), L], labeled_fisher=L, n_labeled=5,
+                device="cpu")
     np.testing.assert_array_equal(a[0], b[0])
     assert a[2] == b[2]
 
@@ -257,13 +262,13 @@ def _scaled_problem(seed, n, C, d):
     return rs.randn(n, C, d) * 30 * rs.gamma(1, 1, (n, 1, 1))
 
 
-@pytest.mark.parametrize("space", ["parameter", "sample"])
+@pytest.mark.parametrize("space", ["covariance", "gram"])
 @pytest.mark.parametrize("seed, d, lam", [(0, 40, 0.01), (1, 80, 0.01), (2, 80, 1e-4)])
 def test_removals_are_exact_greedy_when_lam_is_small(seed, d, lam, space):
     # the issue's reproductions: the incremental state lost its digits in removals
     V = _scaled_problem(seed, 20, 3, d)
     ref, ref_obj = exact_greedy_select(V, 4, lam=lam, backward_steps=1)
-    idx, gains, obj = greedy_select(V, 4, lam=lam, backward_steps=1, device="cpu", space=space)
+    idx, gains, obj = _select(V, 4, lam=lam, backward_steps=1, device="cpu", space=space)
     assert idx.tolist() == ref
     assert obj == pytest.approx(ref_obj, rel=1e-9)
     assert np.all(gains > 0)
@@ -275,35 +280,35 @@ def test_backward_steps_are_exact_greedy_on_random_hard_problems(seed):
     n, C, K, b = rs.randint(14, 26), rs.randint(2, 5), rs.randint(2, 5), rs.randint(1, 3)
     b = b if (b + 1) * K <= n else 1
     lam, n_L = rs.choice([1e-2, 1e-3, 1e-4]), rs.choice([0, 3])
-    spaces = ["parameter"]
+    spaces = ["covariance"]
     d = rs.choice([12, 60, 150])
     if d >= ((b + 1) * K + n_L) * C:
-        spaces.append("sample")  # the sample space serves rows that do not span
+        spaces.append("gram")  # the Gram space serves rows that do not span
     V = _scaled_problem(seed, n, C, d)
     L = rs.randn(n_L, C, d) * 30 if n_L else None
     ref, ref_obj = exact_greedy_select(V, K, L=L, lam=lam, backward_steps=b)
     kwargs = dict(pool_fisher=[V, L], labeled_fisher=L, n_labeled=n_L) if n_L else {}
     for space in spaces:
-        idx, _, obj = greedy_select(V, K, lam=lam, backward_steps=b, device="cpu",
-                                    space=space, **kwargs)
+        idx, _, obj = _select(V, K, lam=lam, backward_steps=b, device="cpu",
+                              space=space, **kwargs)
         assert idx.tolist() == ref, space
         assert obj == pytest.approx(ref_obj, rel=1e-6)
 
 
-@pytest.mark.parametrize("space", ["parameter", "sample"])
+@pytest.mark.parametrize("space", ["covariance", "gram"])
 def test_hopelessly_small_lam_is_a_clear_error(space):
     # rows that span the space and lam far below float64's resolution of them
     V = _scaled_problem(0, 20, 3, 8)
     with pytest.raises(ValueError, match="ill-conditioned.*increase lam"):
-        greedy_select(V, 4, lam=1e-20, backward_steps=1, device="cpu", space=space)
+        _select(V, 4, lam=1e-20, backward_steps=1, device="cpu", space=space)
 
 
 @pytest.mark.parametrize("b", [0, 1])
-@pytest.mark.parametrize("space", ["parameter", "sample"])
+@pytest.mark.parametrize("space", ["covariance", "gram"])
 def test_all_zero_embeddings_are_ties_not_an_error(space, b):
     # a network certain of every row: nothing to gain, nothing ill-conditioned
     V = np.zeros((6, 2, 30))
-    idx, gains, obj = greedy_select(V, 2, device="cpu", space=space, backward_steps=b)
+    idx, gains, obj = _select(V, 2, device="cpu", space=space, backward_steps=b)
     assert idx.tolist() == brute_force_select(V, 2, backward_steps=b)[0].tolist()
     assert obj == 0 and np.all(gains == 0)
 
@@ -318,3 +323,29 @@ def test_all_zero_embeddings_are_ties_not_an_error(space, b):
 def test_select_batch_validates_its_parameters_at_entry(kwargs, message):
     with pytest.raises(ValueError, match=message):
         select_batch(np.ones((5, 2, 3)), 2, **kwargs)
+
+
+def test_greedy_select_is_deprecated_for_return_gains():
+    V = np.random.RandomState(16).randn(20, 3, 5)
+    with pytest.warns(FutureWarning, match=r"select_batch\(\.\.\., return_gains=True\)"):
+        old = greedy_select(V, 4, device="cpu", space="covariance")
+    new = select_batch(V, 4, device="cpu", space="covariance", return_gains=True)
+    np.testing.assert_array_equal(old[0], new[0])
+    np.testing.assert_array_equal(old[1], new[1])
+    assert old[2] == new[2]
+
+
+@pytest.mark.parametrize("old, new", [("parameter", "covariance"), ("sample", "gram")])
+def test_old_space_names_warn_and_select_the_same(old, new):
+    V = np.random.RandomState(17).randn(20, 3, 40)
+    with pytest.warns(FutureWarning, match=f"space='{old}' was renamed space='{new}'"):
+        a = select_batch(V, 4, device="cpu", space=old, return_gains=True)
+    b = select_batch(V, 4, device="cpu", space=new, return_gains=True)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[2] == b[2]
+
+
+def test_gram_space_refuses_a_fisher_matrix():
+    V = np.random.RandomState(18).randn(10, 2, 4)
+    with pytest.raises(ValueError, match="space='gram' needs the Fisher matrices"):
+        select_batch(V, 2, pool_fisher=np.eye(4), device="cpu", space="gram")

@@ -5,14 +5,8 @@ import pytest
 import torch
 
 from skfisher import _storage
-from skfisher._storage import (
-    EmbeddingRows,
-    allocate,
-    fits,
-    fitting_rows,
-    free_memory,
-    storage_dtype,
-)
+from skfisher._device import fits, fitting_rows, free_memory
+from skfisher._storage import EmbeddingRows, allocate, storage_dtype
 
 CPU = torch.device("cpu")
 
@@ -87,13 +81,3 @@ def test_fitting_rows_and_memory():
 def test_allocate_on_the_cpu_ignores_host_storage():
     t = allocate((2, 3, 4), torch.bfloat16, CPU, storage="host")
     assert t.shape == (2, 3, 4) and t.dtype == torch.bfloat16 and t.device == CPU
-
-
-def test_resolve_device():
-    from skfisher._storage import resolve_device
-
-    assert resolve_device("cpu") == CPU
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device(None).type == resolve_device("auto").type == expected
-    if torch.cuda.is_available():
-        assert resolve_device("cuda").index == torch.cuda.current_device()

@@ -1,7 +1,5 @@
 """FisherMask and BAIT: Fisher-masked gradient embeddings + greedy Fisher selection."""
 
-import contextlib
-import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,8 +20,9 @@ from ..fisher import (
 )
 from .._inspect import check_classifier_module, find_output_layer
 from .._persample import eval_mode
-from .._storage import STORAGE_DTYPES, allocate, resolve_device, storage_dtype
-from ..selection import greedy_select
+from .._device import model_device, phase, resolve_device
+from .._storage import STORAGE_DTYPES, allocate, storage_dtype
+from ..selection import select_batch
 from ._base import check_finite_outputs, check_n_instances, images_for, resolve_estimator
 
 __all__ = ["FisherMask", "fisher_mask", "bait"]
@@ -31,25 +30,6 @@ __all__ = ["FisherMask", "fisher_mask", "bait"]
 
 _AUTO_FISHER_ROWS = 1024
 _EXACT_DIAG_COST = 3  # exact diagonal / embeddings, in forward passes per row (CPU)
-
-
-def _device_of(model):
-    return next(model.parameters()).device
-
-
-@contextlib.contextmanager
-def _phase(name, device, seconds, peaks):
-    """Time a phase of the query and record its peak GPU memory (None on the CPU)."""
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    tic = time.perf_counter()
-    yield
-    if cuda:
-        torch.cuda.synchronize(device)
-    seconds[name] = time.perf_counter() - tic
-    peaks[name] = torch.cuda.max_memory_allocated(device) if cuda else None
 
 
 class FisherMask(BaseEstimator):
@@ -138,11 +118,12 @@ class FisherMask(BaseEstimator):
         Diagnostics of the last call: ``mask_size``, ``mask_layers`` (entries
         per parameter), ``seconds`` per phase (``fisher_diagonal``,
         ``embeddings``, ``selection``), ``peak_memory`` per phase (bytes of
-        GPU memory, None on the CPU; measuring resets the device's
-        peak-memory statistics), ``storage`` (where the embeddings were
-        kept), ``objective`` (``tr(A F_pool)``), ``fisher_rows`` (rows of
-        the Fisher diagonal, 0 for the output and random masks) and
-        ``candidates`` (the pool rows scored, sorted; None: all).
+        GPU memory inside :func:`skfisher.profile_memory`, which resets the
+        device's peak-memory statistics; None otherwise and on the CPU),
+        ``storage`` (where the embeddings were kept), ``objective``
+        (``tr(A F_pool)``), ``fisher_rows`` (rows of the Fisher diagonal, 0
+        for the output and random masks) and ``candidates`` (the pool rows
+        scored, sorted; None: all).
 
     Examples
     --------
@@ -277,10 +258,10 @@ class FisherMask(BaseEstimator):
         if X_labeled is not None and len(X_labeled):
             labeled = images_for(estimator, X_labeled)
         rng = check_random_state(self.random_state)
-        device = resolve_device(self.device if self.device is not None else _device_of(model))
+        device = resolve_device(self.device if self.device is not None else model_device(model))
         seconds, peaks = {}, {}
 
-        with _phase("fisher_diagonal", device, seconds, peaks):
+        with phase("fisher_diagonal", device, seconds, peaks):
             m = 0
             if self.mask in ("output", "random"):
                 diag = None
@@ -304,19 +285,20 @@ class FisherMask(BaseEstimator):
             scored = np.sort(rng.choice(n_pool, size=self.max_candidates, replace=False))
             pool = pool[scored]
 
-        with _phase("embeddings", device, seconds, peaks):
+        with phase("embeddings", device, seconds, peaks):
             V, L = self._embed(model, pool, labeled, indices, device)
             for E in (V, L):
                 if E is not None:
                     check_finite_outputs(E, "gradient embeddings", name)
 
-        with _phase("selection", device, seconds, peaks):
+        with phase("selection", device, seconds, peaks):
             # the pool Fisher averages over labeled and unlabeled rows, as the
             # reference; given as two blocks, so neither is copied
-            chosen, gains, objective = greedy_select(
+            chosen, gains, objective = select_batch(
                 V, n_instances, pool_fisher=None if L is None else [V, L], labeled_fisher=L,
                 n_labeled=0 if L is None else len(L), lam=self.lam,
                 backward_steps=self.backward_steps, device=device, storage=self.storage,
+                return_gains=True,
             )
         if scored is not None:
             chosen = scored[chosen]
@@ -346,7 +328,7 @@ class FisherMask(BaseEstimator):
         """Pool and labeled embeddings, stored once where the selection reads them."""
         dtype = storage_dtype(self.embedding_dtype)
         with eval_mode(model), torch.no_grad():
-            x = torch.as_tensor(pool[:1]).to(_device_of(model), next(model.parameters()).dtype)
+            x = torch.as_tensor(pool[:1]).to(model_device(model), next(model.parameters()).dtype)
             n_classes = model(x).shape[1]
         n_rows = len(pool) + (0 if labeled is None else len(labeled))
         d = len(indices)
