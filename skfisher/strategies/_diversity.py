@@ -7,14 +7,8 @@ from sklearn.utils._param_validation import Hidden, StrOptions, validate_params
 
 from .._features import output_layer_inputs
 from .._inspect import check_classifier_module, find_output_layer
-from ._base import (
-    Count,
-    check_finite_outputs,
-    check_n_instances,
-    forward_rows,
-    images_for,
-    resolve_estimator,
-)
+from ._base import Count, check_finite_outputs, check_n_instances, forward_rows
+from ._base import images_for, resolve_estimator
 
 __all__ = ["kcenter_greedy", "badge", "kcenter_select", "kmeanspp_select", "badge_embeddings"]
 

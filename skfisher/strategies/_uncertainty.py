@@ -33,7 +33,11 @@ def uncertainty_scores(proba, method):
     -------
     scores : ndarray of shape (n,), dtype float64
     """
-    proba = np.asarray(proba, dtype=np.float64)
+    return _scores(np.asarray(proba, dtype=np.float64), method)
+
+
+def _scores(proba, method):
+    """:func:`uncertainty_scores` of a float64 array, ``method`` already checked."""
     if method == "entropy":
         with np.errstate(divide="ignore", invalid="ignore"):
             return -np.where(proba > 0, proba * np.log(proba), 0.0).sum(axis=1)
@@ -48,7 +52,7 @@ def _uncertainty_sampling(classifier, X_pool, n_instances, method):
     estimator, _ = unwrap_classifier(classifier)  # any predict_proba: Pipeline, Committee
     proba = np.asarray(estimator.predict_proba(X_pool), dtype=np.float64)
     check_finite_outputs(proba, "predicted probabilities", f"{method} sampling")
-    return top_k(uncertainty_scores(proba, method), n_instances)
+    return top_k(_scores(proba, method), n_instances)
 
 
 @validate_params({"random_state": ["random_state"]}, prefer_skip_nested_validation=True)
