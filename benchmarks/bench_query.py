@@ -219,7 +219,7 @@ def main(argv=None):
 
     net, pool, setting = (digits_setting if args.digits else reference_setting)(args, device)
     strategy = FisherMask(
-        fisher_samples=args.fisher_samples, batch_size=args.batch_size, random_state=0
+        fisher_samples=args.fisher_samples, forward_batch_size=args.batch_size, random_state=0
     )
     strategy(net, pool[:64], n_instances=2)  # warm-up (kernels, allocator)
     synchronize(device)

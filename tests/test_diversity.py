@@ -81,3 +81,41 @@ def test_strategies_on_a_fitted_net(fitted_net, digits):
     assert len(set(a.tolist())) == 5
     with pytest.raises(ValueError, match="n_instances"):
         badge(fitted_net, pool, 0)
+
+
+@pytest.mark.parametrize("strategy", [kcenter_greedy, badge])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"forward_batch_size": 0}, "'forward_batch_size' parameter of"),
+        ({"forward_batch_size": True}, "'forward_batch_size' parameter of"),
+        ({"output_layer": 3}, "'output_layer' parameter of"),
+        ({"random_state": "seed"}, "'random_state' parameter of"),
+        ({"batch_size": 0}, "'batch_size' parameter of"),
+        ({"batch_size": 8, "forward_batch_size": 16}, "give only forward_batch_size"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_forward_pass(
+    monkeypatch, fitted_net, digits, strategy, params, message
+):
+    rows = []
+    forward = fitted_net.module_.forward
+    monkeypatch.setattr(fitted_net.module_, "forward",
+                        lambda x, **k: rows.append(len(x)) or forward(x, **k))
+    with pytest.raises(ValueError, match=message):
+        strategy(fitted_net, digits[0][200:240], 2, **params)
+    assert rows == []
+
+
+@pytest.mark.parametrize("strategy", [kcenter_greedy, badge])
+def test_deprecated_batch_size_is_forward_batch_size(monkeypatch, fitted_net, digits, strategy):
+    pool = digits[0][200:240]
+    rows = []
+    forward = fitted_net.module_.forward
+    monkeypatch.setattr(fitted_net.module_, "forward",
+                        lambda x, **k: rows.append(len(x)) or forward(x, **k))
+    with pytest.warns(FutureWarning, match="renamed `forward_batch_size`"):
+        old = strategy(fitted_net, pool, 3, batch_size=9, random_state=0)
+    assert rows and max(rows) <= 9
+    new = strategy(fitted_net, pool, 3, forward_batch_size=9, random_state=0)
+    np.testing.assert_array_equal(old[0], new[0])

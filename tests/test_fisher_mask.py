@@ -124,7 +124,10 @@ def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):
         ({"mask": "magnitude"}, "'mask' parameter"),
         ({"fisher_samples": 0}, "'fisher_samples' parameter"),
         ({"backward_steps": -1}, "'backward_steps' parameter"),
+        ({"forward_batch_size": 0}, "'forward_batch_size' parameter"),
+        ({"forward_batch_size": True}, "'forward_batch_size' parameter"),
         ({"batch_size": 0}, "'batch_size' parameter"),
+        ({"batch_size": 8, "forward_batch_size": 16}, "give only forward_batch_size"),
         ({"embedding_dtype": "int8"}, "'embedding_dtype' parameter"),
         ({"storage": "disk"}, "'storage' parameter"),
     ],
@@ -195,3 +198,32 @@ def test_active_learner_with_fisher_mask_end_to_end(digits):
 def test_a_lam_below_float64_resolution_is_a_clear_error(fitted_net, digits, strategy):
     with pytest.raises(ValueError, match="lam=1e-20 is too small against the scale"):
         strategy(fitted_net, digits[0][200:260], 3, lam=1e-20)
+
+
+def _rows_per_forward(monkeypatch, net):
+    rows = []
+    forward = net.module_.forward
+    monkeypatch.setattr(net.module_, "forward", lambda x, **k: rows.append(len(x)) or forward(x, **k))
+    return rows
+
+
+def test_forward_batch_size_bounds_every_forward_pass(monkeypatch, fitted_net, digits):
+    rows = _rows_per_forward(monkeypatch, fitted_net)
+    FisherMask(forward_batch_size=7, fisher_samples=20, random_state=0)(
+        fitted_net, digits[0][200:240], 2)
+    assert rows and max(rows) <= 7
+
+
+def test_deprecated_batch_size_is_forward_batch_size(monkeypatch, fitted_net, digits):
+    pool = digits[0][200:240]
+    old = FisherMask(batch_size=7, fisher_samples=20, random_state=0)
+    assert clone(old).get_params() == old.get_params()  # stored verbatim
+    assert old.get_params()["forward_batch_size"] == "auto"
+    rows = _rows_per_forward(monkeypatch, fitted_net)
+    with pytest.warns(FutureWarning, match="renamed `forward_batch_size`"):
+        idx = old(fitted_net, pool, 3)[0]
+    assert rows and max(rows) <= 7
+    new = FisherMask(forward_batch_size=7, fisher_samples=20, random_state=0)
+    np.testing.assert_array_equal(idx, new(fitted_net, pool, 3)[0])
+    with pytest.warns(FutureWarning, match="renamed `forward_batch_size`"):
+        bait(fitted_net, pool, 2, batch_size=7)

@@ -51,7 +51,7 @@ def test_scores_match_the_definitions():
     np.testing.assert_allclose(uncertainty_scores(p, "entropy"), ent)
     np.testing.assert_allclose(uncertainty_scores(p, "margin"), [1, 0.15, 1, 1, 0.7])
     np.testing.assert_allclose(uncertainty_scores(p, "least_confidence"), [0.5, 0.1, 2 / 3, 0.5, 0.4])
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match="'method' parameter of uncertainty_scores"):
         uncertainty_scores(p, "variance")
 
 
@@ -75,6 +75,8 @@ def test_random_sampling_is_seeded_and_without_replacement():
     b, _ = random_sampling(None, np.zeros((50, 2)), 20, random_state=1)
     np.testing.assert_array_equal(a, b)
     assert len(set(a.tolist())) == 20 and s.shape == (20,)
+    with pytest.raises(ValueError, match="'random_state' parameter of random_sampling"):
+        random_sampling(None, np.zeros((50, 2)), 20, random_state="seed")
 
 
 @pytest.mark.parametrize("n", [0, -1, 6, 2.0, True])

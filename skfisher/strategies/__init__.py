@@ -2,6 +2,7 @@
 -> (indices, scores)``."""
 
 import functools
+import inspect
 
 from ._diversity import badge, badge_embeddings, kcenter_greedy, kcenter_select, kmeanspp_select
 from ._fisher_mask import FisherMask, bait, fisher_mask
@@ -26,7 +27,11 @@ STRATEGIES = {
 }
 
 
-_SEEDED = {"fisher_mask", "bait", "random", "kcenter_greedy", "badge"}
+#: Strategies that draw at random: those with a ``random_state`` parameter.
+_SEEDED = {
+    name for name, strategy in STRATEGIES.items()
+    if "random_state" in inspect.signature(strategy).parameters
+}
 
 
 def get_strategy(name, random_state=None):

@@ -3,10 +3,12 @@
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Hidden, StrOptions, validate_params
 
 from .._features import output_layer_inputs
 from .._inspect import check_classifier_module, find_output_layer
-from ._base import check_finite_outputs, check_n_instances, images_for, resolve_estimator
+from ._base import Count, check_finite_outputs, check_n_instances, forward_rows
+from ._base import images_for, resolve_estimator
 
 __all__ = ["kcenter_greedy", "badge", "kcenter_select", "kmeanspp_select", "badge_embeddings"]
 
@@ -130,9 +132,21 @@ def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size, st
     return out[0], out[1]
 
 
+#: The parameters of the network-feature strategies, checked once at their entry
+#: (``n_instances`` is checked against the pool by :func:`check_n_instances`).
+_CONSTRAINTS = {
+    "X_labeled": ["array-like", None],
+    "output_layer": [str, None],
+    "forward_batch_size": [Count(1)],
+    "random_state": ["random_state"],
+    "batch_size": [Count(1), Hidden(StrOptions({"deprecated"}))],
+}
+
+
+@validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
 def kcenter_greedy(
     classifier, X_pool, n_instances=1, *, X_labeled=None, output_layer=None,
-    batch_size=256, random_state=None,
+    forward_batch_size=256, random_state=None, batch_size="deprecated",
 ):
     """Core-Set (Sener & Savarese 2018): k-center greedy on penultimate features.
 
@@ -150,9 +164,15 @@ def kcenter_greedy(
     output_layer : str, default=None
         Module name of the output layer; None: the last Linear layer whose
         output is the network's output.
-    batch_size : int, default=256
+    forward_batch_size : int, default=256
+        Rows per forward pass (not the number of rows queried).
     random_state : int, RandomState instance or None, default=None
         The first pick when nothing is labeled.
+    batch_size : int, default="deprecated"
+        Former name of ``forward_batch_size``.
+
+        .. deprecated:: 0.2
+           Use ``forward_batch_size``; ``batch_size`` will be removed in 0.3.
 
     Returns
     -------
@@ -160,15 +180,19 @@ def kcenter_greedy(
     distances : ndarray of shape (n_instances,)
     """
     check_n_instances(n_instances, X_pool)
+    rows_per_pass = forward_rows(forward_batch_size, batch_size, default=256,
+                                 owner="kcenter_greedy")
     (pool, _), labeled = _network_outputs(
-        classifier, X_pool, X_labeled, output_layer, batch_size, "kcenter_greedy"
+        classifier, X_pool, X_labeled, output_layer, rows_per_pass, "kcenter_greedy"
     )
     centers = None if labeled is None else labeled[0]
     return kcenter_select(pool, n_instances, centers, random_state=random_state)
 
 
+@validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
 def badge(
-    classifier, X_pool, n_instances=1, *, output_layer=None, batch_size=256, random_state=None,
+    classifier, X_pool, n_instances=1, *, output_layer=None, forward_batch_size=256,
+    random_state=None, batch_size="deprecated",
 ):
     """BADGE (Ash et al. 2020): k-means++ seeding on last-layer gradient embeddings.
 
@@ -180,9 +204,15 @@ def badge(
     output_layer : str, default=None
         Module name of the output layer; None: the last Linear layer whose
         output is the network's output.
-    batch_size : int, default=256
+    forward_batch_size : int, default=256
+        Rows per forward pass (not the number of rows queried).
     random_state : int, RandomState instance or None, default=None
         The D²-weighted draws.
+    batch_size : int, default="deprecated"
+        Former name of ``forward_batch_size``.
+
+        .. deprecated:: 0.2
+           Use ``forward_batch_size``; ``batch_size`` will be removed in 0.3.
 
     Returns
     -------
@@ -190,8 +220,9 @@ def badge(
     d2 : ndarray of shape (n_instances,)
     """
     check_n_instances(n_instances, X_pool)
+    rows_per_pass = forward_rows(forward_batch_size, batch_size, default=256, owner="badge")
     (features, logits), _ = _network_outputs(
-        classifier, X_pool, [], output_layer, batch_size, "badge"
+        classifier, X_pool, [], output_layer, rows_per_pass, "badge"
     )
     return kmeanspp_select(
         badge_embeddings(features.double(), logits.double()), n_instances,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from ..fisher import (
     FISHER_ESTIMATORS,
@@ -23,7 +23,14 @@ from .._persample import eval_mode
 from .._device import model_device, phase, resolve_device
 from .._storage import STORAGE_DTYPES, allocate, storage_dtype
 from ..selection import select_batch
-from ._base import check_finite_outputs, check_n_instances, images_for, resolve_estimator
+from ._base import (
+    Count,
+    check_finite_outputs,
+    check_n_instances,
+    forward_rows,
+    images_for,
+    resolve_estimator,
+)
 
 __all__ = ["FisherMask", "fisher_mask", "bait"]
 
@@ -93,9 +100,10 @@ class FisherMask(BaseEstimator):
         Keep frozen parameters (``requires_grad=False``, e.g. a frozen
         pretrained backbone) out of the mask; ``sparsity`` is then a fraction
         of the trainable parameters. No effect when all are trainable.
-    batch_size : int or "auto", default="auto"
+    forward_batch_size : int or "auto", default="auto"
         Rows per forward pass for the Fisher diagonal and the embeddings;
         ``"auto"`` sizes them from the free GPU memory (128 on the CPU).
+        Not the number of rows queried (``n_instances``).
     embedding_dtype : {"float64", "float32", "bfloat16", "float16"}, default="float64"
         Storage type of the embeddings. The selection state is float64
         whatever it is; passes over float32 or 16-bit embeddings run in
@@ -111,6 +119,11 @@ class FisherMask(BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Draws the Fisher rows, the sampled classes, the random mask and the
         candidate subset.
+    batch_size : int or "auto", default="deprecated"
+        Former name of ``forward_batch_size``.
+
+        .. deprecated:: 0.2
+           Use ``forward_batch_size``; ``batch_size`` will be removed in 0.3.
 
     Attributes
     ----------
@@ -151,11 +164,12 @@ class FisherMask(BaseEstimator):
         layers=None,
         output_layer=None,
         trainable_only=True,
-        batch_size="auto",
+        forward_batch_size="auto",
         embedding_dtype="float64",
         storage="auto",
         device=None,
         random_state=None,
+        batch_size="deprecated",
     ):
         self.sparsity = sparsity
         self.fisher_samples = fisher_samples
@@ -168,11 +182,12 @@ class FisherMask(BaseEstimator):
         self.layers = layers
         self.output_layer = output_layer
         self.trainable_only = trainable_only
-        self.batch_size = batch_size
+        self.forward_batch_size = forward_batch_size
         self.embedding_dtype = embedding_dtype
         self.storage = storage
         self.device = device
         self.random_state = random_state
+        self.batch_size = batch_size
 
     _parameter_constraints = {
         "sparsity": [Interval(Real, 0, 1, closed="right")],
@@ -186,19 +201,19 @@ class FisherMask(BaseEstimator):
         "layers": [list, tuple, None],
         "output_layer": [str, None],
         "trainable_only": ["boolean"],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "forward_batch_size": [Count(1), StrOptions({"auto"})],
         "embedding_dtype": [StrOptions(set(STORAGE_DTYPES))],
         "storage": [StrOptions({"auto", "device", "host"})],
         "device": [str, torch.device, None],
         "random_state": ["random_state"],
+        "batch_size": [Count(1), StrOptions({"auto"}), Hidden(StrOptions({"deprecated"}))],
     }
 
     def _check_params(self):
         """Every parameter, before any work (sklearn's declarative constraints;
         booleans are not numbers here)."""
         self._validate_params()
-        for name in ("sparsity", "fisher_samples", "lam", "backward_steps", "batch_size",
-                     "max_candidates"):
+        for name in ("sparsity", "fisher_samples", "lam", "backward_steps", "max_candidates"):
             if isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(
                     f"The {name!r} parameter of FisherMask must be a number, not a bool; "
@@ -229,6 +244,9 @@ class FisherMask(BaseEstimator):
             Each row's drop of the objective ``tr(A F_pool)`` when chosen.
         """
         self._check_params()
+        rows_per_pass = forward_rows(
+            self.forward_batch_size, self.batch_size, default="auto", owner="FisherMask"
+        )
         name = "bait" if self.mask == "output" else "FisherMask"
         n_pool = check_n_instances(n_instances, X_pool, factor=self.backward_steps + 1)
         factor = self.backward_steps + 1
@@ -274,7 +292,7 @@ class FisherMask(BaseEstimator):
                 )  # only these need the diagonal
                 diag = fisher_diagonal(
                     model, pool[rows], names=[layout.names[j] for j in candidates],
-                    batch_size=self.batch_size, estimator=self.fisher, random_state=rng,
+                    batch_size=rows_per_pass, estimator=self.fisher, random_state=rng,
                 )
                 check_finite_outputs(diag, "Fisher diagonal", name)
             indices = build_mask(diag, layout, float(self.sparsity), random_state=rng,
@@ -286,7 +304,7 @@ class FisherMask(BaseEstimator):
             pool = pool[scored]
 
         with phase("embeddings", device, seconds, peaks):
-            V, L = self._embed(model, pool, labeled, indices, device)
+            V, L = self._embed(model, pool, labeled, indices, device, rows_per_pass)
             for E in (V, L):
                 if E is not None:
                     check_finite_outputs(E, "gradient embeddings", name)
@@ -324,7 +342,7 @@ class FisherMask(BaseEstimator):
         share = n_pool if self.fisher == "sampled" else -(-n_pool // _EXACT_DIAG_COST)
         return min(_AUTO_FISHER_ROWS, share)
 
-    def _embed(self, model, pool, labeled, indices, device):
+    def _embed(self, model, pool, labeled, indices, device, rows_per_pass):
         """Pool and labeled embeddings, stored once where the selection reads them."""
         dtype = storage_dtype(self.embedding_dtype)
         with eval_mode(model), torch.no_grad():
@@ -339,30 +357,44 @@ class FisherMask(BaseEstimator):
         for X, out in ((pool, V), (labeled, L)):
             if X is not None:
                 masked_embeddings(model, X, indices, weighting=self.weighting,
-                                  batch_size=self.batch_size, out=out)
+                                  batch_size=rows_per_pass, out=out)
         return V, (L if labeled is not None else None)
 
 
-def fisher_mask(classifier, X_pool, n_instances=1, **params):
+def fisher_mask(classifier, X_pool, n_instances=1, *, X_labeled=None, random_state=None,
+                **params):
     """FisherMask query function (modAL contract).
 
     ``fisher_mask(clf, X, n, **params)`` is ``FisherMask(**params)(clf, X, n)``;
-    see :class:`FisherMask` for the parameters.
+    see :class:`FisherMask` for the parameters, which it validates.
+
+    Parameters
+    ----------
+    classifier : modAL ActiveLearner, fitted skorch/torch classifier, or a Pipeline ending in one
+    X_pool : array-like of shape (n_pool, ...)
+    n_instances : int, default=1
+    X_labeled : array-like of shape (n_labeled, ...), default=None
+        Labeled rows; overrides the learner's ``X_training``.
+    random_state : int, RandomState instance or None, default=None
+        Draws the Fisher rows (and the random mask).
+    **params
+        Any other :class:`FisherMask` parameter.
 
     Returns
     -------
     indices : ndarray of shape (n_instances,), dtype int64
     gains : ndarray of shape (n_instances,)
     """
-    X_labeled = params.pop("X_labeled", None)
-    return FisherMask(**params)(classifier, X_pool, n_instances, X_labeled=X_labeled)
+    strategy = FisherMask(random_state=random_state, **params)
+    return strategy(classifier, X_pool, n_instances, X_labeled=X_labeled)
 
 
-def bait(classifier, X_pool, n_instances=1, **params):
+def bait(classifier, X_pool, n_instances=1, *, X_labeled=None, random_state=None, **params):
     """BAIT (Ash et al. 2021): greedy Fisher selection on the output layer only.
 
     ``FisherMask(mask="output", backward_steps=1)`` with any other
-    :class:`FisherMask` parameter given in ``params``.
+    :class:`FisherMask` parameter given in ``params``; the parameters are
+    those of :func:`fisher_mask`.
 
     Returns
     -------
@@ -370,4 +402,5 @@ def bait(classifier, X_pool, n_instances=1, **params):
     gains : ndarray of shape (n_instances,)
     """
     params = {"mask": "output", "backward_steps": 1, **params}
-    return fisher_mask(classifier, X_pool, n_instances, **params)
+    return fisher_mask(classifier, X_pool, n_instances, X_labeled=X_labeled,
+                       random_state=random_state, **params)

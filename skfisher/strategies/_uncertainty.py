@@ -2,6 +2,7 @@
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ._base import check_finite_outputs, check_n_instances, top_k, unwrap_classifier
 
@@ -14,6 +15,10 @@ __all__ = [
 ]
 
 
+@validate_params(
+    {"proba": ["array-like"], "method": [StrOptions({"entropy", "margin", "least_confidence"})]},
+    prefer_skip_nested_validation=True,
+)
 def uncertainty_scores(proba, method):
     """Per-row uncertainty of predicted probabilities; larger is more uncertain.
 
@@ -28,19 +33,18 @@ def uncertainty_scores(proba, method):
     -------
     scores : ndarray of shape (n,), dtype float64
     """
-    proba = np.asarray(proba, dtype=np.float64)
+    return _scores(np.asarray(proba, dtype=np.float64), method)
+
+
+def _scores(proba, method):
+    """:func:`uncertainty_scores` of a float64 array, ``method`` already checked."""
     if method == "entropy":
         with np.errstate(divide="ignore", invalid="ignore"):
             return -np.where(proba > 0, proba * np.log(proba), 0.0).sum(axis=1)
     top2 = -np.sort(-proba, axis=1)[:, :2]
     if method == "margin":
         return 1.0 - (top2[:, 0] - top2[:, 1])
-    if method == "least_confidence":
-        return 1.0 - top2[:, 0]
-    raise ValueError(
-        "method must be 'entropy', 'margin' or 'least_confidence'; "
-        f"got {method!r}."
-    )
+    return 1.0 - top2[:, 0]  # least_confidence
 
 
 def _uncertainty_sampling(classifier, X_pool, n_instances, method):
@@ -48,9 +52,10 @@ def _uncertainty_sampling(classifier, X_pool, n_instances, method):
     estimator, _ = unwrap_classifier(classifier)  # any predict_proba: Pipeline, Committee
     proba = np.asarray(estimator.predict_proba(X_pool), dtype=np.float64)
     check_finite_outputs(proba, "predicted probabilities", f"{method} sampling")
-    return top_k(uncertainty_scores(proba, method), n_instances)
+    return top_k(_scores(proba, method), n_instances)
 
 
+@validate_params({"random_state": ["random_state"]}, prefer_skip_nested_validation=True)
 def random_sampling(classifier, X_pool, n_instances=1, *, random_state=None):
     """Pick ``n_instances`` pool rows uniformly at random, without replacement.
 
