@@ -59,8 +59,10 @@ def build_parser():
     _own_data_arguments(run, "instead of --dataset: ")
     run.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
     run.add_argument("--n-initial", type=_positive_int, default=50, help="initial labeled rows")
-    run.add_argument("--batch-size", type=_positive_int, default=50, help="labels per query")
-    run.add_argument("--rounds", type=int, default=6, help="queries after the initial fit")
+    run.add_argument("--n-instances", "--batch-size", dest="n_instances", type=_positive_int,
+                     default=50, help="labels per query (--batch-size: old spelling)")
+    run.add_argument("--n-rounds", "--rounds", dest="n_rounds", type=int, default=6,
+                     help="queries after the initial fit (--rounds: old spelling)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     run.add_argument("--output-dir", default="skfisher-results",
@@ -91,8 +93,10 @@ def build_parser():
     cmp_.add_argument("--markdown", default=None, help="also write all tables to this file")
     cmp_.add_argument("--data-dir", default=None)
     cmp_.add_argument("--n-initial", type=_positive_int, default=None, help="setting's default")
-    cmp_.add_argument("--batch-size", type=_positive_int, default=None, help="setting's default")
-    cmp_.add_argument("--rounds", type=int, default=None, help="setting's default")
+    cmp_.add_argument("--n-instances", "--batch-size", dest="n_instances", type=_positive_int,
+                      default=None, help="labels per query; setting's default")
+    cmp_.add_argument("--n-rounds", "--rounds", dest="n_rounds", type=int, default=None,
+                      help="queries after the initial fit; setting's default")
     cmp_.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                       help="sgd: momentum 0.9, cosine decay; adam: as the reference")
     cmp_.add_argument("--lr", type=float, default=None, help="0.05 for sgd, 1e-3 for adam")
@@ -133,6 +137,8 @@ def _run_experiment(args, out):
             args.data, image_size=_image_size(args), **split
         )
     else:
+        if args.dataset == "cifar10" and args.data_dir is None:
+            raise ValueError("--dataset cifar10 needs --data-dir, the cifar-10-batches-py folder.")
         X_pool, y_pool, X_test, y_test = load_split(args.dataset, data_dir=args.data_dir, **split)
     estimator = ResNet18Classifier(
         width=args.width, max_epochs=args.max_epochs, device=args.device,
@@ -143,7 +149,7 @@ def _run_experiment(args, out):
         strategy = functools.partial(strategy, sparsity=args.sparsity)
     print(
         f"skfisher run: {args.dataset} (pool {len(y_pool)}, test {len(y_test)}), "
-        f"strategy {args.strategy}, {args.n_initial} + {args.rounds} x {args.batch_size} "
+        f"strategy {args.strategy}, {args.n_initial} + {args.n_rounds} x {args.n_instances} "
         f"labels, device {estimator.device}, seed {args.seed}",
         flush=True,
     )
@@ -154,7 +160,7 @@ def _run_experiment(args, out):
 
     def save(row, new_rows):
         rounds.append(row)
-        meta["complete"] = len(rounds) == args.rounds + 1
+        meta["complete"] = len(rounds) == args.n_rounds + 1
         paths.update(save_results(
             rounds, out, meta=meta, ylabel="test accuracy",
             title=f"{args.dataset}: {args.strategy} (seed {args.seed})",
@@ -162,7 +168,7 @@ def _run_experiment(args, out):
 
     run_active_learning(
         estimator, strategy, X_pool, y_pool, X_test, y_test,
-        n_initial=args.n_initial, batch_size=args.batch_size, n_rounds=args.rounds,
+        n_initial=args.n_initial, n_instances=args.n_instances, n_rounds=args.n_rounds,
         random_state=args.seed, progress=not args.quiet, on_round=save,
     )
     print(format_table(rounds))
@@ -193,11 +199,11 @@ def compare_command(args, argv):
         name = spec.get("name", setting)
         path = run_comparison(
             setting, strategies, args.seeds, out / name, n_initial=args.n_initial,
-            batch_size=args.batch_size, n_rounds=args.rounds,
+            n_instances=args.n_instances, n_rounds=args.n_rounds,
             estimator_params=estimator_params, data_dir=args.data_dir, progress=not args.quiet,
             n_jobs=args.jobs,
         )
-        n_rounds = spec["n_rounds"] if args.rounds is None else args.rounds
+        n_rounds = spec["n_rounds"] if args.n_rounds is None else args.n_rounds
         records = [
             r for r in load_rounds(path)
             if r["setting"] == name and r["strategy"] in strategies
@@ -258,8 +264,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            if args.rounds < 0:
-                parser.error("--rounds must be >= 0")
+            if args.n_rounds < 0:
+                parser.error("--n-rounds must be >= 0")
             return run_command(args)
         if args.command == "compare":
             return compare_command(args, argv)

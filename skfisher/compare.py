@@ -30,7 +30,8 @@ from . import datasets
 from ._files import append_line, check_writable, folder_lock, write_atomic
 from .datasets import load_own_split, load_split
 from ._net import ResNet18Classifier
-from .experiments import run_active_learning
+from ._plot import new_figure, png_bytes
+from .loop import _renamed, run_active_learning
 from .metrics import aulc
 from .strategies import STRATEGIES, FisherMask, get_strategy
 
@@ -390,8 +391,8 @@ def _run_one(setting, strategy, seed, schedule, estimator_params, data_dir, path
     run_active_learning(
         ResNet18Classifier(**{**(estimator_params or {}), "random_state": seed}),
         get_strategy(strategy, random_state=seed),
-        X_pool, y_pool, X_test, y_test, **schedule,
-        random_state=seed, progress=bar, resume=resume or None, on_round=save,
+        X_pool, y_pool, X_test, y_test, n_initial=schedule["n_initial"],
+        n_instances=schedule["batch_size"], n_rounds=schedule["n_rounds"], random_state=seed, progress=bar, resume=resume or None, on_round=save,
     )
     return strategy, seed
 
@@ -448,8 +449,9 @@ def _run_parallel(tasks, n_jobs, progress):
 
 
 def run_comparison(
-    setting, strategies, seeds, output_dir, *, n_initial=None, batch_size=None,
+    setting, strategies, seeds, output_dir, *, n_initial=None, n_instances=None,
     n_rounds=None, estimator_params=None, data_dir=None, progress=True, n_jobs=1,
+    batch_size="deprecated",
 ):
     """Run (or finish) every (strategy, seed) of a setting; rounds go to ``rounds.jsonl``.
 
@@ -471,8 +473,9 @@ def run_comparison(
         Each seed fixes the initial rows, the network's initialisation and
         shuffling, and the strategy's draws.
     output_dir : str or Path
-    n_initial, batch_size, n_rounds : int, default=None
-        Override the setting's schedule.
+    n_initial, n_instances, n_rounds : int, default=None
+        Override the setting's schedule: initial labels, labels per round
+        (saved as ``batch_size`` in the setting and the manifest) and rounds.
     estimator_params : dict, default=None
         :class:`~skfisher.ResNet18Classifier` parameters (training protocol:
         ``optimizer``, ``lr``, ``max_epochs``, ``train_until``, ``device``...).
@@ -483,6 +486,9 @@ def run_comparison(
         (strategy, seed) runs computed at once, each in its own process with
         its share of torch's CPU threads. Every run is deterministic, so the
         records equal those of ``n_jobs=1`` (with the same threads per run).
+    batch_size : int
+        Deprecated alias of ``n_instances``; will be removed in the next
+        release.
 
     Returns
     -------
@@ -497,6 +503,7 @@ def run_comparison(
     skfisher._files.FolderInUseError
         When another process holds ``output_dir``.
     """
+    n_instances = _renamed("run_comparison", "n_instances", n_instances, "batch_size", batch_size)
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
@@ -505,7 +512,7 @@ def run_comparison(
         raise ValueError(f"n_jobs must be a positive int; got {n_jobs!r}.")
     schedule = {
         "n_initial": n_initial or spec["n_initial"],
-        "batch_size": batch_size or spec["batch_size"],
+        "batch_size": n_instances or spec["batch_size"],
         "n_rounds": spec["n_rounds"] if n_rounds is None else n_rounds,
     }
     out = Path(output_dir)
@@ -579,21 +586,21 @@ def summarize(records, *, markdown_path=None, plot_path=None, header=""):
     if markdown_path is not None:
         Path(markdown_path).write_text((header + "\n\n" if header else "") + table + "\n")
     if plot_path is not None and stats:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for strategy, acc in stats.items():
-            mean, std = acc.mean(0), acc.std(0)
-            ax.plot(budgets, mean, "o-", ms=3, label=strategy)
-            ax.fill_between(budgets, mean - std, mean + std, alpha=0.15)
-        ax.set_xlabel("labeled examples")
-        ax.set_ylabel("test accuracy (mean ± std over seeds)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(plot_path, dpi=120)
-        plt.close(fig)
+        _plot_curves(budgets, stats, plot_path)
     return table
+
+
+def _plot_curves(budgets, stats, plot_path):
+    """Mean ± std learning curve per strategy, saved as a PNG."""
+    fig = new_figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for strategy, acc in stats.items():
+        mean, std = acc.mean(0), acc.std(0)
+        ax.plot(budgets, mean, "o-", ms=3, label=strategy)
+        ax.fill_between(budgets, mean - std, mean + std, alpha=0.15)
+    ax.set_xlabel("labeled examples")
+    ax.set_ylabel("test accuracy (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    write_atomic(plot_path, png_bytes(fig))

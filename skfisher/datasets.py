@@ -401,7 +401,9 @@ def load_split(name, *, data_dir=None, pool_size=None, test_size=None, seed=0):
         X_pool, y_pool, X_test, y_test = load_fashion_mnist(data_dir, return_X_y=True)
     elif name == "cifar10":
         if data_dir is None:
-            raise ValueError("--dataset cifar10 needs --data-dir, the cifar-10-batches-py folder.")
+            raise ValueError(
+                "load_split('cifar10') needs data_dir, the cifar-10-batches-py folder."
+            )
         X_pool, y_pool, X_test, y_test = load_cifar10(data_dir, return_X_y=True)
     else:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {DATASETS}.")

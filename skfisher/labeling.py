@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._plot import new_figure
 from .datasets import (
     IMAGE_EXTENSIONS,
     _check_image_size,
@@ -374,7 +375,7 @@ class LabelingProject:
             ``round``, ``to_label``, ``contact_sheet``, ``paths`` and
             ``guesses`` (per path, ``(class, probability)`` pairs).
         """
-        from .experiments import PoolLearner, _check_picks
+        from .loop import PoolLearner, _check_picks
         from .strategies import get_strategy
 
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
@@ -655,14 +656,10 @@ class LabelingProject:
 
 def _contact_sheet(images, titles, path, *, title="", columns=10):
     """A grid of (n, c, h, w) uint8 images with a title each, written as a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     n = len(images)
     cols = min(columns, n)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(1.4 * cols, 1.7 * rows + 0.4), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(1.4 * cols, 1.7 * rows + 0.4), layout="constrained")
     for i, (image, name) in enumerate(zip(images, titles)):
         ax = fig.add_subplot(rows, cols, i + 1)
         if image.shape[0] == 1:
@@ -676,11 +673,7 @@ def _contact_sheet(images, titles, path, *, title="", columns=10):
 
 
 def _learning_curve_plot(points, path, cv):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(6, 4))
     ax = fig.add_subplot()
     n = np.array([p["n_labels"] for p in points])
     acc = np.array([p["accuracy"] for p in points])
