@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ._plot import new_figure
-from .datasets import (
+from ._own_images import (
     IMAGE_EXTENSIONS,
     _check_image_size,
     image_folder_files,
