@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 from ._files import check_writable, folder_lock
+from ._label_cli import add_label_parser, label_command
 from ._net import ResNet18Classifier
 from .compare import SETTINGS, load_rounds, own_setting, run_comparison, summarize
 from .datasets import DATASETS, load_own_split, load_split
-from .experiments import format_table, run_active_learning, save_results
-from .labeling import add_label_parser, label_command
+from .experiments import format_table, save_results
+from .loop import run_active_learning
 from .strategies import STRATEGIES, get_strategy
 
 #: The files ``skfisher run`` writes into its output folder.
