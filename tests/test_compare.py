@@ -53,13 +53,21 @@ def test_an_interrupted_run_resumes_with_nothing_lost_or_duplicated(tmp_path, mo
 
 
 def test_summary_statistics_table_and_plot(tmp_path):
+    import matplotlib
+
+    previous = dict.__getitem__(matplotlib.rcParams, "backend")
+    matplotlib.use("svg")  # the user's backend, which the plot must leave alone
     records = [
         {"strategy": s, "seed": seed, "n_labels": n, "accuracy": acc}
         for s, base in (("random", 0.5), ("entropy", 0.6))
         for seed, shift in ((0, 0.0), (1, 0.1))
         for n, acc in ((10, base + shift), (20, base + shift + 0.2))
     ]
-    table = summarize(records, markdown_path=tmp_path / "t.md", plot_path=tmp_path / "p.png")
+    try:
+        table = summarize(records, markdown_path=tmp_path / "t.md", plot_path=tmp_path / "p.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        dict.__setitem__(matplotlib.rcParams, "backend", previous)
     lines = table.splitlines()
     assert lines[0] == "| strategy | seeds | 10 | 20 | AULC |"
     row = next(line for line in lines if line.startswith("| entropy"))
