@@ -4,6 +4,7 @@ finished round) and ``manifest.json`` (the protocol its records were made with).
 
 import inspect
 import json
+import os
 import warnings
 from pathlib import Path
 

@@ -20,13 +20,10 @@ next query writes that round again. Labels therefore survive any interrupt,
 and teaching the same file twice adds nothing.
 """
 
-import csv
 import difflib
 import functools
 import hashlib
-import io
 import json
-import math
 import os
 import pickle
 import time
@@ -36,7 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._plot import new_figure
+from ._label_files import (
+    _contact_sheet,
+    _csv_text,
+    _learning_curve_plot,
+    _read_csv,
+    _write_atomic,
+    _write_text,
+)
 from ._own_images import (
     IMAGE_EXTENSIONS,
     _check_image_size,
@@ -50,39 +54,6 @@ __all__ = ["LabelingProject"]
 _FORMAT = 1
 _MODEL_DEFAULTS = {"width": 16, "max_epochs": 30, "lr": 0.05, "batch_size": 32}
 _N_GUESSES = 3
-
-
-def _write_atomic(path, write):
-    """Write ``path`` through ``write(binary_file)``: a temporary file, fsync, rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _write_text(path, text):
-    _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def _csv_text(header, rows):
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _read_csv(path):
-    """Rows of a CSV file (``,``, ``;`` or tab separated, optional BOM) as dicts."""
-    text = Path(path).read_text(encoding="utf-8-sig")
-    try:
-        dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else "", delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    return list(csv.DictReader(io.StringIO(text), dialect=dialect))
 
 
 def _norm(path):
@@ -374,7 +345,6 @@ class LabelingProject:
             ``round``, ``to_label``, ``contact_sheet``, ``paths`` and
             ``guesses`` (per path, ``(class, probability)`` pairs).
         """
-        from .loop import PoolLearner, _check_picks
         from .strategies import get_strategy
 
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
@@ -403,6 +373,25 @@ class LabelingProject:
             "n_requested": int(n), "n_labels": len(labeled_rows), "time": time.time(),
             "model": None, "model_params": None,
         }
+        net, picked = self._fit_and_pick(record, X, y, labeled_rows, candidates, query_fn, device)
+        rows = candidates[picked]
+        record["paths"] = [str(p) for p in paths[rows]]
+        guesses = _top_guesses(net, X[rows])
+        folder = self._write_round(number, record, net, X[rows], guesses)
+        config["rounds"].append(record)
+        _write_text(self.path / "project.json", json.dumps(config, indent=1))  # the commit
+        return {
+            "round": number, "to_label": folder / "to_label.csv",
+            "contact_sheet": folder / "contact_sheet.png", "paths": record["paths"],
+            "guesses": dict(zip(record["paths"], guesses)),
+        }
+
+    def _fit_and_pick(self, record, X, y, labeled_rows, candidates, query_fn, device):
+        """Fit on the labels (two classes at least) and pick ``record["n_requested"]``
+        candidates; timings and the model's settings go into ``record``."""
+        from .loop import PoolLearner, _check_picks
+
+        config, n, number = self.config, record["n_requested"], record["round"]
         tic = time.perf_counter()
         net = None
         if len(np.unique(y)) >= 2:
@@ -420,15 +409,10 @@ class LabelingProject:
             result = query_fn(PoolLearner(net, X[labeled_rows]), X[candidates], n_instances=n)
             picked = _check_picks(result, n, len(candidates))
         record["query_seconds"] = time.perf_counter() - tic
-        rows = candidates[picked]
-        record["paths"] = [str(p) for p in paths[rows]]
-        guesses = [[] for _ in rows]
-        if net is not None:
-            proba = net.predict_proba(X[rows])
-            top = np.argsort(-proba, axis=1, kind="stable")[:, :_N_GUESSES]
-            guesses = [
-                [(str(net.classes_[c]), float(p[c])) for c in t] for p, t in zip(proba, top)
-            ]
+        return net, picked
+
+    def _write_round(self, number, record, net, images, guesses):
+        """``round-XX/``: the model, ``to_label.csv`` and the contact sheet."""
         folder = self._round_dir(number)
         folder.mkdir(exist_ok=True)
         if net is not None:
@@ -442,20 +426,14 @@ class LabelingProject:
         ]
         _write_text(folder / "to_label.csv", _csv_text(header, csv_rows))
         _contact_sheet(
-            X[rows], [
+            images, [
                 f"{i + 1}. {Path(p).name[:18]}" + (f"\n{g[0][0][:12]} {g[0][1]:.0%}" if g else "")
                 for i, (p, g) in enumerate(zip(record["paths"], guesses))
             ],
             folder / "contact_sheet.png",
-            title=f"round {number}: {len(rows)} images to label ({record['strategy']})",
+            title=f"round {number}: {len(images)} images to label ({record['strategy']})",
         )
-        config["rounds"].append(record)
-        _write_text(self.path / "project.json", json.dumps(config, indent=1))  # the commit
-        return {
-            "round": number, "to_label": folder / "to_label.csv",
-            "contact_sheet": folder / "contact_sheet.png", "paths": record["paths"],
-            "guesses": dict(zip(record["paths"], guesses)),
-        }
+        return folder
 
     # ------------------------------------------------------------------- teach
     def teach(self, labels, *, relabel=False):
@@ -653,35 +631,10 @@ class LabelingProject:
         return curve
 
 
-def _contact_sheet(images, titles, path, *, title="", columns=10):
-    """A grid of (n, c, h, w) uint8 images with a title each, written as a PNG."""
-    n = len(images)
-    cols = min(columns, n)
-    rows = math.ceil(n / cols)
-    fig = new_figure(figsize=(1.4 * cols, 1.7 * rows + 0.4), layout="constrained")
-    for i, (image, name) in enumerate(zip(images, titles)):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        if image.shape[0] == 1:
-            ax.imshow(image[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        else:
-            ax.imshow(image.transpose(1, 2, 0), interpolation="nearest")
-        ax.set_title(name, fontsize=6)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=9)
-    _write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=90))
-
-
-def _learning_curve_plot(points, path, cv):
-    fig = new_figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    n = np.array([p["n_labels"] for p in points])
-    acc = np.array([p["accuracy"] for p in points])
-    std = np.array([p["std"] for p in points])
-    ax.plot(n, acc, "o-")
-    ax.fill_between(n, acc - std, acc + std, alpha=0.2)
-    ax.set_xlabel("labeled images")
-    ax.set_ylabel(f"accuracy ({cv}-fold cross-validation)")
-    ax.set_title("learning curve")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    _write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110))
+def _top_guesses(net, X):
+    """Per row, the model's ``_N_GUESSES`` most probable ``(class, probability)`` pairs."""
+    if net is None:
+        return [[] for _ in X]
+    proba = net.predict_proba(X)
+    top = np.argsort(-proba, axis=1, kind="stable")[:, :_N_GUESSES]
+    return [[(str(net.classes_[c]), float(p[c])) for c in t] for p, t in zip(proba, top)]
