@@ -44,6 +44,11 @@ def _read_csv(path):
     return list(csv.DictReader(io.StringIO(text), dialect=dialect))
 
 
+def _norm(path):
+    """A path as the project stores it: absolute, symlinks resolved."""
+    return str(Path(path).expanduser().resolve())
+
+
 def _contact_sheet(images, titles, path, *, title="", columns=10):
     """A grid of (n, c, h, w) uint8 images with a title each, written as a PNG."""
     n = len(images)

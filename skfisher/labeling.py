@@ -20,11 +20,9 @@ next query writes that round again. Labels therefore survive any interrupt,
 and teaching the same file twice adds nothing.
 """
 
-import difflib
 import functools
 import hashlib
 import json
-import os
 import pickle
 import time
 import warnings
@@ -41,24 +39,13 @@ from ._label_files import (
     _write_atomic,
     _write_text,
 )
-from ._own_images import (
-    IMAGE_EXTENSIONS,
-    _check_image_size,
-    image_folder_files,
-    list_image_files,
-    read_images,
-)
+from ._label_init import create_project
+from ._label_teach import check_labels, label_rows
 
 __all__ = ["LabelingProject"]
 
-_FORMAT = 1
 _MODEL_DEFAULTS = {"width": 16, "max_epochs": 30, "lr": 0.05, "batch_size": 32}
 _N_GUESSES = 3
-
-
-def _norm(path):
-    """A path as the project stores it: absolute, symlinks resolved."""
-    return str(Path(path).expanduser().resolve())
 
 
 class LabelingProject:
@@ -150,64 +137,13 @@ class LabelingProject:
         :class:`~skfisher.datasets.ImageReadWarning` and listed in
         ``config["skipped"]``.
         """
-        root = Path(path)
-        if (root / "project.json").exists():
-            raise ValueError(f"{root} is already a labeling project.")
-        if labeled is None and unlabeled is None:
-            raise ValueError("give labeled (an ImageFolder folder), unlabeled, or both.")
-        size = _check_image_size(image_size)
-        if size is None:
-            raise ValueError("image_size is required: the pool is stored at one size.")
-        if not isinstance(random_state, (int, np.integer)):
-            raise ValueError(f"random_state must be an int; got {random_state!r}.")
-        names = set(classes or [])
-        files, labels = [], {}
-        if labeled is not None:
-            folder_classes, found, found_labels = image_folder_files(labeled)
-            names.update(folder_classes)
-            files = [_norm(f) for f in found]
-            labels = dict(zip(files, found_labels))
-        names = sorted(str(n).strip() for n in names)
-        if len(names) < 2 or "" in names:
-            raise ValueError(
-                f"a project needs at least two non-empty class names; got {names}. Give "
-                "labeled (one sub-folder per class) or classes."
-            )
-        if unlabeled is not None:
-            project = _norm(root)
-            files += [
-                p for p in map(_norm, list_image_files(unlabeled))
-                if p not in labels and not p.startswith(project + os.sep)
-            ]
-        files = list(dict.fromkeys(files))
-        if not files:
-            raise ValueError(
-                f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in the given folders."
-            )
-        X, kept, skipped = read_images(files, image_size=size, channels=channels)
-        paths = np.array([files[i] for i in kept])
-        root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(root / "pool.npz", lambda f: np.savez(f, X=X, paths=paths))
-        now = time.time()
-        rows = [(p, labels[p], 0, now) for p in paths if p in labels]
-        _write_text(root / "labels.csv", _csv_text(("path", "label", "batch", "time"), rows))
-        config = {
-            "format": _FORMAT,
-            "classes": names,
-            "image_size": list(size),
-            "channels": int(X.shape[1]),
-            "labeled_dir": None if labeled is None else _norm(labeled),
-            "unlabeled_dir": None if unlabeled is None else _norm(unlabeled),
-            "model": {
-                "width": width, "max_epochs": max_epochs, "lr": lr, "batch_size": batch_size,
-            },
-            "random_state": int(random_state),
-            "skipped": [list(s) for s in skipped],
-            "rounds": [],
-            "created": now,
-        }
-        _write_text(root / "project.json", json.dumps(config, indent=1))  # the commit
-        return cls(root)
+        create_project(
+            path, labeled=labeled, unlabeled=unlabeled, classes=classes,
+            image_size=image_size, channels=channels,
+            model={"width": width, "max_epochs": max_epochs, "lr": lr, "batch_size": batch_size},
+            random_state=random_state,
+        )
+        return cls(path)
 
     # ------------------------------------------------------------------- state
     @property
@@ -466,44 +402,12 @@ class LabelingProject:
             in the pool, an image given two different labels, or a changed
             label without ``relabel``. Nothing is written then.
         """
-        rows, source = self._label_rows(labels)
-        pool = set(self._pool()[1])
-        skipped = dict(self.config["skipped"])
+        rows, source = label_rows(labels)
         known = self.labels()
-        classes = set(self.classes)
-        problems, given, blank = [], {}, 0
-        for where, path, label in rows:
-            label = "" if label is None else str(label).strip()
-            if not label:
-                blank += 1
-                continue
-            path = _norm(path) if str(path).strip() else ""
-            if path not in pool:
-                why = f" (skipped at init: {skipped[path]})" if path in skipped else ""
-                problems.append(f"{where}: {path or '(no path)'} is not in the pool{why}")
-            elif label not in classes:
-                close = difflib.get_close_matches(label, self.classes, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                problems.append(f"{where}: unknown class name {label!r}{hint}")
-            elif path in given and given[path][0] != label:
-                problems.append(
-                    f"{where}: {path} is labeled twice with different labels: "
-                    f"{given[path][0]!r} ({given[path][1]}) and {label!r}"
-                )
-            elif path in known and known[path][0] != label and not relabel:
-                problems.append(
-                    f"{where}: {path} is already labeled {known[path][0]!r}; relabel=True "
-                    f"(--relabel) changes it to {label!r}"
-                )
-            else:
-                given.setdefault(path, (label, where))
-        if problems:
-            shown = "\n  ".join(problems[:20])
-            more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-            raise ValueError(
-                f"{source}: {len(problems)} problem(s), nothing was taught:\n  {shown}{more}\n"
-                f"known classes: {', '.join(self.classes)}"
-            )
+        given, blank = check_labels(
+            rows, source, pool=set(self._pool()[1]), skipped=dict(self.config["skipped"]),
+            known=known, classes=self.classes, relabel=relabel,
+        )
         new = {p: lab for p, (lab, _) in given.items() if p not in known}
         changed = {p: lab for p, (lab, _) in given.items() if p in known and known[p][0] != lab}
         batch = max([b for _, b in known.values()], default=0) + 1
@@ -523,24 +427,6 @@ class LabelingProject:
                 self.path / "labels.csv", _csv_text(("path", "label", "batch", "time"), table)
             )
         return summary
-
-    @staticmethod
-    def _label_rows(labels):
-        """``(where, path, label)`` triples and a name for messages."""
-        if isinstance(labels, (str, os.PathLike)):
-            path = Path(labels)
-            if not path.is_file():
-                raise FileNotFoundError(f"labels file {path} does not exist.")
-            table = _read_csv(path)
-            if not table or not {"path", "label"} <= set(table[0]):
-                columns = sorted(table[0]) if table else []
-                raise ValueError(
-                    f"{path} needs a header with columns 'path' and 'label' (comma "
-                    f"separated); found {columns}."
-                )
-            return [(f"row {i + 2}", r["path"], r["label"]) for i, r in enumerate(table)], path
-        items = labels.items() if isinstance(labels, dict) else labels
-        return [(f"item {i + 1}", p, lab) for i, (p, lab) in enumerate(items)], "labels"
 
     # ------------------------------------------------------------------ status
     def status(self, *, cv=3, device="auto", plot=True):
