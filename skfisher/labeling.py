@@ -21,11 +21,9 @@ and teaching the same file twice adds nothing.
 """
 
 import functools
-import hashlib
 import json
 import pickle
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from ._label_files import (
     _write_text,
 )
 from ._label_init import create_project
+from ._label_status import learning_curve
 from ._label_teach import check_labels, label_rows
 
 __all__ = ["LabelingProject"]
@@ -467,7 +466,7 @@ class LabelingProject:
             }
             for r in self.config["rounds"]
         ]
-        curve = self._learning_curve(labels, cv, device) if cv else []
+        curve = learning_curve(self, labels, cv, device) if cv else []
         out = {
             "n_pool": len(self._pool()[1]), "n_labeled": len(labels),
             "counts": {c: counts.get(c, 0) for c in self.classes}, "rounds": rounds,
@@ -479,42 +478,6 @@ class LabelingProject:
             out["plot"] = self.path / "learning_curve.png"
             _learning_curve_plot(points, out["plot"], cv)
         return out
-
-    def _learning_curve(self, labels, cv, device):
-        from sklearn.model_selection import StratifiedKFold, cross_val_score
-
-        X, paths = self._pool()
-        row = {p: i for i, p in enumerate(paths)}
-        cache_path = self.path / "cv.json"
-        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-        curve, dirty = [], False
-        for batch in sorted({b for _, b in labels.values()}):
-            state = sorted((p, lab) for p, (lab, b) in labels.items() if b <= batch)
-            y = np.array([lab for _, lab in state])
-            point = {"batch": batch, "n_labels": len(state)}
-            smallest = min(Counter(y).values())
-            if len(set(y)) < 2 or smallest < 2 or len(y) < 2 * cv:
-                curve.append({**point, "accuracy": None,
-                              "note": "too few labels per class to cross-validate"})
-                continue
-            key = hashlib.sha256(
-                json.dumps([state, self.config["model"], self.config["random_state"], cv])
-                .encode()
-            ).hexdigest()
-            if key not in cache:
-                folds = StratifiedKFold(
-                    min(cv, smallest), shuffle=True, random_state=self.config["random_state"]
-                )
-                rows = np.array([row[p] for p, _ in state])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    scores = cross_val_score(self._estimator(device), X[rows], y, cv=folds)
-                cache[key] = {"accuracy": float(scores.mean()), "std": float(scores.std())}
-                dirty = True
-            curve.append({**point, **cache[key]})
-        if dirty:
-            _write_text(cache_path, json.dumps(cache, indent=1))
-        return curve
 
 
 def _top_guesses(net, X):
