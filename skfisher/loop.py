@@ -11,10 +11,18 @@ import time
 import warnings
 from collections import namedtuple
 from contextlib import contextmanager
+from numbers import Integral
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Hidden,
+    Interval,
+    StrOptions,
+    validate_params,
+)
 
 __all__ = ["PoolLearner", "ROUND_FIELDS", "initial_indices", "run_active_learning"]
 
@@ -141,10 +149,7 @@ def _renamed(func, new_name, new, old_name, old, *, stacklevel=3):
 
 
 def _check_schedule(n_initial, n_instances, n_rounds, n_pool):
-    if not isinstance(n_instances, (int, np.integer)) or n_instances < 1:
-        raise ValueError(f"n_instances must be a positive int; got {n_instances!r}.")
-    if not isinstance(n_rounds, (int, np.integer)) or n_rounds < 0:
-        raise ValueError(f"n_rounds must be an int >= 0; got {n_rounds!r}.")
+    """The one check the declared constraints cannot express: the pool is big enough."""
     needed = n_initial + n_rounds * n_instances
     if needed > n_pool:
         raise ValueError(
@@ -194,6 +199,29 @@ def _fit_and_score(estimator, X_pool, y_pool, labeled, X_eval, y_eval):
     return accuracy, fit_seconds
 
 
+_POSITIVE = Interval(Integral, 1, None, closed="left")
+
+
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit", "score"])],
+        "query_strategy": [callable],
+        "X_pool": "no_validation",
+        "y_pool": ["array-like"],
+        "X_eval": "no_validation",
+        "y_eval": ["array-like", None],
+        "n_initial": [_POSITIVE],
+        "n_instances": [_POSITIVE, None],
+        "n_rounds": [Interval(Integral, 0, None, closed="left")],
+        "initial": [StrOptions({"stratified", "random"})],
+        "random_state": ["random_state"],
+        "progress": ["boolean"],
+        "resume": [list, None],
+        "on_round": [callable, None],
+        "batch_size": [_POSITIVE, Hidden(StrOptions({"deprecated"}))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def run_active_learning(
     estimator,
     query_strategy,
@@ -266,7 +294,9 @@ def run_active_learning(
     labeled : ndarray of int64
         Pool rows labeled by the end, in the order they were labeled.
     """
-    n_instances = _renamed("run_active_learning", "n_instances", n_instances, "batch_size", batch_size)
+    n_instances = _renamed(
+        "run_active_learning", "n_instances", n_instances, "batch_size", batch_size, stacklevel=4
+    )
     if n_instances is None:
         raise TypeError("run_active_learning() missing keyword argument 'n_instances'.")
     y_pool = np.asarray(y_pool)
