@@ -42,7 +42,7 @@ def _problem(where, path, label, *, pool, skipped, known, given, classes, relabe
     if path in known and known[path][0] != label and not relabel:
         return (
             f"{where}: {path} is already labeled {known[path][0]!r}; relabel=True "
-            f"(--relabel) changes it to {label!r}"
+            f"changes it to {label!r}"
         )
     return None
 

@@ -165,7 +165,7 @@ def read_images(paths, *, image_size=None, channels=None):
         listed = "; ".join(f"{h}x{w} (e.g. {p})" for (h, w), p in list(sizes.items())[:5])
         raise ValueError(
             f"the images differ in size: {listed}. Pass image_size=(height, width) "
-            "(on the command line --image-size) to resize them all."
+            "to resize them all."
         )
     if channels is None:
         channels = 3 if any(a.ndim == 3 for a in arrays) else 1

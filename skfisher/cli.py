@@ -15,6 +15,13 @@ from .experiments import format_table, save_results
 from .loop import run_active_learning
 from .strategies import STRATEGIES, get_strategy
 
+#: Python terms in library messages, and how the command line spells them.
+_CLI_TERMS = {
+    "image_size=(height, width)": "--image-size HEIGHT WIDTH",
+    "relabel=True": "--relabel",
+    "LabelingProject.create (an interrupted create": "`skfisher label init` (an interrupted init",
+}
+
 #: The files ``skfisher run`` writes into its output folder.
 RUN_FILES = ("results.json", "results.csv", "learning_curve.png")
 
@@ -275,6 +282,13 @@ def _device_description(device):
     return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def _in_cli_terms(message):
+    """A library message with its Python argument names spelled as CLI flags."""
+    for python, flag in _CLI_TERMS.items():
+        message = message.replace(python, flag)
+    return message
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -289,7 +303,7 @@ def main(argv=None):
         if args.command == "label":
             return label_command(args)
     except (ValueError, OSError) as exc:  # bad input, files, a busy or read-only folder
-        print(f"skfisher: error: {exc}", file=sys.stderr)
+        print(f"skfisher: error: {_in_cli_terms(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -92,7 +92,7 @@ class LabelingProject:
         if not config_path.is_file():
             raise FileNotFoundError(
                 f"{self.path} is not a labeling project (no project.json); create it with "
-                "`skfisher label init` (an interrupted init is simply run again)."
+                "LabelingProject.create (an interrupted create is simply run again)."
             )
         return json.loads(config_path.read_text())
 

@@ -166,3 +166,13 @@ def test_rounds_and_batch_size_are_the_old_spellings_of_n_rounds_and_n_instances
     new = parse([command, "--n-rounds", "3", "--n-instances", "7"])
     old = parse([command, "--rounds", "3", "--batch-size", "7"])
     assert (new.n_rounds, new.n_instances) == (old.n_rounds, old.n_instances) == (3, 7)
+
+
+def test_library_messages_are_reworded_in_cli_terms():
+    from skfisher.cli import _in_cli_terms
+
+    message = "row 2: a.png is already labeled 'cat'; relabel=True changes it to 'dog'"
+    assert _in_cli_terms(message).endswith("--relabel changes it to 'dog'")
+    assert "--image-size HEIGHT WIDTH" in _in_cli_terms(
+        "the images differ in size: ... Pass image_size=(height, width) to resize them all."
+    )

@@ -343,7 +343,7 @@ def test_cli_workflow(tmp_path, images, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["query", "{tmp}/none", "-n", "3"], "is not a labeling project"),
+        (["query", "{tmp}/none", "-n", "3"], "create it with `skfisher label init`"),
         (["teach", "{proj}", "{tmp}/missing.csv"], "does not exist"),
         (["teach", "{proj}", "{tmp}/unknown.csv"], "unknown class name 'seven'"),
         (["init", "{proj}", "--unlabeled", "{tmp}"], "already a labeling project"),
