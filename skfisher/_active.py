@@ -19,7 +19,7 @@ from sklearn.utils.validation import (
 )
 
 from ._net import ResNet18Classifier
-from .experiments import run_active_learning
+from .loop import run_active_learning
 from .strategies import STRATEGIES, get_strategy
 
 __all__ = ["ActiveLearningClassifier"]
@@ -248,7 +248,7 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
             estimator, strategy, X[rows], y[rows],
             None if val_rows is None else X[val_rows],
             None if val_rows is None else y[val_rows],
-            n_initial=self.n_initial, batch_size=n_instances, n_rounds=n_rounds,
+            n_initial=self.n_initial, n_instances=n_instances, n_rounds=n_rounds,
             initial=self.initial, random_state=rng, progress=self.verbose > 0,
         )
         self.estimator_ = estimator

@@ -7,12 +7,20 @@ import time
 from pathlib import Path
 
 from ._files import check_writable, folder_lock
+from ._label_cli import add_label_parser, label_command
 from ._net import ResNet18Classifier
 from .compare import SETTINGS, load_rounds, own_setting, run_comparison, summarize
 from .datasets import DATASETS, load_own_split, load_split
-from .experiments import format_table, run_active_learning, save_results
-from .labeling import add_label_parser, label_command
+from .experiments import format_table, save_results
+from .loop import run_active_learning
 from .strategies import STRATEGIES, get_strategy
+
+#: Python terms in library messages, and how the command line spells them.
+_CLI_TERMS = {
+    "image_size=(height, width)": "--image-size HEIGHT WIDTH",
+    "relabel=True": "--relabel",
+    "LabelingProject.create (an interrupted create": "`skfisher label init` (an interrupted init",
+}
 
 #: The files ``skfisher run`` writes into its output folder.
 RUN_FILES = ("results.json", "results.csv", "learning_curve.png")
@@ -49,6 +57,13 @@ def build_parser():
         prog="skfisher", description="FisherMask active learning for scikit-learn."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(sub)
+    _add_compare_parser(sub)
+    add_label_parser(sub, _positive_int)
+    return parser
+
+
+def _add_run_parser(sub):
     run = sub.add_parser(
         "run",
         help="simulate pool-based active learning on a data set",
@@ -59,8 +74,10 @@ def build_parser():
     _own_data_arguments(run, "instead of --dataset: ")
     run.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
     run.add_argument("--n-initial", type=_positive_int, default=50, help="initial labeled rows")
-    run.add_argument("--batch-size", type=_positive_int, default=50, help="labels per query")
-    run.add_argument("--rounds", type=int, default=6, help="queries after the initial fit")
+    run.add_argument("--n-instances", "--batch-size", dest="n_instances", type=_positive_int,
+                     default=50, help="labels per query (--batch-size: old spelling)")
+    run.add_argument("--n-rounds", "--rounds", dest="n_rounds", type=int, default=6,
+                     help="queries after the initial fit (--rounds: old spelling)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     run.add_argument("--output-dir", default="skfisher-results",
@@ -75,6 +92,8 @@ def build_parser():
     run.add_argument("--sparsity", type=float, default=0.002, help="fisher_mask only")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
+
+def _add_compare_parser(sub):
     cmp_ = sub.add_parser(
         "compare",
         help="compare strategies over seeds; resumable; Markdown table and plot",
@@ -91,8 +110,10 @@ def build_parser():
     cmp_.add_argument("--markdown", default=None, help="also write all tables to this file")
     cmp_.add_argument("--data-dir", default=None)
     cmp_.add_argument("--n-initial", type=_positive_int, default=None, help="setting's default")
-    cmp_.add_argument("--batch-size", type=_positive_int, default=None, help="setting's default")
-    cmp_.add_argument("--rounds", type=int, default=None, help="setting's default")
+    cmp_.add_argument("--n-instances", "--batch-size", dest="n_instances", type=_positive_int,
+                      default=None, help="labels per query; setting's default")
+    cmp_.add_argument("--n-rounds", "--rounds", dest="n_rounds", type=int, default=None,
+                      help="queries after the initial fit; setting's default")
     cmp_.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                       help="sgd: momentum 0.9, cosine decay; adam: as the reference")
     cmp_.add_argument("--lr", type=float, default=None, help="0.05 for sgd, 1e-3 for adam")
@@ -105,9 +126,6 @@ def build_parser():
                       help="(strategy, seed) runs at once, each in its own process; "
                            "same results as --jobs 1")
     cmp_.add_argument("--quiet", action="store_true")
-
-    add_label_parser(sub, _positive_int)
-    return parser
 
 
 def run_command(args):
@@ -133,6 +151,8 @@ def _run_experiment(args, out):
             args.data, image_size=_image_size(args), **split
         )
     else:
+        if args.dataset == "cifar10" and args.data_dir is None:
+            raise ValueError("--dataset cifar10 needs --data-dir, the cifar-10-batches-py folder.")
         X_pool, y_pool, X_test, y_test = load_split(args.dataset, data_dir=args.data_dir, **split)
     estimator = ResNet18Classifier(
         width=args.width, max_epochs=args.max_epochs, device=args.device,
@@ -143,7 +163,7 @@ def _run_experiment(args, out):
         strategy = functools.partial(strategy, sparsity=args.sparsity)
     print(
         f"skfisher run: {args.dataset} (pool {len(y_pool)}, test {len(y_test)}), "
-        f"strategy {args.strategy}, {args.n_initial} + {args.rounds} x {args.batch_size} "
+        f"strategy {args.strategy}, {args.n_initial} + {args.n_rounds} x {args.n_instances} "
         f"labels, device {estimator.device}, seed {args.seed}",
         flush=True,
     )
@@ -154,7 +174,7 @@ def _run_experiment(args, out):
 
     def save(row, new_rows):
         rounds.append(row)
-        meta["complete"] = len(rounds) == args.rounds + 1
+        meta["complete"] = len(rounds) == args.n_rounds + 1
         paths.update(save_results(
             rounds, out, meta=meta, ylabel="test accuracy",
             title=f"{args.dataset}: {args.strategy} (seed {args.seed})",
@@ -162,7 +182,7 @@ def _run_experiment(args, out):
 
     run_active_learning(
         estimator, strategy, X_pool, y_pool, X_test, y_test,
-        n_initial=args.n_initial, batch_size=args.batch_size, n_rounds=args.rounds,
+        n_initial=args.n_initial, n_instances=args.n_instances, n_rounds=args.n_rounds,
         random_state=args.seed, progress=not args.quiet, on_round=save,
     )
     print(format_table(rounds))
@@ -193,50 +213,60 @@ def compare_command(args, argv):
         name = spec.get("name", setting)
         path = run_comparison(
             setting, strategies, args.seeds, out / name, n_initial=args.n_initial,
-            batch_size=args.batch_size, n_rounds=args.rounds,
+            n_instances=args.n_instances, n_rounds=args.n_rounds,
             estimator_params=estimator_params, data_dir=args.data_dir, progress=not args.quiet,
             n_jobs=args.jobs,
         )
-        n_rounds = spec["n_rounds"] if args.rounds is None else args.rounds
+        n_rounds = spec["n_rounds"] if args.n_rounds is None else args.n_rounds
         records = [
             r for r in load_rounds(path)
             if r["setting"] == name and r["strategy"] in strategies
             and r["seed"] in args.seeds and r["round"] <= n_rounds
         ]
-        compute = sum(r["query_seconds"] + r["fit_seconds"] for r in records)
-        header = "\n".join([
-            f"## {name}: {spec['description']}",
-            "",
-            f"- device: {_device_description(args.device)}",
-            f"- seeds: {', '.join(map(str, args.seeds))}; strategies: {', '.join(strategies)}",
-            f"- compute: {compute / 60:.1f} min of query + fit time "
-            f"(this invocation: {(time.perf_counter() - tic) / 60:.1f} min wall)",
-            f"- command: `skfisher {' '.join(argv)}`",
-            f"- curves: `{(out / name / 'learning_curves.png').as_posix()}`",
-            "",
-            "Test accuracy (mean ± std over seeds) at each number of labels, and the "
-            "area under the learning curve (AULC, normalised to [0, 1]).",
-        ])
+        header = _setting_header(name, spec, args, argv, out / name, records, tic)
         table = summarize(
             records, markdown_path=out / name / "summary.md",
             plot_path=out / name / "learning_curves.png", header=header,
         )
         print(header + "\n\n" + table)
     if args.markdown:
-        # every setting summarised under output_dir so far, not only this run's
-        sections = [
-            (out / name / "summary.md").read_text().strip()
-            for name in dict.fromkeys([*SETTINGS, *(s["name"] for s in settings
-                                                    if isinstance(s, dict))])
-            if (out / name / "summary.md").exists()
-        ]
-        Path(args.markdown).write_text(
-            "# Labeling efficiency\n\nGenerated by `skfisher compare`; do not edit by "
-            "hand. Rerun the command in each section to regenerate it.\n\n"
-            + "\n\n".join(sections) + "\n"
-        )
-        print(f"wrote {args.markdown}")
+        _write_markdown(args.markdown, out, settings)
     return 0
+
+
+def _setting_header(name, spec, args, argv, folder, records, tic):
+    """A setting's Markdown header: device, seeds, compute time, command, plot."""
+    compute = sum(r["query_seconds"] + r["fit_seconds"] for r in records)
+    strategies = list(STRATEGIES) if "all" in args.strategies else args.strategies
+    return "\n".join([
+        f"## {name}: {spec['description']}",
+        "",
+        f"- device: {_device_description(args.device)}",
+        f"- seeds: {', '.join(map(str, args.seeds))}; strategies: {', '.join(strategies)}",
+        f"- compute: {compute / 60:.1f} min of query + fit time "
+        f"(this invocation: {(time.perf_counter() - tic) / 60:.1f} min wall)",
+        f"- command: `skfisher {' '.join(argv)}`",
+        f"- curves: `{(folder / 'learning_curves.png').as_posix()}`",
+        "",
+        "Test accuracy (mean ± std over seeds) at each number of labels, and the "
+        "area under the learning curve (AULC, normalised to [0, 1]).",
+    ])
+
+
+def _write_markdown(markdown, out, settings):
+    """Every setting summarised under ``out`` so far, not only this run's, in one file."""
+    names = dict.fromkeys([*SETTINGS, *(s["name"] for s in settings if isinstance(s, dict))])
+    sections = [
+        (out / name / "summary.md").read_text().strip()
+        for name in names
+        if (out / name / "summary.md").exists()
+    ]
+    Path(markdown).write_text(
+        "# Labeling efficiency\n\nGenerated by `skfisher compare`; do not edit by "
+        "hand. Rerun the command in each section to regenerate it.\n\n"
+        + "\n\n".join(sections) + "\n"
+    )
+    print(f"wrote {markdown}")
 
 
 def _device_description(device):
@@ -252,21 +282,28 @@ def _device_description(device):
     return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def _in_cli_terms(message):
+    """A library message with its Python argument names spelled as CLI flags."""
+    for python, flag in _CLI_TERMS.items():
+        message = message.replace(python, flag)
+    return message
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            if args.rounds < 0:
-                parser.error("--rounds must be >= 0")
+            if args.n_rounds < 0:
+                parser.error("--n-rounds must be >= 0")
             return run_command(args)
         if args.command == "compare":
             return compare_command(args, argv)
         if args.command == "label":
             return label_command(args)
     except (ValueError, OSError) as exc:  # bad input, files, a busy or read-only folder
-        print(f"skfisher: error: {exc}", file=sys.stderr)
+        print(f"skfisher: error: {_in_cli_terms(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

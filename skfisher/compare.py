@@ -13,13 +13,10 @@ on every run), ``.skfisher.lock`` (held by the running comparison),
 """
 
 import functools
-import inspect
-import json
 import multiprocessing
 import os
 import signal
 import time
-import warnings
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -27,12 +24,21 @@ from pathlib import Path
 import numpy as np
 
 from . import datasets
-from ._files import append_line, check_writable, folder_lock, write_atomic
+from ._files import check_writable, folder_lock, write_atomic
 from .datasets import load_own_split, load_split
 from ._net import ResNet18Classifier
-from .experiments import run_active_learning
+from ._plot import new_figure, png_bytes
+from .loop import _renamed, run_active_learning
+from ._records import (
+    ROUNDS_FILE,
+    _append,
+    _check_protocol,
+    _protocol,
+    _set_aside_bad_lines,
+    load_rounds,
+)
 from .metrics import aulc
-from .strategies import STRATEGIES, FisherMask, get_strategy
+from .strategies import STRATEGIES, get_strategy
 
 __all__ = [
     "SETTINGS", "load_setting", "own_setting", "run_comparison", "load_rounds", "summarize",
@@ -129,240 +135,6 @@ def load_setting(name, *, data_dir=None):
     return X_pool, y_pool, X_test, y_test
 
 
-ROUNDS_FILE = "rounds.jsonl"
-MANIFEST_FILE = "manifest.json"
-#: Where unreadable lines of ``rounds.jsonl`` are moved, verbatim.
-REJECTED_FILE = "rounds.rejected.txt"
-
-_RECORD_TYPES = {
-    "setting": str, "strategy": str, "seed": int, "round": int, "n_labels": int,
-    "accuracy": (int, float, type(None)), "query_seconds": (int, float),
-    "fit_seconds": (int, float), "new_rows": list,
-}
-
-
-def _key(record):
-    return record["setting"], record["strategy"], record["seed"], record["round"]
-
-
-def _is_record(obj):
-    return (
-        isinstance(obj, dict)
-        and all(
-            isinstance(obj.get(k), t) and not isinstance(obj.get(k), bool)
-            for k, t in _RECORD_TYPES.items()
-        )
-        and obj["round"] >= 0
-        and all(isinstance(i, int) and not isinstance(i, bool) for i in obj["new_rows"])
-    )
-
-
-def _read_rounds(path):
-    """``(records, bad)``: the valid records, and ``(line number, raw line)`` of the rest.
-
-    A line is bad when it is not a JSON round record (blank, garbage, torn,
-    ``{}``, ``null``...) or repeats the key (setting, strategy, seed, round)
-    of an earlier record.
-    """
-    records, bad, seen = [], [], set()
-    if not Path(path).exists():
-        return records, bad
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
-            try:
-                obj = json.loads(raw)
-            except ValueError:  # JSONDecodeError and undecodable bytes
-                obj = None
-            if not _is_record(obj) or _key(obj) in seen:
-                bad.append((number, raw))
-                continue
-            seen.add(_key(obj))
-            records.append(obj)
-    return records, bad
-
-
-def _describe(bad):
-    numbers = [n for n, _ in bad]
-    shown = ", ".join(map(str, numbers[:10])) + (", ..." if len(numbers) > 10 else "")
-    return f"{len(bad)} unreadable or repeated line(s) (line {shown})"
-
-
-def load_rounds(path):
-    """The round records of a ``rounds.jsonl`` file; the file is never modified.
-
-    Lines that are not valid round records (blank, garbage, a torn line from a
-    crash mid-write, ``{}``, ``null``, or a repeat of an earlier record's
-    setting, strategy, seed and round) are skipped with a warning; every
-    other record is returned. :func:`run_comparison` moves such lines to
-    ``rounds.rejected.txt`` next to the file.
-
-    Returns
-    -------
-    records : list of dict
-    """
-    records, bad = _read_rounds(path)
-    if bad:
-        warnings.warn(f"{path}: skipped {_describe(bad)}.", RuntimeWarning, stacklevel=2)
-    return records
-
-
-def _set_aside_bad_lines(path):
-    """Move the bad lines of ``path`` to :data:`REJECTED_FILE`; return the good records."""
-    path = Path(path)
-    with folder_lock(path.parent, name=path.name + ".lock", wait=True):
-        records, bad = _read_rounds(path)
-        if not bad:
-            return records
-        rejected = path.parent / REJECTED_FILE
-        with open(rejected, "ab") as f:
-            for _, raw in bad:
-                f.write(raw if raw.endswith(b"\n") else raw + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        bad_numbers = {n for n, _ in bad}
-        with open(path, "rb") as f:
-            kept = [raw for n, raw in enumerate(f, 1) if n not in bad_numbers]
-        write_atomic(path, b"".join(kept))
-    warnings.warn(
-        f"{path}: moved {_describe(bad)} to {rejected}; the {len(records)} valid records "
-        "are kept.", RuntimeWarning, stacklevel=3,
-    )
-    return records
-
-
-def _append(path, record):
-    """Append one record durably, unless its key is already saved.
-
-    The append holds ``rounds.jsonl.lock``, so parallel workers of one
-    comparison never interleave or duplicate lines.
-    """
-    path = Path(path)
-    with folder_lock(path.parent, name=path.name + ".lock", wait=True):
-        records, _ = _read_rounds(path)
-        if _key(record) in {_key(r) for r in records}:
-            return
-        append_line(path, json.dumps(record))
-
-
-#: Parameters that say where a run computes, not what it computes.
-_NOT_PROTOCOL = {"device", "verbose"}
-
-
-def _jsonable(value):
-    """``value`` as JSON data; classes and functions by their qualified name."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if callable(value) and hasattr(value, "__qualname__"):
-        return f"{value.__module__}.{value.__qualname__}"
-    return repr(value)
-
-
-def _strategy_params(name):
-    """A registered strategy's default parameters: part of the protocol.
-
-    The keyword defaults of its signature; ``fisher_mask`` and ``bait`` take
-    ``**params`` for :class:`~skfisher.FisherMask`, whose defaults are kept
-    under ``"FisherMask"``.
-    """
-    params = {}
-    for p in inspect.signature(STRATEGIES[name]).parameters.values():
-        if p.kind is inspect.Parameter.VAR_KEYWORD:
-            params["FisherMask"] = _without_compute(FisherMask().get_params())
-        elif p.default is not inspect.Parameter.empty:
-            params[p.name] = p.default
-    return _jsonable(_without_compute(params))
-
-
-def _without_compute(params):
-    return {
-        k: v for k, v in params.items()
-        if k not in {"n_instances", "random_state", *_NOT_PROTOCOL}
-    }
-
-
-def _protocol(schedule, estimator_params, strategies):
-    """What every record of a setting's folder must share (``n_rounds`` may grow)."""
-    params = _without_compute(estimator_params or {})
-    return {
-        "n_initial": schedule["n_initial"],
-        "batch_size": schedule["batch_size"],
-        "estimator_params": _jsonable(params),
-        "strategies": {s: _strategy_params(s) for s in strategies},
-    }
-
-
-def _differences(saved, now, prefix=""):
-    out = []
-    for k in sorted(set(saved) | set(now)):
-        a, b = saved.get(k, "<unset>"), now.get(k, "<unset>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: {a!r} saved, {b!r} now")
-    return out
-
-
-def _check_protocol(folder, setting, protocol):
-    """Compare ``protocol`` with the one saved for ``setting``'s records; save it.
-
-    Only what has records must agree: the schedule, the estimator parameters
-    and the parameters of each strategy with records. A folder with records
-    but no manifest (written before manifests existed) adopts ``protocol``
-    if its records agree with the schedule.
-
-    Raises
-    ------
-    ValueError
-        When the saved protocol differs; the message lists the differences.
-    """
-    folder = Path(folder)
-    manifest_path = folder / MANIFEST_FILE
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    saved = manifest.get(setting)
-    records = [r for r in _read_rounds(folder / ROUNDS_FILE)[0] if r["setting"] == setting]
-    if records and saved is None:
-        wrong = [
-            r for r in records
-            if r["n_labels"] != protocol["n_initial"] + r["round"] * protocol["batch_size"]
-        ]
-        if wrong:
-            raise ValueError(
-                f"{folder} holds {setting} rounds of another schedule (e.g. round "
-                f"{wrong[0]['round']} with {wrong[0]['n_labels']} labels, not "
-                f"n_initial={protocol['n_initial']} + round x "
-                f"batch_size={protocol['batch_size']}); use another output folder."
-            )
-        warnings.warn(
-            f"{folder} has {setting} records but no {MANIFEST_FILE} (made before "
-            "protocols were saved); only their schedule could be checked. Saving "
-            "this run's protocol as theirs.", RuntimeWarning, stacklevel=3,
-        )
-    elif records:
-        kept = {s: saved["strategies"][s] for s in {r["strategy"] for r in records}
-                if s in saved["strategies"]}
-        shared = {s: p for s, p in protocol["strategies"].items() if s in kept}
-        diffs = _differences(
-            {**saved, "strategies": {s: kept[s] for s in shared}},
-            {**protocol, "strategies": shared},
-        )
-        if diffs:
-            raise ValueError(
-                f"{folder} holds {setting} results of another protocol, which would be "
-                "mixed with these:\n  " + "\n  ".join(diffs)
-                + "\nRun the saved protocol to resume it, or choose another output folder."
-            )
-        protocol = {**protocol, "strategies": {**kept, **protocol["strategies"]}}
-    if saved != protocol:
-        manifest[setting] = protocol
-        write_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-
-
 @functools.lru_cache(maxsize=1)
 def _cached_setting(setting, data_dir):
     return load_setting(setting, data_dir=data_dir)
@@ -390,8 +162,8 @@ def _run_one(setting, strategy, seed, schedule, estimator_params, data_dir, path
     run_active_learning(
         ResNet18Classifier(**{**(estimator_params or {}), "random_state": seed}),
         get_strategy(strategy, random_state=seed),
-        X_pool, y_pool, X_test, y_test, **schedule,
-        random_state=seed, progress=bar, resume=resume or None, on_round=save,
+        X_pool, y_pool, X_test, y_test, n_initial=schedule["n_initial"],
+        n_instances=schedule["batch_size"], n_rounds=schedule["n_rounds"], random_state=seed, progress=bar, resume=resume or None, on_round=save,
     )
     return strategy, seed
 
@@ -448,8 +220,9 @@ def _run_parallel(tasks, n_jobs, progress):
 
 
 def run_comparison(
-    setting, strategies, seeds, output_dir, *, n_initial=None, batch_size=None,
+    setting, strategies, seeds, output_dir, *, n_initial=None, n_instances=None,
     n_rounds=None, estimator_params=None, data_dir=None, progress=True, n_jobs=1,
+    batch_size="deprecated",
 ):
     """Run (or finish) every (strategy, seed) of a setting; rounds go to ``rounds.jsonl``.
 
@@ -471,8 +244,9 @@ def run_comparison(
         Each seed fixes the initial rows, the network's initialisation and
         shuffling, and the strategy's draws.
     output_dir : str or Path
-    n_initial, batch_size, n_rounds : int, default=None
-        Override the setting's schedule.
+    n_initial, n_instances, n_rounds : int, default=None
+        Override the setting's schedule: initial labels, labels per round
+        (saved as ``batch_size`` in the setting and the manifest) and rounds.
     estimator_params : dict, default=None
         :class:`~skfisher.ResNet18Classifier` parameters (training protocol:
         ``optimizer``, ``lr``, ``max_epochs``, ``train_until``, ``device``...).
@@ -483,6 +257,9 @@ def run_comparison(
         (strategy, seed) runs computed at once, each in its own process with
         its share of torch's CPU threads. Every run is deterministic, so the
         records equal those of ``n_jobs=1`` (with the same threads per run).
+    batch_size : int
+        Deprecated alias of ``n_instances``; will be removed in the next
+        release.
 
     Returns
     -------
@@ -497,6 +274,7 @@ def run_comparison(
     skfisher._files.FolderInUseError
         When another process holds ``output_dir``.
     """
+    n_instances = _renamed("run_comparison", "n_instances", n_instances, "batch_size", batch_size)
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
@@ -505,7 +283,7 @@ def run_comparison(
         raise ValueError(f"n_jobs must be a positive int; got {n_jobs!r}.")
     schedule = {
         "n_initial": n_initial or spec["n_initial"],
-        "batch_size": batch_size or spec["batch_size"],
+        "batch_size": n_instances or spec["batch_size"],
         "n_rounds": spec["n_rounds"] if n_rounds is None else n_rounds,
     }
     out = Path(output_dir)
@@ -579,21 +357,21 @@ def summarize(records, *, markdown_path=None, plot_path=None, header=""):
     if markdown_path is not None:
         Path(markdown_path).write_text((header + "\n\n" if header else "") + table + "\n")
     if plot_path is not None and stats:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for strategy, acc in stats.items():
-            mean, std = acc.mean(0), acc.std(0)
-            ax.plot(budgets, mean, "o-", ms=3, label=strategy)
-            ax.fill_between(budgets, mean - std, mean + std, alpha=0.15)
-        ax.set_xlabel("labeled examples")
-        ax.set_ylabel("test accuracy (mean ± std over seeds)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(plot_path, dpi=120)
-        plt.close(fig)
+        _plot_curves(budgets, stats, plot_path)
     return table
+
+
+def _plot_curves(budgets, stats, plot_path):
+    """Mean ± std learning curve per strategy, saved as a PNG."""
+    fig = new_figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for strategy, acc in stats.items():
+        mean, std = acc.mean(0), acc.std(0)
+        ax.plot(budgets, mean, "o-", ms=3, label=strategy)
+        ax.fill_between(budgets, mean - std, mean + std, alpha=0.15)
+    ax.set_xlabel("labeled examples")
+    ax.set_ylabel("test accuracy (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    write_atomic(plot_path, png_bytes(fig))

@@ -20,74 +20,31 @@ next query writes that round again. Labels therefore survive any interrupt,
 and teaching the same file twice adds nothing.
 """
 
-import csv
-import difflib
 import functools
-import hashlib
-import io
 import json
-import math
-import os
 import pickle
-import sys
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from .datasets import (
-    IMAGE_EXTENSIONS,
-    _check_image_size,
-    image_folder_files,
-    list_image_files,
-    read_images,
+from ._label_files import (
+    _contact_sheet,
+    _csv_text,
+    _learning_curve_plot,
+    _read_csv,
+    _write_atomic,
+    _write_text,
 )
+from ._label_init import create_project
+from ._label_status import learning_curve
+from ._label_teach import check_labels, label_rows
 
-__all__ = ["LabelingProject", "add_label_parser"]
+__all__ = ["LabelingProject"]
 
-_FORMAT = 1
 _MODEL_DEFAULTS = {"width": 16, "max_epochs": 30, "lr": 0.05, "batch_size": 32}
 _N_GUESSES = 3
-
-
-def _write_atomic(path, write):
-    """Write ``path`` through ``write(binary_file)``: a temporary file, fsync, rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _write_text(path, text):
-    _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def _csv_text(header, rows):
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _read_csv(path):
-    """Rows of a CSV file (``,``, ``;`` or tab separated, optional BOM) as dicts."""
-    text = Path(path).read_text(encoding="utf-8-sig")
-    try:
-        dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else "", delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    return list(csv.DictReader(io.StringIO(text), dialect=dialect))
-
-
-def _norm(path):
-    """A path as the project stores it: absolute, symlinks resolved."""
-    return str(Path(path).expanduser().resolve())
 
 
 class LabelingProject:
@@ -135,7 +92,7 @@ class LabelingProject:
         if not config_path.is_file():
             raise FileNotFoundError(
                 f"{self.path} is not a labeling project (no project.json); create it with "
-                "`skfisher label init` (an interrupted init is simply run again)."
+                "LabelingProject.create (an interrupted create is simply run again)."
             )
         return json.loads(config_path.read_text())
 
@@ -179,64 +136,13 @@ class LabelingProject:
         :class:`~skfisher.datasets.ImageReadWarning` and listed in
         ``config["skipped"]``.
         """
-        root = Path(path)
-        if (root / "project.json").exists():
-            raise ValueError(f"{root} is already a labeling project.")
-        if labeled is None and unlabeled is None:
-            raise ValueError("give labeled (an ImageFolder folder), unlabeled, or both.")
-        size = _check_image_size(image_size)
-        if size is None:
-            raise ValueError("image_size is required: the pool is stored at one size.")
-        if not isinstance(random_state, (int, np.integer)):
-            raise ValueError(f"random_state must be an int; got {random_state!r}.")
-        names = set(classes or [])
-        files, labels = [], {}
-        if labeled is not None:
-            folder_classes, found, found_labels = image_folder_files(labeled)
-            names.update(folder_classes)
-            files = [_norm(f) for f in found]
-            labels = dict(zip(files, found_labels))
-        names = sorted(str(n).strip() for n in names)
-        if len(names) < 2 or "" in names:
-            raise ValueError(
-                f"a project needs at least two non-empty class names; got {names}. Give "
-                "labeled (one sub-folder per class) or classes."
-            )
-        if unlabeled is not None:
-            project = _norm(root)
-            files += [
-                p for p in map(_norm, list_image_files(unlabeled))
-                if p not in labels and not p.startswith(project + os.sep)
-            ]
-        files = list(dict.fromkeys(files))
-        if not files:
-            raise ValueError(
-                f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in the given folders."
-            )
-        X, kept, skipped = read_images(files, image_size=size, channels=channels)
-        paths = np.array([files[i] for i in kept])
-        root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(root / "pool.npz", lambda f: np.savez(f, X=X, paths=paths))
-        now = time.time()
-        rows = [(p, labels[p], 0, now) for p in paths if p in labels]
-        _write_text(root / "labels.csv", _csv_text(("path", "label", "batch", "time"), rows))
-        config = {
-            "format": _FORMAT,
-            "classes": names,
-            "image_size": list(size),
-            "channels": int(X.shape[1]),
-            "labeled_dir": None if labeled is None else _norm(labeled),
-            "unlabeled_dir": None if unlabeled is None else _norm(unlabeled),
-            "model": {
-                "width": width, "max_epochs": max_epochs, "lr": lr, "batch_size": batch_size,
-            },
-            "random_state": int(random_state),
-            "skipped": [list(s) for s in skipped],
-            "rounds": [],
-            "created": now,
-        }
-        _write_text(root / "project.json", json.dumps(config, indent=1))  # the commit
-        return cls(root)
+        create_project(
+            path, labeled=labeled, unlabeled=unlabeled, classes=classes,
+            image_size=image_size, channels=channels,
+            model={"width": width, "max_epochs": max_epochs, "lr": lr, "batch_size": batch_size},
+            random_state=random_state,
+        )
+        return cls(path)
 
     # ------------------------------------------------------------------- state
     @property
@@ -374,7 +280,6 @@ class LabelingProject:
             ``round``, ``to_label``, ``contact_sheet``, ``paths`` and
             ``guesses`` (per path, ``(class, probability)`` pairs).
         """
-        from .experiments import PoolLearner, _check_picks
         from .strategies import get_strategy
 
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
@@ -403,6 +308,25 @@ class LabelingProject:
             "n_requested": int(n), "n_labels": len(labeled_rows), "time": time.time(),
             "model": None, "model_params": None,
         }
+        net, picked = self._fit_and_pick(record, X, y, labeled_rows, candidates, query_fn, device)
+        rows = candidates[picked]
+        record["paths"] = [str(p) for p in paths[rows]]
+        guesses = _top_guesses(net, X[rows])
+        folder = self._write_round(number, record, net, X[rows], guesses)
+        config["rounds"].append(record)
+        _write_text(self.path / "project.json", json.dumps(config, indent=1))  # the commit
+        return {
+            "round": number, "to_label": folder / "to_label.csv",
+            "contact_sheet": folder / "contact_sheet.png", "paths": record["paths"],
+            "guesses": dict(zip(record["paths"], guesses)),
+        }
+
+    def _fit_and_pick(self, record, X, y, labeled_rows, candidates, query_fn, device):
+        """Fit on the labels (two classes at least) and pick ``record["n_requested"]``
+        candidates; timings and the model's settings go into ``record``."""
+        from .loop import PoolLearner, _check_picks
+
+        config, n, number = self.config, record["n_requested"], record["round"]
         tic = time.perf_counter()
         net = None
         if len(np.unique(y)) >= 2:
@@ -420,15 +344,10 @@ class LabelingProject:
             result = query_fn(PoolLearner(net, X[labeled_rows]), X[candidates], n_instances=n)
             picked = _check_picks(result, n, len(candidates))
         record["query_seconds"] = time.perf_counter() - tic
-        rows = candidates[picked]
-        record["paths"] = [str(p) for p in paths[rows]]
-        guesses = [[] for _ in rows]
-        if net is not None:
-            proba = net.predict_proba(X[rows])
-            top = np.argsort(-proba, axis=1, kind="stable")[:, :_N_GUESSES]
-            guesses = [
-                [(str(net.classes_[c]), float(p[c])) for c in t] for p, t in zip(proba, top)
-            ]
+        return net, picked
+
+    def _write_round(self, number, record, net, images, guesses):
+        """``round-XX/``: the model, ``to_label.csv`` and the contact sheet."""
         folder = self._round_dir(number)
         folder.mkdir(exist_ok=True)
         if net is not None:
@@ -442,20 +361,14 @@ class LabelingProject:
         ]
         _write_text(folder / "to_label.csv", _csv_text(header, csv_rows))
         _contact_sheet(
-            X[rows], [
+            images, [
                 f"{i + 1}. {Path(p).name[:18]}" + (f"\n{g[0][0][:12]} {g[0][1]:.0%}" if g else "")
                 for i, (p, g) in enumerate(zip(record["paths"], guesses))
             ],
             folder / "contact_sheet.png",
-            title=f"round {number}: {len(rows)} images to label ({record['strategy']})",
+            title=f"round {number}: {len(images)} images to label ({record['strategy']})",
         )
-        config["rounds"].append(record)
-        _write_text(self.path / "project.json", json.dumps(config, indent=1))  # the commit
-        return {
-            "round": number, "to_label": folder / "to_label.csv",
-            "contact_sheet": folder / "contact_sheet.png", "paths": record["paths"],
-            "guesses": dict(zip(record["paths"], guesses)),
-        }
+        return folder
 
     # ------------------------------------------------------------------- teach
     def teach(self, labels, *, relabel=False):
@@ -488,44 +401,12 @@ class LabelingProject:
             in the pool, an image given two different labels, or a changed
             label without ``relabel``. Nothing is written then.
         """
-        rows, source = self._label_rows(labels)
-        pool = set(self._pool()[1])
-        skipped = dict(self.config["skipped"])
+        rows, source = label_rows(labels)
         known = self.labels()
-        classes = set(self.classes)
-        problems, given, blank = [], {}, 0
-        for where, path, label in rows:
-            label = "" if label is None else str(label).strip()
-            if not label:
-                blank += 1
-                continue
-            path = _norm(path) if str(path).strip() else ""
-            if path not in pool:
-                why = f" (skipped at init: {skipped[path]})" if path in skipped else ""
-                problems.append(f"{where}: {path or '(no path)'} is not in the pool{why}")
-            elif label not in classes:
-                close = difflib.get_close_matches(label, self.classes, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                problems.append(f"{where}: unknown class name {label!r}{hint}")
-            elif path in given and given[path][0] != label:
-                problems.append(
-                    f"{where}: {path} is labeled twice with different labels: "
-                    f"{given[path][0]!r} ({given[path][1]}) and {label!r}"
-                )
-            elif path in known and known[path][0] != label and not relabel:
-                problems.append(
-                    f"{where}: {path} is already labeled {known[path][0]!r}; relabel=True "
-                    f"(--relabel) changes it to {label!r}"
-                )
-            else:
-                given.setdefault(path, (label, where))
-        if problems:
-            shown = "\n  ".join(problems[:20])
-            more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-            raise ValueError(
-                f"{source}: {len(problems)} problem(s), nothing was taught:\n  {shown}{more}\n"
-                f"known classes: {', '.join(self.classes)}"
-            )
+        given, blank = check_labels(
+            rows, source, pool=set(self._pool()[1]), skipped=dict(self.config["skipped"]),
+            known=known, classes=self.classes, relabel=relabel,
+        )
         new = {p: lab for p, (lab, _) in given.items() if p not in known}
         changed = {p: lab for p, (lab, _) in given.items() if p in known and known[p][0] != lab}
         batch = max([b for _, b in known.values()], default=0) + 1
@@ -545,24 +426,6 @@ class LabelingProject:
                 self.path / "labels.csv", _csv_text(("path", "label", "batch", "time"), table)
             )
         return summary
-
-    @staticmethod
-    def _label_rows(labels):
-        """``(where, path, label)`` triples and a name for messages."""
-        if isinstance(labels, (str, os.PathLike)):
-            path = Path(labels)
-            if not path.is_file():
-                raise FileNotFoundError(f"labels file {path} does not exist.")
-            table = _read_csv(path)
-            if not table or not {"path", "label"} <= set(table[0]):
-                columns = sorted(table[0]) if table else []
-                raise ValueError(
-                    f"{path} needs a header with columns 'path' and 'label' (comma "
-                    f"separated); found {columns}."
-                )
-            return [(f"row {i + 2}", r["path"], r["label"]) for i, r in enumerate(table)], path
-        items = labels.items() if isinstance(labels, dict) else labels
-        return [(f"item {i + 1}", p, lab) for i, (p, lab) in enumerate(items)], "labels"
 
     # ------------------------------------------------------------------ status
     def status(self, *, cv=3, device="auto", plot=True):
@@ -603,7 +466,7 @@ class LabelingProject:
             }
             for r in self.config["rounds"]
         ]
-        curve = self._learning_curve(labels, cv, device) if cv else []
+        curve = learning_curve(self, labels, cv, device) if cv else []
         out = {
             "n_pool": len(self._pool()[1]), "n_labeled": len(labels),
             "counts": {c: counts.get(c, 0) for c in self.classes}, "rounds": rounds,
@@ -616,228 +479,11 @@ class LabelingProject:
             _learning_curve_plot(points, out["plot"], cv)
         return out
 
-    def _learning_curve(self, labels, cv, device):
-        from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-        X, paths = self._pool()
-        row = {p: i for i, p in enumerate(paths)}
-        cache_path = self.path / "cv.json"
-        cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-        curve, dirty = [], False
-        for batch in sorted({b for _, b in labels.values()}):
-            state = sorted((p, lab) for p, (lab, b) in labels.items() if b <= batch)
-            y = np.array([lab for _, lab in state])
-            point = {"batch": batch, "n_labels": len(state)}
-            smallest = min(Counter(y).values())
-            if len(set(y)) < 2 or smallest < 2 or len(y) < 2 * cv:
-                curve.append({**point, "accuracy": None,
-                              "note": "too few labels per class to cross-validate"})
-                continue
-            key = hashlib.sha256(
-                json.dumps([state, self.config["model"], self.config["random_state"], cv])
-                .encode()
-            ).hexdigest()
-            if key not in cache:
-                folds = StratifiedKFold(
-                    min(cv, smallest), shuffle=True, random_state=self.config["random_state"]
-                )
-                rows = np.array([row[p] for p, _ in state])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    scores = cross_val_score(self._estimator(device), X[rows], y, cv=folds)
-                cache[key] = {"accuracy": float(scores.mean()), "std": float(scores.std())}
-                dirty = True
-            curve.append({**point, **cache[key]})
-        if dirty:
-            _write_text(cache_path, json.dumps(cache, indent=1))
-        return curve
-
-
-def _contact_sheet(images, titles, path, *, title="", columns=10):
-    """A grid of (n, c, h, w) uint8 images with a title each, written as a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    n = len(images)
-    cols = min(columns, n)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(1.4 * cols, 1.7 * rows + 0.4), layout="constrained")
-    FigureCanvasAgg(fig)
-    for i, (image, name) in enumerate(zip(images, titles)):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        if image.shape[0] == 1:
-            ax.imshow(image[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        else:
-            ax.imshow(image.transpose(1, 2, 0), interpolation="nearest")
-        ax.set_title(name, fontsize=6)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=9)
-    _write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=90))
-
-
-def _learning_curve_plot(points, path, cv):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    n = np.array([p["n_labels"] for p in points])
-    acc = np.array([p["accuracy"] for p in points])
-    std = np.array([p["std"] for p in points])
-    ax.plot(n, acc, "o-")
-    ax.fill_between(n, acc - std, acc + std, alpha=0.2)
-    ax.set_xlabel("labeled images")
-    ax.set_ylabel(f"accuracy ({cv}-fold cross-validation)")
-    ax.set_title("learning curve")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    _write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110))
-
-
-# ------------------------------------------------------------------------ CLI
-def add_label_parser(subparsers, positive_int):
-    """Add ``skfisher label {init,query,teach,status,export}`` to the CLI."""
-    import argparse
-
-    from .strategies import STRATEGIES
-
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    label = subparsers.add_parser(
-        "label", help="label your own images: query -> label -> teach, in a project folder",
-        formatter_class=fmt,
-    )
-    sub = label.add_subparsers(dest="label_command", required=True)
-    init = sub.add_parser("init", help="create a project from image folders", formatter_class=fmt)
-    init.add_argument("project")
-    init.add_argument("--labeled", default=None,
-                      help="labeled images, one sub-folder per class")
-    init.add_argument("--unlabeled", default=None, help="images to label (searched recursively)")
-    init.add_argument("--classes", nargs="+", default=None,
-                      help="class names (besides the --labeled sub-folders)")
-    init.add_argument("--image-size", type=positive_int, nargs="+", default=[32],
-                      metavar=("HEIGHT", "WIDTH"), help="every image is resized to this")
-    init.add_argument("--channels", type=int, choices=(1, 3), default=None,
-                      help="1 greyscale, 3 RGB (default: greyscale if every image is)")
-    init.add_argument("--width", type=int, choices=(16, 64), default=16)
-    init.add_argument("--max-epochs", type=positive_int, default=30)
-    init.add_argument("--seed", type=int, default=0)
-
-    query = sub.add_parser("query", help="train on the labels so far and pick images to label",
-                           formatter_class=fmt)
-    query.add_argument("project")
-    query.add_argument("-n", type=positive_int, default=100, help="images to query")
-    query.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
-    query.add_argument("--sparsity", type=float, default=None, help="fisher_mask only")
-    query.add_argument("--device", default="auto")
-
-    teach = sub.add_parser("teach", help="take in a filled-in labels CSV", formatter_class=fmt)
-    teach.add_argument("project")
-    teach.add_argument("labels", help="CSV with columns path and label (blank labels skipped)")
-    teach.add_argument("--relabel", action="store_true", help="allow changing earlier labels")
-
-    status = sub.add_parser("status", help="rounds, label counts, cross-validated accuracy",
-                            formatter_class=fmt)
-    status.add_argument("project")
-    status.add_argument("--cv", type=int, default=3, help="folds; 0 skips cross-validation")
-    status.add_argument("--device", default="auto")
-
-    export = sub.add_parser("export", help="pickle a round's model for use in Python",
-                            formatter_class=fmt)
-    export.add_argument("project")
-    export.add_argument("output", help="file to write (.pkl)")
-    export.add_argument("--round", type=int, default=None, help="default: the last")
-    return label
-
-
-def label_command(args):
-    """Run a parsed ``skfisher label ...`` command; returns the exit status."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            code = _LABEL_COMMANDS[args.label_command](args)
-        except KeyboardInterrupt:
-            print("skfisher: interrupted; the project is as the last finished step left it "
-                  "and the next command continues from there", file=sys.stderr)
-            code = 130
-        finally:
-            for w in caught:
-                if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
-                    print(f"skfisher: warning: {w.message}", flush=True)
-    return code
-
-
-def _init(args):
-    if len(args.image_size) > 2:
-        raise ValueError(f"--image-size takes HEIGHT [WIDTH]; got {args.image_size}.")
-    project = LabelingProject.create(
-        args.project, labeled=args.labeled, unlabeled=args.unlabeled, classes=args.classes,
-        image_size=tuple(args.image_size * 2 if len(args.image_size) == 1 else args.image_size),
-        channels=args.channels, width=args.width, max_epochs=args.max_epochs,
-        random_state=args.seed,
-    )
-    n_labeled = len(project.labels())
-    n_pool = len(project._pool()[1])
-    print(f"created {project.path}: {n_pool} images ({n_labeled} labeled), classes "
-          f"{', '.join(project.classes)}, stored at {project.config['channels']} x "
-          f"{project.config['image_size'][0]} x {project.config['image_size'][1]}")
-    print(f"next: skfisher label query {project.path} -n 100")
-    return 0
-
-
-def _query(args):
-    project = LabelingProject(args.project)
-    params = {} if args.sparsity is None else {"sparsity": args.sparsity}
-    if params and args.strategy != "fisher_mask":
-        raise ValueError("--sparsity applies to --strategy fisher_mask only.")
-    result = project.query(args.n, strategy=args.strategy, strategy_params=params,
-                           device=args.device)
-    print(f"round {result['round']}: {len(result['paths'])} images to label")
-    print(f"  fill in the label column of {result['to_label']}")
-    print(f"  (the images are numbered as its rows in {result['contact_sheet']})")
-    print(f"then: skfisher label teach {project.path} {result['to_label']}")
-    return 0
-
-
-def _teach(args):
-    project = LabelingProject(args.project)
-    s = project.teach(args.labels, relabel=args.relabel)
-    print(f"taught {s['new']} new label(s)"
-          + (f", changed {s['changed']}" if s["changed"] else "")
-          + f"; {s['already_known']} already known, {s['blank']} blank row(s) skipped; "
-          f"{len(project.labels())} labels in all")
-    return 0
-
-
-def _status(args):
-    project = LabelingProject(args.project)
-    s = project.status(cv=args.cv, device=args.device)
-    print(f"{project.path}: {s['n_labeled']} of {s['n_pool']} images labeled")
-    width = max(len(c) for c in s["counts"])
-    for name, count in s["counts"].items():
-        print(f"  {name:<{width}}  {count:>6}")
-    for r in s["rounds"]:
-        print(f"round {r['round']:>2}: {r['n_queried']} queried ({r['strategy']}), "
-              f"{r['n_labeled']} labeled, {r['n_waiting']} waiting in {r['to_label']}")
-    if s["skipped"]:
-        print(f"{len(s['skipped'])} unreadable file(s) skipped at init")
-    if s["learning_curve"]:
-        print(f"{'labels':>6}  accuracy ({args.cv}-fold cross-validation)")
-        for p in s["learning_curve"]:
-            acc = (f"{p['accuracy']:.3f} ± {p['std']:.3f}" if p["accuracy"] is not None
-                   else p["note"])
-            print(f"{p['n_labels']:>6}  {acc}")
-    if s["plot"]:
-        print(f"wrote {s['plot']}")
-    return 0
-
-
-def _export(args):
-    path = LabelingProject(args.project).export_model(args.output, args.round)
-    print(f"wrote {path}; load it with pickle.load(open({str(path)!r}, 'rb'))")
-    return 0
-
-
-_LABEL_COMMANDS = {
-    "init": _init, "query": _query, "teach": _teach, "status": _status, "export": _export,
-}
+def _top_guesses(net, X):
+    """Per row, the model's ``_N_GUESSES`` most probable ``(class, probability)`` pairs."""
+    if net is None:
+        return [[] for _ in X]
+    proba = net.predict_proba(X)
+    top = np.argsort(-proba, axis=1, kind="stable")[:, :_N_GUESSES]
+    return [[(str(net.classes_[c]), float(p[c])) for c in t] for p, t in zip(proba, top)]

@@ -46,6 +46,8 @@ def test_same_seed_same_curve(tmp_path):
         (["--batch-size", "0"], "expected a positive int"),
         (["--dataset", "fashion_mnist", "--data-dir", "/nonexistent"], "apt-get install"),
         (["--rounds", "500"], "exceeds the pool"),
+        (["--n-rounds", "-1"], "--n-rounds must be >= 0"),
+        (["--dataset", "cifar10"], "--dataset cifar10 needs --data-dir"),
     ],
 )
 def test_bad_arguments_exit_2_without_traceback(args, message):
@@ -154,3 +156,23 @@ def test_a_crafted_cifar10_batch_cannot_run_code(tmp_path, capsys):
     assert code == 2
     assert "data_batch_1 is not a readable CIFAR-10 python batch" in capsys.readouterr().err
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_rounds_and_batch_size_are_the_old_spellings_of_n_rounds_and_n_instances(command):
+    from skfisher.cli import build_parser
+
+    parse = build_parser().parse_args
+    new = parse([command, "--n-rounds", "3", "--n-instances", "7"])
+    old = parse([command, "--rounds", "3", "--batch-size", "7"])
+    assert (new.n_rounds, new.n_instances) == (old.n_rounds, old.n_instances) == (3, 7)
+
+
+def test_library_messages_are_reworded_in_cli_terms():
+    from skfisher.cli import _in_cli_terms
+
+    message = "row 2: a.png is already labeled 'cat'; relabel=True changes it to 'dog'"
+    assert _in_cli_terms(message).endswith("--relabel changes it to 'dog'")
+    assert "--image-size HEIGHT WIDTH" in _in_cli_terms(
+        "the images differ in size: ... Pass image_size=(height, width) to resize them all."
+    )

@@ -10,7 +10,7 @@ from skfisher import compare
 from skfisher.cli import main
 from skfisher.compare import load_rounds, run_comparison, summarize
 
-SMALL = dict(n_initial=20, batch_size=10, n_rounds=2,
+SMALL = dict(n_initial=20, n_instances=10, n_rounds=2,
              estimator_params={"max_epochs": 3, "device": "cpu"}, progress=False)
 
 
@@ -53,13 +53,21 @@ def test_an_interrupted_run_resumes_with_nothing_lost_or_duplicated(tmp_path, mo
 
 
 def test_summary_statistics_table_and_plot(tmp_path):
+    import matplotlib
+
+    previous = dict.__getitem__(matplotlib.rcParams, "backend")
+    matplotlib.use("svg")  # the user's backend, which the plot must leave alone
     records = [
         {"strategy": s, "seed": seed, "n_labels": n, "accuracy": acc}
         for s, base in (("random", 0.5), ("entropy", 0.6))
         for seed, shift in ((0, 0.0), (1, 0.1))
         for n, acc in ((10, base + shift), (20, base + shift + 0.2))
     ]
-    table = summarize(records, markdown_path=tmp_path / "t.md", plot_path=tmp_path / "p.png")
+    try:
+        table = summarize(records, markdown_path=tmp_path / "t.md", plot_path=tmp_path / "p.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        dict.__setitem__(matplotlib.rcParams, "backend", previous)
     lines = table.splitlines()
     assert lines[0] == "| strategy | seeds | 10 | 20 | AULC |"
     row = next(line for line in lines if line.startswith("| entropy"))
@@ -101,7 +109,7 @@ def test_settings_build_the_stated_imbalance(tmp_path):
 
 
 def fake_records(strategies=("random", "margin"), seeds=(0, 1), n_rounds=2):
-    """Records of digits with n_initial=20, batch_size=10, as run_comparison writes them."""
+    """Records of digits with n_initial=20, n_instances=10, as run_comparison writes them."""
     return [
         {"setting": "digits", "strategy": s, "seed": seed, "round": r, "n_labels": 20 + 10 * r,
          "accuracy": 0.5 + 0.1 * r, "query_seconds": 0.0, "fit_seconds": 0.1,
@@ -224,7 +232,7 @@ def test_a_folder_of_another_schedule_without_manifest_is_refused(tmp_path):
     path = tmp_path / "rounds.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in fake_records()))
     with pytest.raises(ValueError, match="another schedule"):
-        run_comparison("digits", ["random"], [0], tmp_path, **{**SMALL, "batch_size": 5})
+        run_comparison("digits", ["random"], [0], tmp_path, **{**SMALL, "n_instances": 5})
     assert not (tmp_path / "manifest.json").exists()
 
 
@@ -291,3 +299,11 @@ def test_a_protocol_without_records_is_replaced(tmp_path, monkeypatch):
                                                          "n_initial": 30})
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["digits"]["n_initial"] == 30
+
+
+def test_batch_size_is_a_deprecated_alias_of_n_instances(tmp_path):
+    with pytest.warns(FutureWarning, match=r"run_comparison\(batch_size=...\) is deprecated"):
+        with pytest.raises(ValueError, match="Unknown strategies"):
+            run_comparison("digits", ["nope"], [0], tmp_path, batch_size=5)
+    with pytest.raises(TypeError, match="both n_instances and its deprecated alias"):
+        run_comparison("digits", ["random"], [0], tmp_path, n_instances=5, batch_size=5)

@@ -237,3 +237,9 @@ def test_fashion_mnist_shapes_are_checked(fashion_dir):
     write_idx(path / "t10k-images-idx3-ubyte", np.zeros((4, 28, 27)), False)
     with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: expected images of 28x28"):
         load_fashion_mnist(path)
+
+
+def test_load_split_names_its_python_argument_not_a_cli_flag():
+    with pytest.raises(ValueError, match=r"load_split\('cifar10'\) needs data_dir") as info:
+        datasets.load_split("cifar10")
+    assert "--" not in str(info.value)

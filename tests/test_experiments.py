@@ -18,7 +18,7 @@ def test_loop_rejects_malformed_strategy_results():
     for name, strategy in bad.items():
         with pytest.raises((TypeError, ValueError), match="query_strategy must return"):
             run_active_learning(LogisticRegression(), strategy, X, y, n_initial=4,
-                                batch_size=3, n_rounds=1, progress=False)
+                                n_instances=3, n_rounds=1, progress=False)
 
 
 def test_initial_rows():
@@ -37,12 +37,12 @@ def test_resume_continues_where_the_rounds_stopped():
 
     saved = []
     full, _ = run_active_learning(
-        LogisticRegression(), margin_sampling, X, y, X, y, n_initial=6, batch_size=4,
+        LogisticRegression(), margin_sampling, X, y, X, y, n_initial=6, n_instances=4,
         n_rounds=3, random_state=0, progress=False,
         on_round=lambda row, new: saved.append(new.tolist()),
     )
     rest, labeled = run_active_learning(
-        LogisticRegression(), margin_sampling, X, y, X, y, n_initial=6, batch_size=4,
+        LogisticRegression(), margin_sampling, X, y, X, y, n_initial=6, n_instances=4,
         n_rounds=3, random_state=0, progress=False, resume=saved[:2],
     )
     assert [r["round"] for r in rest] == [2, 3]
@@ -100,8 +100,72 @@ def test_an_interrupted_round_is_never_recorded(where):
     saved = []
     with pytest.raises(KeyboardInterrupt):
         run_active_learning(
-            estimator, first_rows, X, y, X, y, n_initial=6, batch_size=4, n_rounds=3,
+            estimator, first_rows, X, y, X, y, n_initial=6, n_instances=4, n_rounds=3,
             random_state=0, progress=False, on_round=lambda row, new: saved.append(row),
         )
     assert [row["round"] for row in saved] == [0, 1]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _first_rows(learner, X_pool, n_instances):
+    return np.arange(n_instances), None
+
+
+def test_batch_size_is_a_deprecated_alias_of_n_instances():
+    X = np.random.RandomState(0).randn(40, 3)
+    y = np.arange(40) % 2
+    args = (LogisticRegression(), _first_rows, X, y, X, y)
+    kwargs = dict(n_initial=4, n_rounds=2, random_state=0, progress=False)
+    new, labeled = run_active_learning(*args, n_instances=3, **kwargs)
+    with pytest.warns(FutureWarning, match="use n_instances"):
+        old, labeled_old = run_active_learning(*args, batch_size=3, **kwargs)
+    assert labeled_old.tolist() == labeled.tolist() and len(labeled) == 4 + 2 * 3
+    assert [r["accuracy"] for r in old] == [r["accuracy"] for r in new]
+    with pytest.raises(TypeError, match="both n_instances and its deprecated alias"):
+        run_active_learning(*args, n_instances=3, batch_size=3, **kwargs)
+    with pytest.raises(ValueError, match="'n_instances' parameter of run_active_learning"):
+        run_active_learning(*args, n_instances=0, **kwargs)
+
+
+def test_the_loop_imports_no_output_code():
+    """The meta-estimator imports the loop; the loop writes no files, draws nothing."""
+    import ast
+
+    import skfisher._active
+    import skfisher.loop
+
+    output = {"tqdm", "csv", "json", "matplotlib", "skfisher.experiments", "experiments"}
+    for module in (skfisher.loop, skfisher._active):
+        tree = ast.parse(open(module.__file__).read())
+        top_level = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        names = {a.name.split(".")[0] for n in top_level if isinstance(n, ast.Import)
+                 for a in n.names}
+        names |= {(n.module or "").split(".")[0] for n in top_level
+                  if isinstance(n, ast.ImportFrom)}
+        assert not names & output, (module.__name__, names & output)
+
+
+def test_old_import_paths_still_work():
+    from skfisher import experiments, loop
+
+    for name in ("PoolLearner", "initial_indices", "run_active_learning"):
+        assert getattr(experiments, name) is getattr(loop, name)
+
+
+def test_save_results_leaves_the_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from skfisher.experiments import save_results
+
+    previous = dict.__getitem__(matplotlib.rcParams, "backend")
+    matplotlib.use("svg")  # the user's choice, which saving a plot must keep
+    try:
+        figures = plt.get_fignums()
+        rows = [{"round": r, "n_labels": 10 * r + 10, "accuracy": 0.5 + r / 10,
+                 "query_seconds": 0.0, "fit_seconds": 0.0} for r in range(3)]
+        paths = save_results(rows, tmp_path)
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == figures
+    finally:
+        dict.__setitem__(matplotlib.rcParams, "backend", previous)
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

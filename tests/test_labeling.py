@@ -212,7 +212,7 @@ def interrupt_at(monkeypatch, k, after):
         if len(calls) == k and after:
             raise Interrupt
 
-    monkeypatch.setattr(labeling.os, "replace", replace)
+    monkeypatch.setattr(os, "replace", replace)  # every atomic write of the project
     return calls
 
 
@@ -281,14 +281,13 @@ def test_interrupt_at_every_write_then_the_next_command(tmp_path, images, monkey
 
 KILL_SCRIPT = """
 import os, signal, sys
-from skfisher import labeling
 from skfisher.cli import main
 real = os.replace
 def replace(src, dst):
     if os.path.basename(dst) == sys.argv[1]:
         os.kill(os.getpid(), signal.SIGKILL)
     real(src, dst)
-labeling.os.replace = replace
+os.replace = replace
 main(sys.argv[2:])
 """
 
@@ -344,7 +343,7 @@ def test_cli_workflow(tmp_path, images, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["query", "{tmp}/none", "-n", "3"], "is not a labeling project"),
+        (["query", "{tmp}/none", "-n", "3"], "create it with `skfisher label init`"),
         (["teach", "{proj}", "{tmp}/missing.csv"], "does not exist"),
         (["teach", "{proj}", "{tmp}/unknown.csv"], "unknown class name 'seven'"),
         (["init", "{proj}", "--unlabeled", "{tmp}"], "already a labeling project"),
