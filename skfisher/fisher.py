@@ -28,8 +28,8 @@ from ._persample import (
     hook_params,
     iter_chunks,
     per_class_grads,
-    sum_sq_grads,
 )
+from ._squares import sum_sq_grads
 
 __all__ = [
     "FISHER_ESTIMATORS",

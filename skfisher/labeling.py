@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from ._label_files import (
-    _contact_sheet,
     _csv_text,
     _learning_curve_plot,
     _read_csv,
@@ -38,13 +37,13 @@ from ._label_files import (
     _write_text,
 )
 from ._label_init import create_project
+from ._label_query import fit_and_pick, top_guesses, write_round
 from ._label_status import learning_curve
 from ._label_teach import check_labels, label_rows
 
 __all__ = ["LabelingProject"]
 
 _MODEL_DEFAULTS = {"width": 16, "max_epochs": 30, "lr": 0.05, "batch_size": 32}
-_N_GUESSES = 3
 
 
 class LabelingProject:
@@ -308,11 +307,12 @@ class LabelingProject:
             "n_requested": int(n), "n_labels": len(labeled_rows), "time": time.time(),
             "model": None, "model_params": None,
         }
-        net, picked = self._fit_and_pick(record, X, y, labeled_rows, candidates, query_fn, device)
+        net, picked = fit_and_pick(self, record, X, y, labeled_rows, candidates, query_fn,
+                                   device)
         rows = candidates[picked]
         record["paths"] = [str(p) for p in paths[rows]]
-        guesses = _top_guesses(net, X[rows])
-        folder = self._write_round(number, record, net, X[rows], guesses)
+        guesses = top_guesses(net, X[rows])
+        folder = write_round(self, number, record, net, X[rows], guesses)
         config["rounds"].append(record)
         _write_text(self.path / "project.json", json.dumps(config, indent=1))  # the commit
         return {
@@ -320,55 +320,6 @@ class LabelingProject:
             "contact_sheet": folder / "contact_sheet.png", "paths": record["paths"],
             "guesses": dict(zip(record["paths"], guesses)),
         }
-
-    def _fit_and_pick(self, record, X, y, labeled_rows, candidates, query_fn, device):
-        """Fit on the labels (two classes at least) and pick ``record["n_requested"]``
-        candidates; timings and the model's settings go into ``record``."""
-        from .loop import PoolLearner, _check_picks
-
-        config, n, number = self.config, record["n_requested"], record["round"]
-        tic = time.perf_counter()
-        net = None
-        if len(np.unique(y)) >= 2:
-            net = self._estimator(device).fit(X[labeled_rows], y)
-            record["model_params"] = dict(config["model"])
-        record["fit_seconds"] = time.perf_counter() - tic
-        tic = time.perf_counter()
-        if len(candidates) <= n:
-            picked = np.arange(len(candidates))
-        elif net is None:
-            rng = np.random.RandomState(config["random_state"] + number)
-            picked = np.sort(rng.choice(len(candidates), n, replace=False))
-            record["strategy"] = "random (fewer than two classes labeled)"
-        else:
-            result = query_fn(PoolLearner(net, X[labeled_rows]), X[candidates], n_instances=n)
-            picked = _check_picks(result, n, len(candidates))
-        record["query_seconds"] = time.perf_counter() - tic
-        return net, picked
-
-    def _write_round(self, number, record, net, images, guesses):
-        """``round-XX/``: the model, ``to_label.csv`` and the contact sheet."""
-        folder = self._round_dir(number)
-        folder.mkdir(exist_ok=True)
-        if net is not None:
-            _write_atomic(folder / "model.pt", lambda f: net.save_params(f_params=f))
-            record["model"] = f"{folder.name}/model.pt"
-        k = min(_N_GUESSES, len(self.classes))
-        header = ["path", "label"] + [f"{w}_{j + 1}" for j in range(k) for w in ("guess", "p")]
-        csv_rows = [
-            [p, ""] + [v for c, q in g for v in (c, f"{q:.3f}")]
-            for p, g in zip(record["paths"], guesses)
-        ]
-        _write_text(folder / "to_label.csv", _csv_text(header, csv_rows))
-        _contact_sheet(
-            images, [
-                f"{i + 1}. {Path(p).name[:18]}" + (f"\n{g[0][0][:12]} {g[0][1]:.0%}" if g else "")
-                for i, (p, g) in enumerate(zip(record["paths"], guesses))
-            ],
-            folder / "contact_sheet.png",
-            title=f"round {number}: {len(images)} images to label ({record['strategy']})",
-        )
-        return folder
 
     # ------------------------------------------------------------------- teach
     def teach(self, labels, *, relabel=False):
@@ -478,12 +429,3 @@ class LabelingProject:
             out["plot"] = self.path / "learning_curve.png"
             _learning_curve_plot(points, out["plot"], cv)
         return out
-
-
-def _top_guesses(net, X):
-    """Per row, the model's ``_N_GUESSES`` most probable ``(class, probability)`` pairs."""
-    if net is None:
-        return [[] for _ in X]
-    proba = net.predict_proba(X)
-    top = np.argsort(-proba, axis=1, kind="stable")[:, :_N_GUESSES]
-    return [[(str(net.classes_[c]), float(p[c])) for c in t] for p, t in zip(proba, top)]

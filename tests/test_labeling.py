@@ -19,6 +19,7 @@ from sklearn.datasets import load_digits
 import skfisher
 from skfisher import LabelingProject
 from skfisher import labeling
+from skfisher import _label_files
 from skfisher.cli import main
 from skfisher.datasets import ImageReadWarning
 
@@ -425,6 +426,6 @@ def test_contact_sheet_of_rgb_and_grey_images(tmp_path):
     for c in (1, 3):
         images = rng.randint(0, 256, (13, c, 9, 7)).astype(np.uint8)
         path = tmp_path / f"sheet{c}.png"
-        labeling._contact_sheet(images, [str(i) for i in range(13)], path, title="t")
+        _label_files._contact_sheet(images, [str(i) for i in range(13)], path, title="t")
         with Image.open(path) as sheet:
             assert sheet.format == "PNG" and sheet.width > sheet.height  # 10 x 2 grid

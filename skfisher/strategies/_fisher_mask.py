@@ -249,29 +249,13 @@ class FisherMask(BaseEstimator):
         )
         name = "bait" if self.mask == "output" else "FisherMask"
         n_pool = check_n_instances(n_instances, X_pool, factor=self.backward_steps + 1)
-        factor = self.backward_steps + 1
-        if self.max_candidates is not None and factor * n_instances > self.max_candidates:
-            extra = f" times {factor} for the backward steps" if factor > 1 else ""
-            raise ValueError(
-                f"max_candidates={self.max_candidates} scores fewer rows than "
-                f"n_instances={n_instances}{extra}; use max_candidates >= "
-                f"{factor * n_instances}."
-            )
+        self._check_max_candidates(n_instances)
         estimator, X_pool, X_labeled = resolve_estimator(
             classifier, X_pool, X_labeled, strategy=name
         )
         model = estimator.module_
         pool = images_for(estimator, X_pool)
-        # the module, its output layer and the mask's size, checked on a few
-        # probe rows: all before any pass over the pool
-        check_classifier_module(model, pool)
-        output_layer = find_output_layer(model, pool, self.output_layer)
-        layout = ParamLayout(model)
-        mask_args = dict(method=self.mask, output_layer=output_layer,
-                         layers=None if self.layers is None else list(self.layers),
-                         trainable_only=self.trainable_only)
-        if self.mask in ("global", "per_layer"):
-            build_mask(np.zeros(layout.n_params), layout, float(self.sparsity), **mask_args)
+        layout, mask_args = self._mask_setup(model, pool)
         labeled = None
         if X_labeled is not None and len(X_labeled):
             labeled = images_for(estimator, X_labeled)
@@ -280,23 +264,7 @@ class FisherMask(BaseEstimator):
         seconds, peaks = {}, {}
 
         with phase("fisher_diagonal", device, seconds, peaks):
-            m = 0
-            if self.mask in ("output", "random"):
-                diag = None
-            else:
-                m = self._fisher_rows(n_pool)
-                rows = np.sort(rng.choice(n_pool, size=m, replace=False))
-                candidates = mask_candidates(
-                    layout, output_layer=output_layer, layers=mask_args["layers"],
-                    trainable_only=self.trainable_only,
-                )  # only these need the diagonal
-                diag = fisher_diagonal(
-                    model, pool[rows], names=[layout.names[j] for j in candidates],
-                    batch_size=rows_per_pass, estimator=self.fisher, random_state=rng,
-                )
-                check_finite_outputs(diag, "Fisher diagonal", name)
-            indices = build_mask(diag, layout, float(self.sparsity), random_state=rng,
-                                 **mask_args)
+            indices, m = self._mask(model, pool, layout, mask_args, rng, rows_per_pass, name)
 
         scored = None
         if self.max_candidates is not None and self.max_candidates < n_pool:
@@ -334,6 +302,47 @@ class FisherMask(BaseEstimator):
             "candidates": scored,
         }
         return chosen, gains
+
+    def _check_max_candidates(self, n_instances):
+        factor = self.backward_steps + 1
+        if self.max_candidates is not None and factor * n_instances > self.max_candidates:
+            extra = f" times {factor} for the backward steps" if factor > 1 else ""
+            raise ValueError(
+                f"max_candidates={self.max_candidates} scores fewer rows than "
+                f"n_instances={n_instances}{extra}; use max_candidates >= "
+                f"{factor * n_instances}."
+            )
+
+    def _mask_setup(self, model, pool):
+        """``(layout, mask_args)``: the module, its output layer and the mask's size
+        checked on a few probe rows, before any pass over the pool."""
+        check_classifier_module(model, pool)
+        output_layer = find_output_layer(model, pool, self.output_layer)
+        layout = ParamLayout(model)
+        mask_args = dict(method=self.mask, output_layer=output_layer,
+                         layers=None if self.layers is None else list(self.layers),
+                         trainable_only=self.trainable_only)
+        if self.mask in ("global", "per_layer"):
+            build_mask(np.zeros(layout.n_params), layout, float(self.sparsity), **mask_args)
+        return layout, mask_args
+
+    def _mask(self, model, pool, layout, mask_args, rng, rows_per_pass, name):
+        """The mask's flat indices, and the Fisher rows it read (0: no diagonal)."""
+        if self.mask in ("output", "random"):
+            return build_mask(None, layout, float(self.sparsity), random_state=rng,
+                              **mask_args), 0
+        m = self._fisher_rows(len(pool))
+        rows = np.sort(rng.choice(len(pool), size=m, replace=False))
+        candidates = mask_candidates(
+            layout, output_layer=mask_args["output_layer"], layers=mask_args["layers"],
+            trainable_only=self.trainable_only,
+        )  # only these need the diagonal
+        diag = fisher_diagonal(
+            model, pool[rows], names=[layout.names[j] for j in candidates],
+            batch_size=rows_per_pass, estimator=self.fisher, random_state=rng,
+        )
+        check_finite_outputs(diag, "Fisher diagonal", name)
+        return build_mask(diag, layout, float(self.sparsity), random_state=rng, **mask_args), m
 
     def _fisher_rows(self, n_pool):
         """Rows of the Fisher diagonal (see ``fisher_samples``)."""
