@@ -57,8 +57,9 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and batch shuffling; a fixed value makes
         CPU fits reproducible, also when several fit in parallel threads.
-        Shuffling uses a ``torch.Generator`` of its own; torch's global RNG is
-        left as it was.
+        Training batches are reshuffled every epoch (``iterator_train__shuffle=False``
+        keeps the given order) with a ``torch.Generator`` of their own; torch's
+        global RNG is left as it was.
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
         Loss on logits.
     optimizer : torch optimizer class, default=torch.optim.SGD

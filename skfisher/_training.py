@@ -169,10 +169,11 @@ class _TrainingMixin:
     def get_iterator(self, dataset, training=False):
         """skorch's iterator; training batches never hold a single sample.
 
-        With the default ``DataLoader``, a last training batch of one sample
-        joins the batch before it (see :class:`_NoSingletonBatchSampler`);
-        a custom ``iterator_train``, ``batch_sampler`` or ``drop_last`` is
-        used as given.
+        With the default ``DataLoader``, training batches are reshuffled
+        every epoch (with ``shuffle_generator_``; ``iterator_train__shuffle=False``
+        keeps the order), and a last batch of one sample joins the batch
+        before it (see :class:`_NoSingletonBatchSampler`); a custom
+        ``iterator_train``, ``batch_sampler`` or ``drop_last`` is used as given.
         """
         kwargs = self.get_params_for("iterator_train")
         if not training or self.iterator_train is not DataLoader or (
@@ -188,7 +189,7 @@ class _TrainingMixin:
         batch_size = len(dataset) if batch_size == -1 else batch_size
         sampler = kwargs.pop("sampler", None)
         if sampler is None:
-            shuffle = kwargs.pop("shuffle", False)
+            shuffle = kwargs.pop("shuffle", True)
             sampler = (
                 RandomSampler(dataset, generator=kwargs.get("generator"))
                 if shuffle else SequentialSampler(dataset)

@@ -182,6 +182,40 @@ def test_a_last_batch_of_one_image_joins_the_batch_before():
     assert len(sampler) == 2 == len(list(sampler))
 
 
+class _BatchOrder(Callback):
+    """Records the (encoded) labels of every training batch, in order."""
+
+    def initialize(self):
+        self.batches_ = []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.batches_.append(batch[1].tolist())
+
+
+@pytest.mark.filterwarnings("ignore:The number of unique classes")
+@pytest.mark.parametrize("shuffle", [None, False])
+def test_training_batches_are_reshuffled_every_epoch_and_seeded(digits, shuffle):
+    X, y = digits[0][:40], np.arange(40)  # one class per image: batches show the order
+    params = {} if shuffle is None else {"iterator_train__shuffle": shuffle}
+
+    def epochs(random_state):
+        order = _BatchOrder()
+        make_net(max_epochs=3, batch_size=16, random_state=random_state,
+                 callbacks=[("order", order)], **params).fit(X, y)
+        batches = order.batches_
+        return [sum(batches[i : i + 3], []) for i in range(0, len(batches), 3)]
+
+    first = epochs(0)
+    assert len(first) == 3 and all(sorted(e) == list(range(40)) for e in first)
+    if shuffle is False:
+        assert first == [list(range(40))] * 3
+        return
+    assert first[0] != list(range(40)) and first[0] != first[1] != first[2]
+    assert epochs(0) == first and epochs(1) != first
+
+
 @pytest.mark.parametrize("n", [33, 65, 129])
 def test_any_training_set_size_fits_and_trains_on_every_image(digits, n):
     X, y, _, _ = digits
