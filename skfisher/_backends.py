@@ -40,6 +40,9 @@ class FisherMatrix:
 
     n_rows = 0  # no factor rows
 
+    def gram_cost(self):
+        return 0
+
     def dense(self):
         return self.matrix
 
@@ -57,7 +60,11 @@ class FisherFactor:
 
     @property
     def n_rows(self):
-        return sum(len(r.data) for r in self.rows)
+        return sum(r.shape[0] for r in self.rows)
+
+    def gram_cost(self):
+        """Multiply-adds of :meth:`dense`."""
+        return sum(r.gram_cost() for r in self.rows)
 
     def dense(self):
         """The d x d float64 matrix (a new tensor)."""
@@ -127,13 +134,13 @@ class CovarianceSpace:
 
     def __init__(self, V, n_classes, pool, labeled, lam, alpha):
         self.V = V
-        self.shape = (len(V.data) // n_classes, n_classes)
+        self.shape = (V.shape[0] // n_classes, n_classes)
         self.dim = V.shape[1]
         self.F = pool.dense()
         self.lam, self.labeled, self.alpha = lam, labeled, alpha
         self.A = None  # A0 = lam⁻¹ I unless labeled; d x d buffers are updated in place
         if labeled is not None:
-            self.A = torch.cholesky_inverse(torch.linalg.cholesky(self._precision()))
+            self.A = _inverse(self._precision())
 
     def _precision(self, B=None):
         """``lam I + alpha F_lab + BᵀB`` (d x d, a new tensor) for chosen rows ``B``."""
@@ -159,24 +166,19 @@ class CovarianceSpace:
         """The state rebuilt from ``A = (lam I + alpha F_lab + BᵀB)⁻¹`` for the
         chosen rows ``B``, factorised afresh: ``(P, Q, objective)``."""
         self.A = None
-        self.A = torch.cholesky_inverse(torch.linalg.cholesky(self._precision(B)))
+        self.A = _inverse(self._precision(B))
         return self.initial_state()
 
     def initial_state(self):
-        n, C = self.shape
-        d = self.V.shape[1]
-        P = torch.empty(n, C, C, dtype=torch.float64, device=self.V.device)
-        Q = torch.empty_like(P)
-        s2 = self.V.scale**2  # Ṽ = s V: the scale goes onto the C x C results
-        for start, V in self.V.chunks(torch.float64):
-            B = V / self.lam if self.A is None else V @ self.A  # V A
-            m, x = len(V) // C, start // C
-            P[x : x + m] = torch.einsum("xcd,xed->xce", B.view(m, C, d), V.view(m, C, d)) * s2
-            Q[x : x + m] = torch.einsum(
-                "xcd,xed->xce", (B @ self.F).view(m, C, d), B.view(m, C, d)
-            ) * s2
-        if self.A is None:
-            self.A = torch.eye(d, dtype=torch.float64, device=self.V.device).div_(self.lam)
+        """``P_x = Ṽ_x A Ṽ_xᵀ`` and ``Q_x = Ṽ_x A F A Ṽ_xᵀ`` of every candidate, ``tr(A F)``."""
+        if self.A is None:  # A0 = lam⁻¹ I
+            P = self.V.quad().div_(self.lam)
+            Q = self.V.quad(self.F).div_(self.lam**2)
+            d = self.dim
+            self.A = torch.eye(d, dtype=torch.float64, device=self.F.device).div_(self.lam)
+        else:
+            P = self.V.quad(self.A)
+            Q = self.V.quad(self.A @ self.F @ self.A)
         return P, Q, self.objective(None)
 
     def objective(self, running):
@@ -291,6 +293,16 @@ class GramSpace:
         return T, R
 
 
+def _inverse(M):
+    """The inverse of a symmetric positive definite ``M`` by Cholesky, row-major.
+
+    ``cholesky_inverse`` returns a column-major matrix, and products of it with
+    a transposed operand (``A @ Ũᵀ`` in every step) take a slow path on the
+    CPU (measured 10x slower): the copy costs far less.
+    """
+    return torch.cholesky_inverse(torch.linalg.cholesky(M)).contiguous()
+
+
 def _removal_state(BA0, B):
     """``E = N⁻¹`` and ``B A = N⁻¹ B A0`` with ``N = I + B A0 Bᵀ``, by Cholesky.
 
@@ -305,12 +317,17 @@ def _removal_state(BA0, B):
     return torch.cholesky_inverse(factor), torch.cholesky_solve(BA0, factor)
 
 
-def _costs(nC, C, d, steps, pool, labeled):
-    """Multiply-adds of each backend (set-up plus all steps), to pick the cheaper."""
+def _costs(V, C, steps, pool, labeled):
+    """Multiply-adds of each backend (set-up plus all steps) for candidate rows
+    ``V`` (dense or factored), to pick the cheaper."""
+    nC, d = V.shape
     n_phi, n_psi = _n_rows(pool), _n_rows(labeled)
-    parameter = n_phi * d * d + nC * d * d + steps * (2 * nC * C * d + 3 * d * d * C)
+    pass_cost = V.matmul_cost()  # one product V @ (d x 1)
+    # F (and F_lab, A0), the set-up's V A Vᵀ and V A F A Vᵀ, then per step
+    # V @ (d x 2C) and the d x d update
+    parameter = pool.gram_cost() + 2 * pass_cost * d + steps * (2 * C * pass_cost + 3 * d * d * C)
     if labeled is not None:
-        parameter += n_psi * d * d + d**3 + nC * d * d
+        parameter += labeled.gram_cost() + 3 * d**3
     cols = nC + n_phi
     sample = nC * cols * d + nC * C * n_phi + steps * 2 * nC * cols * C
     if labeled is not None:
@@ -330,12 +347,13 @@ def check_gain(gain, objective, remedy=""):
 BACKENDS = {"covariance": CovarianceSpace, "gram": GramSpace}
 
 
-def cheaper_space(nC, C, d, steps, pool, labeled, device):
+def cheaper_space(V, C, steps, pool, labeled, device):
     """``"gram"`` when the Fishers are factors, it needs fewer multiply-adds and
     its float64 Grams fit in memory; else ``"covariance"``."""
     if isinstance(pool, FisherMatrix) or isinstance(labeled, FisherMatrix):
         return "covariance"
-    costs = _costs(nC, C, d, steps, pool, labeled)
+    nC, d = V.shape
+    costs = _costs(V, C, steps, pool, labeled)
     rows = nC + _n_rows(pool) + _n_rows(labeled)
     sample_bytes = 8 * (rows * d + nC * (nC + _n_rows(pool)))
     if costs["gram"] < costs["covariance"] and fits(device, sample_bytes):

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval
 
 from ._backends import BACKENDS, FisherFactor, FisherMatrix, cheaper_space
 from ._device import fits, resolve_device
+from ._factored import FactoredRows
 from ._greedy import greedy_loop
 from ._storage import STORAGE_DTYPES, EmbeddingRows
 
@@ -96,6 +97,8 @@ def _fisher_arg(name, value, n_classes, dim, device, storage, known=None):
     :class:`FisherFactor`.
     """
     blocks = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(b, FactoredRows) for b in blocks):
+        return _factored_fisher(name, blocks, n_classes, dim, known)
     tensors = [_to_tensor(name, b, (2, 3) if len(blocks) == 1 else (3,)) for b in blocks]
     if tensors[0].ndim == 2:
         t = tensors[0].to(device, torch.float64)
@@ -124,6 +127,23 @@ def _fisher_arg(name, value, n_classes, dim, device, storage, known=None):
     return FisherFactor(rows, 1.0 / m)
 
 
+def _factored_fisher(name, blocks, n_classes, dim, known):
+    """A :class:`FisherFactor` over :class:`FactoredRows` blocks (never mixed with arrays)."""
+    if not all(isinstance(b, FactoredRows) and b.group == n_classes and b.shape[1] == dim
+               for b in blocks):
+        raise ValueError(
+            f"{name}: factored embedding blocks cannot be mixed with arrays, and must "
+            f"have {n_classes} classes and {dim} columns like the candidates."
+        )
+    m = sum(b.shape[0] for b in blocks) // n_classes
+    if m == 0:
+        raise ValueError(f"{name} given as blocks of embeddings holds no rows.")
+    for b in blocks:
+        if known is None or b is not known[1]:
+            b.check_finite(name)
+    return FisherFactor([b for b in blocks if b.shape[0]], 1.0 / m)
+
+
 def _check_int(name, value, low, high, why=""):
     if (
         not isinstance(value, numbers.Integral)
@@ -143,12 +163,10 @@ def _check_lam(lam):
 _LAM_RESOLUTION = 1e3 * np.finfo(np.float64).eps
 
 
-def _largest_trace(rows, C):
+def _largest_trace(rows):
     """The largest ``tr(Ṽ_xᵀ Ṽ_x)`` over the candidates of ``rows``."""
-    return max(
-        (chunk.double().square().view(-1, C * chunk.shape[1]).sum(1).max().item()
-         for _, chunk in rows.chunks() if len(chunk)), default=0.0,
-    ) * rows.scale**2
+    traces = rows.traces()
+    return traces.max().item() if len(traces) else 0.0
 
 
 def _check_resolvable(lam, scale):
@@ -193,12 +211,16 @@ def prepare(embeddings, n_select, *, pool_fisher=None, labeled_fisher=None, n_la
     ``space`` is ``"auto"``, ``"covariance"`` or ``"gram"``.
     """
     dev = resolve_device(device)
-    V = _to_tensor("embeddings", embeddings, (3,))
-    n, C, d = V.shape
+    if isinstance(embeddings, FactoredRows):  # FisherMask's output-layer factors
+        V, C, d = None, embeddings.group, embeddings.shape[1]
+        n = embeddings.shape[0] // C
+    else:
+        V = _to_tensor("embeddings", embeddings, (3,))
+        n, C, d = V.shape
     pool = make_pool(n, dev)
     N = pool.n_total
     if N == 0 or C == 0 or d == 0:
-        raise ValueError(f"embeddings must be non-empty; got shape {tuple(V.shape)}.")
+        raise ValueError(f"embeddings must be non-empty; got shape {(n, C, d)}.")
     b = _check_int("backward_steps", backward_steps, 0, N)
     K = _check_int(
         "n_select", n_select, 1, N // (b + 1),
@@ -206,9 +228,13 @@ def prepare(embeddings, n_select, *, pool_fisher=None, labeled_fisher=None, n_la
         f" for {N} candidates{pool.where}",
     )
     _check_lam(lam)
-    # beside the embeddings: A and F (d x d), P and Q, one step's products
-    reserve = 8 * (2 * d * d + 4 * n * C * C)
-    rows = _embedding_rows("embeddings", V, dev, storage, reserve)
+    # beside the embeddings: A, F and the set-up's A F A (d x d), P and Q, a step's products
+    reserve = 8 * (4 * d * d + 4 * n * C * C)
+    if V is None:
+        rows = embeddings
+        rows.check_finite("embeddings")
+    else:
+        rows = _embedding_rows("embeddings", V, dev, storage, reserve)
     pool_f = (
         pool.fisher(rows) if pool_fisher is None
         else _fisher_arg("pool_fisher", pool_fisher, C, d, dev, storage, known=(V, rows))
@@ -222,9 +248,9 @@ def prepare(embeddings, n_select, *, pool_fisher=None, labeled_fisher=None, n_la
     alpha = n_labeled / (n_labeled + K)
     if n_labeled:
         rows = rows.scaled(np.sqrt(K / (n_labeled + K)))  # Ṽ, without a copy
-    _check_resolvable(lam, pool.max(_largest_trace(rows, C)))
+    _check_resolvable(lam, pool.max(_largest_trace(rows)))
     if space == "auto":
-        space = cheaper_space(n * C, C, d, (2 * b + 1) * K, pool_f, labeled, dev)
+        space = cheaper_space(rows, C, (2 * b + 1) * K, pool_f, labeled, dev)
     elif space == "gram" and (isinstance(pool_f, FisherMatrix)
                               or isinstance(labeled, FisherMatrix)):
         raise ValueError("space='gram' needs the Fisher matrices given as embeddings.")

@@ -104,10 +104,19 @@ class EmbeddingRows:
                 budget = min(budget, _CPU_CHUNK_BYTES)
             chunk_rows = fitting_rows(8 * data.shape[1], budget)
         self.chunk_rows = max(int(chunk_rows) // group, 1) * group
+        self.group = group
 
     @property
     def shape(self):
         return self.data.shape
+
+    def matmul_cost(self):
+        """Multiply-adds of :meth:`matmul` per column of ``M``."""
+        return self.data.shape[0] * self.data.shape[1]
+
+    def gram_cost(self):
+        """Multiply-adds of :meth:`gram`."""
+        return self.matmul_cost() * self.data.shape[1]
 
     def scaled(self, scale):
         """The same storage times ``scale`` (no copy)."""
@@ -136,6 +145,25 @@ class EmbeddingRows:
     def dense(self):
         """The whole scaled matrix in float64 on the device (small problems only)."""
         return self.rows(0, len(self.data))
+
+    def traces(self):
+        """``tr(V_xᵀ V_x)`` of every group of ``group`` rows (a candidate), in float64."""
+        n_cols = self.group * self.data.shape[1]
+        parts = [chunk.double().square().reshape(-1, n_cols).sum(1) for _, chunk in self.chunks()]
+        return torch.cat(parts).mul_(self.scale**2)
+
+    def quad(self, M=None):
+        """Every candidate's ``V_x M V_xᵀ`` (C x C, float64) for M of shape (d, d).
+
+        ``V_x`` are the scaled rows of a group; None stands for the identity.
+        """
+        C, d = self.group, self.data.shape[1]
+        out = torch.empty(len(self.data) // C, C, C, dtype=torch.float64, device=self.device)
+        for start, V in self.chunks(torch.float64):
+            m, x = len(V) // C, start // C
+            B = V if M is None else V @ M
+            torch.bmm(B.view(m, C, d), V.view(m, C, d).transpose(1, 2), out=out[x : x + m])
+        return out.mul_(self.scale**2)
 
     def check_finite(self, name):
         for _, chunk in self.chunks():

@@ -17,8 +17,10 @@ import math
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from torch import nn
 
 from ._device import model_device
+from ._factored import output_factor
 from ._funcgrad import func_class_grads
 from ._persample import (
     ParamLayout,
@@ -36,9 +38,12 @@ __all__ = [
     "ParamLayout",
     "fisher_diagonal",
     "build_mask",
+    "factorable_output",
+    "factored_embeddings",
     "mask_candidates",
     "mask_summary",
     "masked_embeddings",
+    "output_params",
     "MASK_METHODS",
 ]
 
@@ -389,3 +394,118 @@ def masked_embeddings(
                 )
             out[start : start + len(xb)] = rows.to(out.dtype)
     return out
+
+
+def output_params(layout, output_layer):
+    """Parameters (by number in ``layout``) of the module named ``output_layer``."""
+    return [j for j, name in enumerate(layout.names) if _is_output(name, output_layer)]
+
+
+def factorable_output(model, X, output_layer):
+    """Whether the output layer's embedding block is ``D_x ⊗ h_x`` (see
+    :mod:`skfisher._factored`).
+
+    True when ``output_layer`` is a ``Linear`` owning its parameters alone,
+    called once per forward pass on one vector per row, and its output, on a
+    probe row of ``X``, is the model's output (the logits).
+    """
+    module = dict(model.named_modules()).get(output_layer)
+    layout = ParamLayout(model)
+    if type(module) is not nn.Linear or not all(
+        layout.hookable[j] for j in output_params(layout, output_layer)
+    ):
+        return False
+    seen = []
+    handle = module.register_forward_hook(lambda m, args, out: seen.append((args[0], out)))
+    try:
+        with eval_mode(model), torch.no_grad():
+            logits = model(next(iter_chunks(X[:2], 2, model))[1])
+    finally:
+        handle.remove()
+    return (
+        len(seen) == 1 and seen[0][0].ndim == 2 and isinstance(logits, torch.Tensor)
+        and seen[0][1].shape == logits.shape and torch.equal(seen[0][1], logits)
+    )
+
+
+def _output_inputs(model, module, xb, bias):
+    """``(prob, h)`` of a batch: the softmax of the logits and the output layer's
+    input, with a trailing 1 when it has a bias."""
+    seen = []
+    handle = module.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    try:
+        with torch.no_grad():
+            prob = torch.softmax(model(xb), dim=1)
+    finally:
+        handle.remove()
+    h = seen[0]
+    return prob, torch.cat([h, torch.ones_like(h[:, :1])], 1) if bias else h
+
+
+def factored_embeddings(
+    model, X, indices, *, output_layer, weighting="fisher", batch_size="auto", out=None
+):
+    """:func:`masked_embeddings` with the output layer's block in factored form.
+
+    For a mask that holds the whole output layer of a model where
+    :func:`factorable_output` is true, ``V_x = [D_x ⊗ h_xᵀ | G_x]`` (see
+    :mod:`skfisher._factored`): the output block needs one forward pass
+    (no backward pass), and ``G_x`` the masked entries of the other layers.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    X : Tensor or ndarray of shape (n, ...)
+    indices : ndarray of shape (d,)
+        Sorted flat parameter indices, the whole output layer among them.
+    output_layer : str
+    weighting : {"fisher", "unweighted"}, default="fisher"
+    batch_size : int or "auto", default="auto"
+    out : Tensor of shape (n, n_classes, m), default=None
+        Where to write ``G`` (any device and floating type); None allocates
+        it (float32, on the model's device). Unused when ``m = 0``.
+
+    Returns
+    -------
+    D : Tensor of shape (n, n_classes, n_classes), float64
+    H : Tensor of shape (n, h), float64
+        The output layer's inputs, with a trailing 1 when it has a bias.
+    G : Tensor of shape (n, n_classes, m) or None
+        ``out``; None when the mask holds the output layer only.
+    """
+    batch_size = check_batch_size(batch_size)
+    layout = ParamLayout(model)
+    device = model_device(model)
+    module = dict(model.named_modules())[output_layer]
+    outputs = set(output_params(layout, output_layer))
+    groups = [(j, idx.to(device)) for j, idx in layout.split(indices) if j not in outputs]
+    if sum(layout.sizes[j] for j in outputs) + sum(len(i) for _, i in groups) != len(indices):
+        raise ValueError("indices must hold the whole output layer.")
+    D = H = None
+    with eval_mode(model):
+        hooked, generic = _split(model, layout, X, groups) if groups else ([], [])
+
+        def embed(xb):
+            prob, h = _output_inputs(model, module, xb, module.bias is not None)
+            if not groups:
+                return prob, h, None
+            grads = _group_grads(model, xb, layout, hooked, generic,
+                                 scale_by_sqrt_p=weighting == "fisher")
+            return prob, h, torch.cat([grads[j] for j, _ in groups], dim=2)
+
+        if batch_size == "auto":
+            batch_size = auto_batch_size(model, X, embed)
+        for start, xb in iter_chunks(X, batch_size, model):
+            prob, h, G = embed(xb)
+            if D is None:
+                C = prob.shape[1]
+                D = torch.empty(len(X), C, C, dtype=torch.float64, device=device)
+                H = torch.empty(len(X), h.shape[1], dtype=torch.float64, device=device)
+                if groups and out is None:
+                    out = torch.empty(len(X), C, G.shape[2], dtype=torch.float32, device=device)
+            stop = start + len(xb)
+            D[start:stop] = output_factor(prob, weighting)
+            H[start:stop] = h
+            if groups:
+                out[start:stop] = G.to(out.dtype)
+    return D, H, out if groups else None

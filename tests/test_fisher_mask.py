@@ -8,6 +8,7 @@ from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
 from skfisher import FisherMask, bait, fisher_mask
+from skfisher._factored import FactoredRows
 from skfisher._inspect import _PROBE_ROWS
 from skfisher.experiments import PoolLearner
 from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, masked_embeddings
@@ -74,32 +75,57 @@ def test_diagnostics_of_the_last_query(fitted_net, digits):
     assert info["objective"] > 0
 
 
+@pytest.mark.parametrize("factored", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
-def test_low_precision_embeddings_stored_once(monkeypatch, fitted_net, digits, dtype):
+def test_low_precision_embeddings_stored_once(monkeypatch, fitted_net, digits, dtype, factored):
     from skfisher.strategies import _fisher_mask
 
+    monkeypatch.setattr(_fisher_mask, "_FACTORED", factored)
     X = digits[0]
     pool, labeled = X[200:400], X[:60]
     seen = {}
-    select = _fisher_mask.select_batch
+    prepare = _fisher_mask.prepare
 
     def spy(V, *args, **kwargs):
         seen.update(V=V, L=kwargs["labeled_fisher"], pool=kwargs["pool_fisher"])
-        return select(V, *args, **kwargs)
+        return prepare(V, *args, **kwargs)
 
     exact = FisherMask(random_state=0)
     idx64, _ = exact(PoolLearner(fitted_net, labeled), pool, n_instances=6)
-    monkeypatch.setattr(_fisher_mask, "select_batch", spy)
+    monkeypatch.setattr(_fisher_mask, "prepare", spy)
     low = FisherMask(embedding_dtype=dtype, random_state=0)
     idx, _ = low(PoolLearner(fitted_net, labeled), pool, n_instances=6)
     V, L = seen["V"], seen["L"]
+    assert seen["pool"][0] is V and seen["pool"][1] is L  # blocks: no concatenation
+    if factored:  # the output layer's factors, and the other masked entries stored
+        assert isinstance(V, FactoredRows) and V.n_out == fitted_net.module_.fc.weight.numel()
+        V, L = V.G.data, L.G.data
     assert V.dtype == L.dtype == getattr(torch, dtype)
-    # pool and labeled rows are two views of one buffer, passed as blocks (no concatenation)
+    # pool and labeled rows are two views of one buffer
     assert V.untyped_storage().data_ptr() == L.untyped_storage().data_ptr()
-    assert seen["pool"][0] is V and seen["pool"][1] is L
     rel = abs(low.last_query_["objective"] - exact.last_query_["objective"])
     assert rel <= 1e-3 * exact.last_query_["objective"]
     assert len(set(idx) & set(idx64)) >= 5
+
+
+@pytest.mark.parametrize("params", [{}, {"mask": "output", "backward_steps": 1},
+                                    {"weighting": "unweighted", "lam": 0.1}])
+def test_factored_output_layer_gives_the_dense_picks(monkeypatch, fitted_net, digits, params):
+    from skfisher.strategies import _fisher_mask
+
+    X = digits[0]
+    pool, labeled = X[200:500], X[:60]
+    runs = []
+    for factored in (False, True):
+        monkeypatch.setattr(_fisher_mask, "_FACTORED", factored)
+        strategy = FisherMask(random_state=0, **params)
+        runs.append((*strategy(PoolLearner(fitted_net, labeled), pool, n_instances=10),
+                     strategy.last_query_["objective"]))
+    (idx_dense, gains_dense, obj_dense), (idx, gains, obj) = runs
+    np.testing.assert_array_equal(idx, idx_dense)
+    np.testing.assert_allclose(gains, gains_dense, rtol=1e-6)
+    # the dense path rounds the output block to float32 (the model's type) first
+    assert obj == pytest.approx(obj_dense, rel=1e-6)
 
 
 def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):

@@ -177,11 +177,11 @@ def test_sample_space_only_when_its_grams_fit(gpu):
     n, C, d, steps = 50, 10, 5000, 10  # d large: the Gram form is cheaper
     rows = EmbeddingRows(torch.zeros(n * C, d), "cpu", group=C)
     pool = FisherFactor([rows], 1.0 / n)
-    costs = _backends._costs(n * C, C, d, steps, pool, None)
+    costs = _backends._costs(rows, C, steps, pool, None)
     assert costs["gram"] < costs["covariance"]
     # float64 rows of the candidates and the pool factor (here the same), and Z
     grams = 8 * (2 * n * C * d + n * C * (n * C + n * C))
     gpu.free = int(grams / _device._DEVICE_FRACTION) + 8
-    assert _backends.cheaper_space(n * C, C, d, steps, pool, None, GPU) == "gram"
+    assert _backends.cheaper_space(rows, C, steps, pool, None, GPU) == "gram"
     gpu.free = int(grams / _device._DEVICE_FRACTION) - 8
-    assert _backends.cheaper_space(n * C, C, d, steps, pool, None, GPU) == "covariance"
+    assert _backends.cheaper_space(rows, C, steps, pool, None, GPU) == "covariance"

@@ -349,3 +349,17 @@ def test_gram_space_refuses_a_fisher_matrix():
     V = np.random.RandomState(18).randn(10, 2, 4)
     with pytest.raises(ValueError, match="space='gram' needs the Fisher matrices"):
         select_batch(V, 2, pool_fisher=np.eye(4), device="cpu", space="gram")
+
+
+def test_state_is_rebuilt_when_the_objective_falls_far_below_its_build(monkeypatch):
+    # a small lam: once the picks span the space, tr(A F) drops by orders of magnitude
+    rng = np.random.RandomState(3)
+    V = rng.randn(40, 2, 6)
+    refresh, calls = _backends.CovarianceSpace.refresh, []
+    monkeypatch.setattr(_backends.CovarianceSpace, "refresh",
+                        lambda self, B: calls.append(len(B)) or refresh(self, B))
+    idx, _, obj = _select(V, 8, lam=1e-3, device="cpu", space="covariance")
+    ref, ref_obj = brute_force_select(V, 8, lam=1e-3)
+    assert calls  # rebuilt from a fresh factorisation of the chosen rows
+    np.testing.assert_array_equal(idx, ref)
+    assert obj == pytest.approx(ref_obj, rel=1e-9)
