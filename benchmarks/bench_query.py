@@ -24,6 +24,7 @@ Usage: python benchmarks/bench_query.py [--digits] [--device cuda] [--pool 5750 
 """
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -36,6 +37,7 @@ import torch
 from skfisher import FisherMask, ResNet18Classifier
 from skfisher.datasets import FASHION_MNIST_DEFAULT_PATH, load_digits_images, load_split
 from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, mask_candidates
+from skfisher.strategies import _fisher_mask
 
 from _common import RESULTS, device_name, synchronize, timed, write_result
 
@@ -63,6 +65,24 @@ QUERIES = {
     "fisher_mask_sampled": {"fisher": "sampled"},
     "bait": {"mask": "output", "backward_steps": 1},
 }
+#: the same queries with every embedding stored densely (no output-layer factors),
+#: for the ratio of the two in one run
+DENSE = {"fisher_mask_dense": "fisher_mask", "bait_dense": "bait"}
+LABELS = {
+    "fisher_mask": "FisherMask", "fisher_mask_sampled": "FisherMask, sampled", "bait": "BAIT",
+    "fisher_mask_dense": "FisherMask, dense embeddings", "bait_dense": "BAIT, dense embeddings",
+}
+
+
+@contextlib.contextmanager
+def _factored(on):
+    """FisherMask's output-layer factors on or off inside the block."""
+    saved = _fisher_mask._FACTORED
+    _fisher_mask._FACTORED = on
+    try:
+        yield
+    finally:
+        _fisher_mask._FACTORED = saved
 
 
 def _digits_round(quick):
@@ -71,7 +91,8 @@ def _digits_round(quick):
     order = np.random.RandomState(0).permutation(len(X_pool))
     n_lab, pool_size, K, epochs = (20, 60, 3, 1) if quick else (50, None, 50, 30)
     lab, rest = order[:n_lab], order[n_lab:][:pool_size]
-    return dict(name="digits", data="digits 8x8 (skfisher run defaults, seed 0)",
+    return dict(name="digits", title="digits (main job)",
+                data="digits 8x8 (skfisher run defaults, seed 0)",
                 X_lab=X_pool[lab], y_lab=y_pool[lab], X_pool=X_pool[rest], K=K,
                 estimator=dict(max_epochs=epochs))
 
@@ -87,7 +108,8 @@ def _images_28(quick):
         y = np.arange(len(X)) % 10
         data = "random 1x28x28 images, 10 classes (FashionMNIST not installed)"
     order = np.random.RandomState(0).permutation(len(X))[:1100]
-    return dict(name="28x28", data=data, X_lab=X[order[:100]], y_lab=y[order[:100]],
+    return dict(name="28x28", title="28x28, pool 1000, K = 40", data=data,
+                X_lab=X[order[:100]], y_lab=y[order[:100]],
                 X_pool=X[order[100:1100]], K=40, estimator={})
 
 
@@ -96,7 +118,8 @@ def _reference(quick):
     rng = np.random.RandomState(0)
     X = rng.rand(5750 + 64, 3, 32, 32).astype(np.float32)
     y = np.arange(len(X)) % 10
-    return dict(name="reference", data="random 3x32x32 images, 10 classes", X_lab=X[:64],
+    return dict(name="reference", title="3x32x32, pool 5750, K = 250",
+                data="random 3x32x32 images, 10 classes", X_lab=X[:64],
                 y_lab=y[:64], X_pool=X[64:], K=250, estimator=dict(max_epochs=1))
 
 
@@ -118,6 +141,48 @@ def _mask_overlap(net, pool, fisher_rows, device):
     return round(len(exact & sampled) / max(len(exact), 1), 4)
 
 
+def _query_record(net, pool, strategy, params, seconds, predict_seconds, fit_seconds, device):
+    """One query's phases in seconds and in passes per row, and its diagnostics."""
+    info = strategy.last_query_
+    m = info["fisher_rows"]
+    predict_fisher = timed(lambda: net.predict_proba(pool[:m]), device)[1] if m else None
+    phase = info["seconds"]
+    return {
+        "params": params,
+        "seconds": {k: round(v, 3) for k, v in phase.items()} | {"total": round(seconds, 3)},
+        "passes_per_row": {
+            "fisher_diagonal": round(phase["fisher_diagonal"] / predict_fisher, 2)
+            if m else None,
+            "embeddings": round(phase["embeddings"] / predict_seconds, 2),
+            "selection": round(phase["selection"] / predict_seconds, 2),
+            "total": round(seconds / predict_seconds, 2),
+        },
+        "predict_fisher_rows_seconds": round(predict_fisher, 4) if m else None,
+        "fisher_rows": m,
+        "mask_size": info["mask_size"],
+        "mask_layers": info["mask_layers"],
+        "peak_memory_bytes": {
+            "process_max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "device_per_phase": info["peak_memory"],
+        },
+        "query_over_fit": round(seconds / fit_seconds, 3),
+    }
+
+
+def floor_table(result):
+    """The README's table of a ``--floor`` result, as Markdown."""
+    lines = ["| setting | query | diagonal | embeddings | selection | total | query / fit |",
+             "|---|---|---|---|---|---|---|"]
+    for setting in result["settings"]:
+        for name, q in setting["queries"].items():
+            p = q["passes_per_row"]
+            cells = [p["fisher_diagonal"], p["embeddings"], p["selection"], p["total"]]
+            cells = ["–" if v is None else f"{v:.1f}" for v in cells]
+            lines.append(f"| {setting['title']} | {LABELS[name]} | " + " | ".join(cells)
+                         + f" | {q['query_over_fit']:.1f} |")
+    return "\n".join(lines)
+
+
 def floor_setting(spec, device):
     """Fit, predict and the three queries of one round, timed on the same rows."""
     net = ResNet18Classifier(random_state=0, device=device, **spec["estimator"])
@@ -127,39 +192,22 @@ def floor_setting(spec, device):
     net.predict_proba(pool[:256])  # warm-up
     _, predict_seconds = timed(lambda: net.predict_proba(pool), device)
     queries = {}
-    for name, params in QUERIES.items():
+    runs = [(name, params, True) for name, params in QUERIES.items()]
+    runs += [(name, QUERIES[base], False) for name, base in DENSE.items()]
+    for name, params, factored in runs:
         strategy = FisherMask(random_state=0, **params)
-        strategy(net, pool[:64], n_instances=2, X_labeled=spec["X_lab"])  # warm-up
-        _, seconds = timed(
-            lambda: strategy(net, pool, n_instances=K, X_labeled=spec["X_lab"]), device
-        )
-        info = strategy.last_query_
-        m = info["fisher_rows"]
-        predict_fisher = timed(lambda: net.predict_proba(pool[:m]), device)[1] if m else None
-        phase = info["seconds"]
-        queries[name] = {
-            "params": params,
-            "seconds": {k: round(v, 3) for k, v in phase.items()} | {"total": round(seconds, 3)},
-            "passes_per_row": {
-                "fisher_diagonal": round(phase["fisher_diagonal"] / predict_fisher, 2)
-                if m else None,
-                "embeddings": round(phase["embeddings"] / predict_seconds, 2),
-                "selection": round(phase["selection"] / predict_seconds, 2),
-                "total": round(seconds / predict_seconds, 2),
-            },
-            "predict_fisher_rows_seconds": round(predict_fisher, 4) if m else None,
-            "fisher_rows": m,
-            "mask_size": info["mask_size"],
-            "mask_layers": info["mask_layers"],
-            "peak_memory_bytes": {
-                "process_max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                "device_per_phase": info["peak_memory"],
-            },
-            "query_over_fit": round(seconds / fit_seconds, 3),
-        }
+        with _factored(factored):
+            strategy(net, pool[:64], n_instances=2, X_labeled=spec["X_lab"])  # warm-up
+            _, seconds = timed(
+                lambda: strategy(net, pool, n_instances=K, X_labeled=spec["X_lab"]), device
+            )
+        queries[name] = _query_record(net, pool, strategy, params, seconds, predict_seconds,
+                                      fit_seconds, device)
+        queries[name]["factored_output_layer"] = factored
     m = queries["fisher_mask"]["fisher_rows"]
     return {
-        "name": spec["name"], "data": spec["data"], "labeled": len(spec["X_lab"]),
+        "name": spec["name"], "title": spec["title"], "data": spec["data"],
+        "labeled": len(spec["X_lab"]),
         "pool": len(pool), "K": K, "fit_max_epochs": net.max_epochs,
         "fit_seconds": round(fit_seconds, 3), "predict_seconds": round(predict_seconds, 4),
         "predict_batch_size": 256, "queries": queries,
@@ -192,7 +240,9 @@ def floor(args):
         "settings": [floor_setting(spec, device) for spec in specs],
     }
     name = "bench_query_floor_quick" if args.quick else "bench_query_floor"
-    return write_result(name, result, args.output_dir)
+    path = write_result(name, result, args.output_dir)
+    print(floor_table(result))
+    return path
 
 
 def main(argv=None):

@@ -12,6 +12,7 @@ Per-sample gradients come from layer hooks for the layers that allow it
 must not depend on the other rows of its batch.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -428,18 +429,33 @@ def factorable_output(model, X, output_layer):
     )
 
 
-def _output_inputs(model, module, xb, bias):
-    """``(prob, h)`` of a batch: the softmax of the logits and the output layer's
-    input, with a trailing 1 when it has a bias."""
+@contextlib.contextmanager
+def _first_call(module):
+    """Record ``(input, output)`` of ``module``'s first call inside the block."""
     seen = []
-    handle = module.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+
+    def hook(m, args, out):
+        if not seen:
+            seen.append((args[0].detach(), out.detach()))
+
+    handle = module.register_forward_hook(hook)
     try:
-        with torch.no_grad():
-            prob = torch.softmax(model(xb), dim=1)
+        yield seen
     finally:
         handle.remove()
-    h = seen[0]
-    return prob, torch.cat([h, torch.ones_like(h[:, :1])], 1) if bias else h
+
+
+def _output_inputs(model, module, xb, recorded):
+    """``(prob, h)`` of a batch: the softmax of the logits and the output layer's
+    input, with a trailing 1 when it has a bias. ``recorded`` is the layer's
+    first call in a forward pass on ``xb`` already made, if any."""
+    if not recorded:
+        with _first_call(module) as recorded, torch.no_grad():
+            model(xb)
+    h, logits = recorded[0]
+    if module.bias is not None:
+        h = torch.cat([h, torch.ones_like(h[:, :1])], 1)
+    return torch.softmax(logits, dim=1), h
 
 
 def factored_embeddings(
@@ -486,11 +502,17 @@ def factored_embeddings(
         hooked, generic = _split(model, layout, X, groups) if groups else ([], [])
 
         def embed(xb):
-            prob, h = _output_inputs(model, module, xb, module.bias is not None)
+            # the hooks' forward pass (made first) also records the output layer;
+            # torch.func's batched forward passes do not count
+            with _first_call(module) as recorded:
+                grads = hooked and _group_grads(model, xb, layout, hooked, [],
+                                                scale_by_sqrt_p=weighting == "fisher")
+            prob, h = _output_inputs(model, module, xb, recorded if hooked else [])
             if not groups:
                 return prob, h, None
-            grads = _group_grads(model, xb, layout, hooked, generic,
-                                 scale_by_sqrt_p=weighting == "fisher")
+            if generic:
+                grads = {**(grads or {}), **_group_grads(
+                    model, xb, layout, [], generic, scale_by_sqrt_p=weighting == "fisher")}
             return prob, h, torch.cat([grads[j] for j, _ in groups], dim=2)
 
         if batch_size == "auto":

@@ -119,7 +119,9 @@ class _Head(nn.Module):
 
     def __init__(self, log_softmax=False, twice=False):
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 4), nn.Tanh())
+        # LayerNorm's parameters take the torch.func path, the Linears' the hooks
+        self.body = nn.Sequential(nn.Linear(6, 5), nn.LayerNorm(5), nn.Tanh(),
+                                  nn.Linear(5, 4), nn.Tanh())
         self.head = nn.Linear(4, 3)
         self.log_softmax, self.twice = log_softmax, twice
 
@@ -139,14 +141,14 @@ def test_factored_embeddings_are_the_masked_embeddings(weighting):
     head = [j for j, name in enumerate(layout.names) if name.startswith("head.")]
     out_idx = np.concatenate([np.arange(layout.offsets[j], layout.offsets[j] + layout.sizes[j])
                               for j in head])
-    mid = np.array([2, 9, 31, 40])  # entries of body.0 and body.2
+    mid = np.array([2, 9, 31, 36, 40, 47])  # entries of body.0, body.1 and body.3
     indices = np.sort(np.concatenate([mid, out_idx]))
     dense = masked_embeddings(model, X, indices, weighting=weighting, batch_size=4,
                               dtype=torch.float64)
     D, H, G = factored_embeddings(model, X, indices, output_layer="head", weighting=weighting,
-                                  batch_size=4, out=torch.empty(11, 3, 4, dtype=torch.float64))
+                                  batch_size=4, out=torch.empty(11, 3, 6, dtype=torch.float64))
     assert H.shape == (11, 5) and torch.all(H[:, -1] == 1)  # the bias's trailing 1
-    V = FactoredRows(D, H, EmbeddingRows(G.reshape(-1, 4), "cpu", group=3)).dense()
+    V = FactoredRows(D, H, EmbeddingRows(G.reshape(-1, 6), "cpu", group=3)).dense()
     # factored columns: head (k, j) with j = 4 the bias, then the middle entries
     w0, b0 = layout.offsets[head[0]], layout.offsets[head[1]]
     order = [w0 + k * 4 + j if j < 4 else b0 + k for k in range(3) for j in range(5)]
@@ -173,5 +175,5 @@ def test_factorable_output_needs_a_linear_whose_output_is_the_logits():
     assert factorable_output(_Head(), X, "head")
     assert not factorable_output(_Head(log_softmax=True), X, "head")  # output is not z
     assert not factorable_output(_Head(twice=True), X, "head")  # called twice
-    assert not factorable_output(_Head(), X, "body.2")  # not the output
+    assert not factorable_output(_Head(), X, "body.3")  # not the output
     assert not factorable_output(_Head(), X, "body")  # not a Linear

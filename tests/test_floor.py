@@ -172,7 +172,10 @@ def test_bench_query_floor_quick_writes_its_keys(tmp_path, monkeypatch):
     (setting,) = result["settings"]
     assert {"name", "data", "pool", "K", "predict_seconds", "fit_seconds", "queries",
             "sampled_mask_overlap"} <= set(setting)
-    assert {"fisher_mask", "fisher_mask_sampled", "bait"} <= set(setting["queries"])
+    assert set(setting["queries"]) == {"fisher_mask", "fisher_mask_sampled", "bait",
+                                       "fisher_mask_dense", "bait_dense"}
+    assert not setting["queries"]["bait_dense"]["factored_output_layer"]
+    assert setting["queries"]["bait"]["factored_output_layer"]
     query = setting["queries"]["fisher_mask"]
     assert {"passes_per_row", "seconds", "fisher_rows", "mask_layers", "peak_memory_bytes",
             "query_over_fit"} <= set(query)
@@ -180,3 +183,5 @@ def test_bench_query_floor_quick_writes_its_keys(tmp_path, monkeypatch):
         "fisher_diagonal", "embeddings", "selection", "total"}
     assert setting["queries"]["bait"]["fisher_rows"] == 0
     assert 0 <= setting["sampled_mask_overlap"] <= 1
+    table = bench_query.floor_table(result).splitlines()
+    assert len(table) == 2 + 5 and table[2].startswith("| digits (main job) | FisherMask | ")
