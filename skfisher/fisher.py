@@ -19,7 +19,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from ._device import model_device
-from ._funcgrad import func_class_grads
+from ._funcgrad import func_class_grads, func_sum_sq_grads
 from ._persample import (
     ParamLayout,
     auto_batch_size,
@@ -82,9 +82,8 @@ def _group_sq_sums(model, xb, layout, hooked, generic, classes):
             model, xb, layout, hooked, classes=classes
         )))
     if generic:
-        out.update(zip([j for j, _ in generic], func_class_grads(
-            model, xb, [layout.names[j] for j, _ in generic], [None] * len(generic),
-            scale_by_sqrt_p=classes is None, sum_squares=True, classes=classes,
+        out.update(zip([j for j, _ in generic], func_sum_sq_grads(
+            model, xb, [layout.names[j] for j, _ in generic], classes=classes
         )))
     return out
 
