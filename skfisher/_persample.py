@@ -67,22 +67,16 @@ _MAX_BATCH = 2048
 def auto_batch_size(model, X, work):
     """Rows per pass for ``work(rows)`` on the model's device.
 
-    On CUDA, ``work`` runs on a probe of the first ``_PROBE_ROWS`` rows of
-    ``X``, and the batch is what fits, at the probe's peak memory per row, in
-    ``_BATCH_FRACTION`` of the free memory (read before the probe), at most
-    ``_MAX_BATCH`` rows. Elsewhere, or when ``X`` has at most
-    ``_PROBE_ROWS`` rows, it is ``_DEFAULT_BATCH``.
-
-    The device's peak-memory statistics are read, never reset (only
-    :func:`skfisher.profile_memory` resets them). Before each probe the peak
-    ``P0`` and the allocated memory ``a0`` are read. When the probe's peak
-    rises above ``P0`` it is measured exactly: ``(peak - a0) / rows`` a row.
-    When it does not (an earlier allocation set a higher peak), it is hidden
-    and ``(P0 - a0) / rows`` bounds it; the probe then doubles its rows,
-    bounded by the rows of ``X`` and by what the budget allows at that bound
-    (so that no probe can exceed the budget), until its peak shows or it
-    reaches either bound. There the batch is sized from the bound: never too
-    large, but small when ``P0 - a0`` is large next to the budget.
+    On CUDA, ``work`` runs on a probe of ``_PROBE_ROWS`` rows and the batch is
+    what fits, at its peak memory per row, in ``_BATCH_FRACTION`` of the free
+    memory (at most ``_MAX_BATCH``); elsewhere, or for X of at most
+    ``_PROBE_ROWS`` rows, it is ``_DEFAULT_BATCH``. The peak statistics are
+    read, never reset (only :func:`skfisher.profile_memory` resets them): a
+    probe whose peak rises above the peak ``P0`` before it is measured
+    exactly; one that does not is hidden, ``(P0 - a0) / rows`` bounding its
+    cost a row (``a0``: the memory allocated before it), so it doubles its
+    rows, within the rows of X and what the budget allows at that bound,
+    until its peak shows; else the batch is sized from the bound.
     """
     device = next(model.parameters()).device
     if device.type != "cuda" or len(X) <= _PROBE_ROWS:
