@@ -367,4 +367,3 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
     def transform_images(self, X):
         """Validate ``X`` like ``predict`` does and return float32 (n, c, h, w) images."""
         return self._validate_X(X, reset=False)
-
