@@ -10,8 +10,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from skfisher import ActiveLearningClassifier, FisherMask, bait, badge, fisher_mask
-from skfisher import kcenter_greedy
+from skfisher import ActiveLearningClassifier, FisherMask, bait, badge, fisher_mask, kcenter_greedy
 from skfisher._deprecation import DEPRECATED, renamed
 from skfisher.compare import run_comparison
 from skfisher.loop import run_active_learning
