@@ -1,6 +1,6 @@
 """Active learning as a scikit-learn meta-estimator: the loop runs inside ``fit``."""
 
-import warnings
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,13 +18,14 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from ._deprecation import DEPRECATED, renamed
 from ._net import ResNet18Classifier
 from .loop import run_active_learning
 from .strategies import STRATEGIES, get_strategy
 
 __all__ = ["ActiveLearningClassifier"]
 
-_DEPRECATED = StrOptions({"deprecated"})
+_DEPRECATED = StrOptions({DEPRECATED})
 
 
 def _estimator_has(attr):
@@ -90,13 +91,15 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
     verbose : int, default=0
         Show a progress bar when > 0.
     batch_size : int
-        Deprecated alias of ``n_instances``.
+        Deprecated alias of ``n_instances``; with ``n_instances`` other than
+        its default, a ValueError at ``fit``.
 
         .. deprecated:: 0.2
            ``batch_size`` was renamed ``n_instances`` in 0.2 and will be
            removed in 0.3.
     n_queries : int
-        Deprecated alias of ``n_rounds``.
+        Deprecated alias of ``n_rounds``; with ``n_rounds`` other than its
+        default, a ValueError at ``fit``.
 
         .. deprecated:: 0.2
            ``n_queries`` was renamed ``n_rounds`` in 0.2 and will be removed
@@ -162,8 +165,8 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         validation_fraction=None,
         random_state=None,
         verbose=0,
-        batch_size="deprecated",
-        n_queries="deprecated",
+        batch_size=DEPRECATED,
+        n_queries=DEPRECATED,
     ):
         self.estimator = estimator
         self.query_strategy = query_strategy
@@ -179,18 +182,17 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
 
     def _sizes(self):
         """``(n_instances, n_rounds)``, honouring the deprecated aliases."""
-        sizes = {"n_instances": self.n_instances, "n_rounds": self.n_rounds}
-        for old, new in (("batch_size", "n_instances"), ("n_queries", "n_rounds")):
+        defaults = inspect.signature(ActiveLearningClassifier).parameters
+        sizes = []
+        for new, old in (("n_instances", "batch_size"), ("n_rounds", "n_queries")):
             value = getattr(self, old)
-            if isinstance(value, str) and value == "deprecated":
-                continue
-            warnings.warn(
-                f"{old} was renamed {new} in 0.2 and will be removed in 0.3; "
+            sizes.append(renamed(
+                type(self).__name__, new, getattr(self, new), old, value,
+                default=defaults[new].default,
+                message=f"{old} was renamed {new} in 0.2 and will be removed in 0.3; "
                 f"use {new}={value!r}.",
-                FutureWarning,
-            )
-            sizes[new] = value
-        return sizes["n_instances"], sizes["n_rounds"]
+            ))
+        return tuple(sizes)
 
     def _make_strategy(self, rng):
         seed = int(rng.randint(np.iinfo(np.int32).max))

@@ -1,9 +1,9 @@
 """Devices and memory: where tensors go, how much fits, and optional peak profiling.
 
 One home for the device and memory helpers that every layer uses: the
-estimator's ``device="auto"``, the model's device, the free memory of a
-device and how many rows fit in a budget, and the per-phase timing of a
-query, whose CUDA peak-memory statistics are reset only inside
+estimator's ``device="auto"`` and its check, the model's device, the free
+memory of a device and how many rows fit in a budget, and the per-phase
+timing of a query, whose CUDA peak-memory statistics are reset only inside
 :func:`profile_memory` (resetting them otherwise would change figures the
 user's own code may read).
 """
@@ -17,6 +17,7 @@ import torch
 
 __all__ = [
     "auto_device",
+    "check_torch_device",
     "fits",
     "fitting_rows",
     "free_memory",
@@ -47,6 +48,33 @@ def auto_device(device):
     if isinstance(device, str) and device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def check_torch_device(device):
+    """Raise ValueError unless ``device`` names a torch device that exists here.
+
+    ``device`` is skorch's: None or ``"auto"`` pass (see :func:`auto_device`).
+    """
+    resolved = auto_device(device)
+    if resolved is None:
+        return
+    try:
+        torch_device = torch.device(resolved)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'."
+        ) from None
+    if torch_device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} but CUDA is not available here (no GPU or no "
+                "driver); use device='auto' or 'cpu'."
+            )
+        if (torch_device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} but only {torch.cuda.device_count()} CUDA "
+                "device(s) are available."
+            )
 
 
 def model_device(model):

@@ -7,7 +7,9 @@ only (every other parameter and buffer is read from the model). This works
 for any layer (LayerNorm, GroupNorm, attention, Conv1d, embeddings, weight
 tying, ...) as long as a row's output does not depend on the other rows of
 its batch. Rows are processed in chunks whose full per-class Jacobian fits in
-``max_elements`` values, which bounds memory.
+``max_elements`` values, which bounds memory. :func:`func_class_grads` gives
+the gradients, :func:`func_sum_sq_grads` their sums of squares for the Fisher
+diagonal.
 """
 
 import warnings
@@ -15,7 +17,7 @@ import warnings
 import torch
 from torch.func import functional_call, jacrev, vmap
 
-__all__ = ["func_class_grads", "func_rows_per_chunk"]
+__all__ = ["func_class_grads", "func_rows_per_chunk", "func_sum_sq_grads"]
 
 _MAX_ELEMENTS = 2**24  # values of one chunk's (rows, classes, params) Jacobian
 
@@ -39,9 +41,38 @@ def _jacobian(model, params, x):
         return vmap(jacrev(logp_row, has_aux=True), in_dims=(None, 0))(params, x)
 
 
+def _chunk_grads(model, x, names, indices, *, scale_by_sqrt_p, classes, max_elements):
+    """Yield, per chunk of rows, the per-parameter (b, C, m_j) gradients of ``log p_c``.
+
+    With ``classes`` (a function of the probabilities (B, C) of all rows,
+    drawn once from one forward pass on ``x`` as the layer hooks draw them),
+    only each row's class is kept, unweighted: (b, 1, m_j).
+    """
+    available = dict(model.named_parameters())
+    params = {n: available[n].detach() for n in names}
+    n_values = sum(p.numel() for p in params.values())
+    with torch.no_grad():
+        logits = model(x if classes is not None else x[:1])
+    drawn = None if classes is None else classes(torch.log_softmax(logits, dim=1).exp())
+    step = func_rows_per_chunk(logits.shape[1], n_values, max_elements)
+    for start in range(0, len(x), step):
+        J, logp = _jacobian(model, params, x[start : start + step].detach())
+        weight = logp.exp().sqrt()[:, :, None] if scale_by_sqrt_p else None
+        grads = []
+        for name, index in zip(names, indices):
+            g = J[name].flatten(2)
+            g = g if index is None else g[:, :, index]
+            if drawn is not None:
+                rows = drawn[start : start + step, None, None]
+                g = g.gather(1, rows.expand(-1, 1, g.shape[2]))
+            elif weight is not None:
+                g = g * weight
+            grads.append(g)
+        yield grads
+
+
 def func_class_grads(
-    model, x, names, indices, *, scale_by_sqrt_p=False, sum_squares=False, classes=None,
-    max_elements=_MAX_ELEMENTS,
+    model, x, names, indices, *, scale_by_sqrt_p=False, max_elements=_MAX_ELEMENTS
 ):
     """Per-sample, per-class gradients of ``log p_c`` on chosen parameter entries.
 
@@ -55,43 +86,53 @@ def func_class_grads(
         Local flat entries of each parameter (None: all entries).
     scale_by_sqrt_p : bool, default=False
         Multiply row ``c`` of each sample by ``√p_c``.
-    sum_squares : bool, default=False
-        Return ``Σ_b Σ_c g_bc²`` of shape (numel_j,) per parameter instead
-        (``indices`` must then be all None).
-    classes : callable, default=None
-        With ``sum_squares``: a function of a chunk's probabilities (b, C)
-        giving each row's class; only that class's gradient is squared,
-        unweighted, ``Σ_b g_{b,classes[b]}²``.
     max_elements : int, default=2**24
         Bound on the values of one chunk's full Jacobian (a chunk holds at
         least one row).
 
     Returns
     -------
-    grads : list of Tensor
-        Per parameter, of shape (B, C, m_j), or (numel_j,) with ``sum_squares``.
+    grads : list of Tensor of shape (B, C, m_j)
+        Per parameter.
     """
-    available = dict(model.named_parameters())
-    params = {n: available[n].detach() for n in names}
-    n_values = sum(p.numel() for p in params.values())
-    with torch.no_grad():
-        n_classes = model(x[:1]).shape[1]
-    step = func_rows_per_chunk(n_classes, n_values, max_elements)
-    parts = [[] for _ in names]
-    for start in range(0, len(x), step):
-        J, logp = _jacobian(model, params, x[start : start + step].detach())
-        weight = logp.exp().sqrt()[:, :, None] if scale_by_sqrt_p else None
-        if classes is not None:
-            drawn = classes(logp.exp())[:, None, None]
-            weight = None
-        for part, name, index in zip(parts, names, indices):
-            g = J[name].flatten(2)
-            g = g if index is None else g[:, :, index]
-            if classes is not None:
-                g = g.gather(1, drawn.expand(-1, 1, g.shape[2]))
-            if weight is not None:
-                g = g * weight
-            part.append(g.square().sum((0, 1)) if sum_squares else g)
-    if sum_squares:
-        return [torch.stack(part).sum(0) for part in parts]
-    return [torch.cat(part) for part in parts]
+    chunks = list(_chunk_grads(
+        model, x, names, indices, scale_by_sqrt_p=scale_by_sqrt_p, classes=None,
+        max_elements=max_elements,
+    ))
+    return [torch.cat(part) for part in zip(*chunks)]
+
+
+def func_sum_sq_grads(model, x, names, *, classes=None, max_elements=_MAX_ELEMENTS):
+    """Sums over the rows of ``x`` of squared per-sample gradients, for the Fisher diagonal.
+
+    The generic counterpart of :func:`skfisher._squares.sum_sq_grads`:
+    without ``classes``, ``Σ_b Σ_c p_c (∂ log p_c / ∂θ)²``; with ``classes``,
+    ``Σ_b (∂ log p_{classes[b]} / ∂θ)²``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module in eval mode, returning logits
+    x : Tensor of shape (B, ...)
+    names : list of str
+        Parameter names (as in ``model.named_parameters()``), all entries.
+    classes : callable, default=None
+        A function of the probabilities (B, C) of the rows of ``x`` giving
+        each row's class (int64 of shape (B,)); called once, whatever the
+        chunks.
+    max_elements : int, default=2**24
+        Bound on the values of one chunk's full Jacobian (a chunk holds at
+        least one row).
+
+    Returns
+    -------
+    sums : list of Tensor of shape (numel_j,)
+        Per parameter.
+    """
+    sums = None
+    for grads in _chunk_grads(
+        model, x, names, [None] * len(names), scale_by_sqrt_p=classes is None,
+        classes=classes, max_elements=max_elements,
+    ):
+        squares = [g.square().sum((0, 1)) for g in grads]
+        sums = squares if sums is None else [a.add_(b) for a, b in zip(sums, squares)]
+    return sums

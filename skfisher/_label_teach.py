@@ -1,10 +1,12 @@
-"""Reading and checking the labels a person gives to :meth:`LabelingProject.teach`."""
+"""Reading, checking and committing the labels a person gives to
+:meth:`LabelingProject.teach`."""
 
 import difflib
 import os
+import time
 from pathlib import Path
 
-from ._label_files import _norm, _read_csv
+from ._label_files import _csv_text, _norm, _read_csv, _write_text
 
 
 def label_rows(labels):
@@ -83,3 +85,31 @@ def check_labels(rows, source, *, pool, skipped, known, classes, relabel):
             f"known classes: {', '.join(classes)}"
         )
     return given, blank
+
+
+def commit_labels(labels_csv, known, given, blank):
+    """Write the new and changed labels of ``given`` into ``labels_csv`` with
+    one rename (the commit of a teach); see :meth:`LabelingProject.teach`.
+
+    Returns
+    -------
+    summary : dict
+        ``new``, ``changed``, ``already_known``, ``blank`` and ``batch``.
+    """
+    new = {p: lab for p, (lab, _) in given.items() if p not in known}
+    changed = {p: lab for p, (lab, _) in given.items() if p in known and known[p][0] != lab}
+    batch = max([b for _, b in known.values()], default=0) + 1
+    summary = {
+        "new": len(new), "changed": len(changed),
+        "already_known": len(given) - len(new) - len(changed), "blank": blank,
+        "batch": batch if new or changed else None,
+    }
+    if new or changed:
+        merged = {**known, **{p: (lab, batch) for p, lab in {**new, **changed}.items()}}
+        now = time.time()
+        old_time = {r["path"]: r["time"] for r in _read_csv(labels_csv)}
+        table = [
+            (p, lab, b, old_time[p] if b != batch else now) for p, (lab, b) in merged.items()
+        ]
+        _write_text(labels_csv, _csv_text(("path", "label", "batch", "time"), table))
+    return summary

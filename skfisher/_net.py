@@ -15,6 +15,7 @@ from skorch.utils import is_dataset
 from torch import nn
 
 from ._device import auto_device as resolve_device
+from ._device import check_torch_device
 from ._images import _check_image_shape
 from ._inputs import _InputMixin
 from ._resnet import (
@@ -268,7 +269,7 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
         )
         if self.image_shape is not None:
             _check_image_shape(self.image_shape)
-        _check_torch_device(params["device"])
+        check_torch_device(params["device"])
         check_pretrained(self.weights, self.module, self.width, self.stem)
 
     def fit(self, X, y, **fit_params):
@@ -366,27 +367,3 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
     def transform_images(self, X):
         """Validate ``X`` like ``predict`` does and return float32 (n, c, h, w) images."""
         return self._validate_X(X, reset=False)
-
-
-def _check_torch_device(device):
-    """Raise ValueError unless ``device`` names a torch device that exists here."""
-    resolved = resolve_device(device)
-    if resolved is None:
-        return
-    try:
-        torch_device = torch.device(resolved)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'."
-        ) from None
-    if torch_device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} but CUDA is not available here (no GPU or no "
-                "driver); use device='auto' or 'cpu'."
-            )
-        if (torch_device.index or 0) >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} but only {torch.cuda.device_count()} CUDA "
-                "device(s) are available."
-            )

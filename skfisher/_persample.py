@@ -67,22 +67,34 @@ _MAX_BATCH = 2048
 def auto_batch_size(model, X, work):
     """Rows per pass for ``work(rows)`` on the model's device.
 
-    On CUDA, ``work`` runs once on ``_PROBE_ROWS`` rows and the batch is what
-    fits, at the probe's peak memory per row, in ``_BATCH_FRACTION`` of the
-    free memory (this resets the device's peak-memory statistics). Elsewhere
-    it is ``_DEFAULT_BATCH``.
+    On CUDA, ``work`` runs on a probe of ``_PROBE_ROWS`` rows and the batch is
+    what fits, at its peak memory per row, in ``_BATCH_FRACTION`` of the free
+    memory (at most ``_MAX_BATCH``); elsewhere, or for X of at most
+    ``_PROBE_ROWS`` rows, it is ``_DEFAULT_BATCH``. The peak statistics are
+    read, never reset (only :func:`skfisher.profile_memory` resets them): a
+    probe whose peak rises above the peak ``P0`` before it is measured
+    exactly; one that does not is hidden, ``(P0 - a0) / rows`` bounding its
+    cost a row (``a0``: the memory allocated before it), so it doubles its
+    rows, within the rows of X and what the budget allows at that bound,
+    until its peak shows; else the batch is sized from the bound.
     """
     device = next(model.parameters()).device
     if device.type != "cuda" or len(X) <= _PROBE_ROWS:
         return _DEFAULT_BATCH
-    torch.cuda.synchronize(device)
-    base = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    _, probe = next(iter_chunks(X, _PROBE_ROWS, model))
-    work(probe)
-    torch.cuda.synchronize(device)
-    per_row = (torch.cuda.max_memory_allocated(device) - base) / _PROBE_ROWS
-    return fitting_rows(per_row, _BATCH_FRACTION * free_memory(device), high=_MAX_BATCH)
+    budget = _BATCH_FRACTION * free_memory(device)
+    rows = _PROBE_ROWS
+    while True:
+        torch.cuda.synchronize(device)
+        base, before = torch.cuda.memory_allocated(device), torch.cuda.max_memory_allocated(device)
+        _, probe = next(iter_chunks(X, rows, model))
+        work(probe)
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device)
+        # exact when the peak shows (peak > before); else an upper bound (peak == before)
+        fitting = fitting_rows((peak - base) / rows, budget, high=_MAX_BATCH)
+        if peak > before or rows >= min(fitting, len(X)):
+            return fitting
+        rows = min(2 * rows, fitting, len(X))
 
 
 def check_batch_size(batch_size):

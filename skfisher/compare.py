@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from . import datasets
+from ._deprecation import renamed
 from ._files import check_writable, folder_lock, write_atomic
 from .datasets import load_own_split, load_split
 from ._net import ResNet18Classifier
 from ._plot import new_figure, png_bytes
-from .loop import _renamed, run_active_learning
+from .loop import run_active_learning
 from ._records import (
     ROUNDS_FILE,
     _append,
@@ -274,7 +275,7 @@ def run_comparison(
     skfisher._files.FolderInUseError
         When another process holds ``output_dir``.
     """
-    n_instances = _renamed("run_comparison", "n_instances", n_instances, "batch_size", batch_size)
+    n_instances = renamed("run_comparison", "n_instances", n_instances, "batch_size", batch_size)
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")

@@ -22,7 +22,7 @@ from torch import nn
 
 from ._device import model_device
 from ._factored import output_factor
-from ._funcgrad import func_class_grads
+from ._funcgrad import func_class_grads, func_sum_sq_grads
 from ._persample import (
     ParamLayout,
     auto_batch_size,
@@ -88,9 +88,8 @@ def _group_sq_sums(model, xb, layout, hooked, generic, classes):
             model, xb, layout, hooked, classes=classes
         )))
     if generic:
-        out.update(zip([j for j, _ in generic], func_class_grads(
-            model, xb, [layout.names[j] for j, _ in generic], [None] * len(generic),
-            scale_by_sqrt_p=classes is None, sum_squares=True, classes=classes,
+        out.update(zip([j for j, _ in generic], func_sum_sq_grads(
+            model, xb, [layout.names[j] for j, _ in generic], classes=classes
         )))
     return out
 

@@ -30,20 +30,18 @@ from pathlib import Path
 import numpy as np
 
 from ._label_files import (
-    _csv_text,
     _learning_curve_plot,
     _read_csv,
     _write_atomic,
     _write_text,
 )
 from ._label_init import create_project
+from ._label_model import project_estimator, restore_model
 from ._label_query import fit_and_pick, top_guesses, write_round
 from ._label_status import learning_curve
-from ._label_teach import check_labels, label_rows
+from ._label_teach import check_labels, commit_labels, label_rows
 
 __all__ = ["LabelingProject"]
-
-_MODEL_DEFAULTS = {"width": 16, "max_epochs": 30, "lr": 0.05, "batch_size": 32}
 
 
 class LabelingProject:
@@ -183,12 +181,7 @@ class LabelingProject:
 
     # ------------------------------------------------------------------- model
     def _estimator(self, device):
-        from ._net import ResNet18Classifier
-
-        return ResNet18Classifier(
-            **self.config["model"], classes=self.classes, device=device,
-            random_state=self.config["random_state"],
-        )
+        return project_estimator(self.config, device)
 
     def labeled_data(self):
         """``(X, y, paths)`` of the labeled images, in the pool's order."""
@@ -222,26 +215,7 @@ class LabelingProject:
             Fitted: ``predict``/``predict_proba`` on images of the project's
             size (``config["channels"]``, ``*config["image_size"]``).
         """
-        from sklearn.preprocessing import LabelEncoder
-
-        trained = [r for r in self.config["rounds"] if r.get("model")]
-        if round is not None:
-            trained = [r for r in trained if r["round"] == round]
-        if not trained:
-            raise ValueError(
-                "no saved model" + ("" if round is None else f" for round {round}")
-                + "; a query round trains one once two classes are labeled."
-            )
-        record = trained[-1]
-        net = self._estimator(device)
-        net.set_params(**record["model_params"])
-        net.label_encoder_ = LabelEncoder().fit(self.classes)
-        net.image_shape_ = (self.config["channels"], *self.config["image_size"])
-        net.n_features_in_ = int(np.prod(net.image_shape_))
-        net.init_seed_ = net.shuffle_generator_ = None
-        net.initialize()
-        net.load_params(f_params=self.path / record["model"])
-        return net
+        return restore_model(self, round, device)
 
     def export_model(self, path, round=None):
         """Pickle the model of a round (default: the last) to ``path`` for use in Python.
@@ -358,25 +332,7 @@ class LabelingProject:
             rows, source, pool=set(self._pool()[1]), skipped=dict(self.config["skipped"]),
             known=known, classes=self.classes, relabel=relabel,
         )
-        new = {p: lab for p, (lab, _) in given.items() if p not in known}
-        changed = {p: lab for p, (lab, _) in given.items() if p in known and known[p][0] != lab}
-        batch = max([b for _, b in known.values()], default=0) + 1
-        summary = {
-            "new": len(new), "changed": len(changed),
-            "already_known": len(given) - len(new) - len(changed), "blank": blank,
-            "batch": batch if new or changed else None,
-        }
-        if new or changed:
-            merged = {**known, **{p: (lab, batch) for p, lab in {**new, **changed}.items()}}
-            now = time.time()
-            old_time = {r["path"]: r["time"] for r in _read_csv(self.path / "labels.csv")}
-            table = [
-                (p, lab, b, old_time[p] if b != batch else now) for p, (lab, b) in merged.items()
-            ]
-            _write_text(  # the commit
-                self.path / "labels.csv", _csv_text(("path", "label", "batch", "time"), table)
-            )
-        return summary
+        return commit_labels(self.path / "labels.csv", known, given, blank)
 
     # ------------------------------------------------------------------ status
     def status(self, *, cv=3, device="auto", plot=True):

@@ -8,7 +8,6 @@ and writes nothing: tables, CSV, JSON and plots live in
 import signal
 import threading
 import time
-import warnings
 from collections import namedtuple
 from contextlib import contextmanager
 from numbers import Integral
@@ -23,6 +22,8 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
+
+from ._deprecation import DEPRECATED, renamed
 
 __all__ = ["PoolLearner", "ROUND_FIELDS", "initial_indices", "run_active_learning"]
 
@@ -130,24 +131,6 @@ def _check_picks(result, n_instances, n_pool):
     return picked
 
 
-def _renamed(func, new_name, new, old_name, old, *, stacklevel=3):
-    """``new``, or the deprecated ``old`` (given when not ``"deprecated"``) with a FutureWarning."""
-    if isinstance(old, str) and old == "deprecated":
-        return new
-    if new is not None:
-        raise TypeError(
-            f"{func}() got both {new_name} and its deprecated alias {old_name}; "
-            f"pass {new_name} only."
-        )
-    warnings.warn(
-        f"{func}({old_name}=...) is deprecated and will be removed in the next "
-        f"release; use {new_name}=... instead.",
-        FutureWarning,
-        stacklevel=stacklevel,
-    )
-    return old
-
-
 def _check_schedule(n_initial, n_instances, n_rounds, n_pool):
     """The one check the declared constraints cannot express: the pool is big enough."""
     needed = n_initial + n_rounds * n_instances
@@ -218,7 +201,7 @@ _POSITIVE = Interval(Integral, 1, None, closed="left")
         "progress": ["boolean"],
         "resume": [list, None],
         "on_round": [callable, None],
-        "batch_size": [_POSITIVE, Hidden(StrOptions({"deprecated"}))],
+        "batch_size": [_POSITIVE, Hidden(StrOptions({DEPRECATED}))],
     },
     prefer_skip_nested_validation=True,
 )
@@ -238,7 +221,7 @@ def run_active_learning(
     progress=True,
     resume=None,
     on_round=None,
-    batch_size="deprecated",
+    batch_size=DEPRECATED,
 ):
     """Run rounds of query -> label -> retrain, with ``y_pool`` as the oracle.
 
@@ -277,7 +260,7 @@ def run_active_learning(
         it at once.
     batch_size : int
         Deprecated alias of ``n_instances``; will be removed in the next
-        release.
+        release. Giving both is a ValueError.
 
     Notes
     -----
@@ -294,8 +277,8 @@ def run_active_learning(
     labeled : ndarray of int64
         Pool rows labeled by the end, in the order they were labeled.
     """
-    n_instances = _renamed(
-        "run_active_learning", "n_instances", n_instances, "batch_size", batch_size, stacklevel=4
+    n_instances = renamed(
+        "run_active_learning", "n_instances", n_instances, "batch_size", batch_size
     )
     if n_instances is None:
         raise TypeError("run_active_learning() missing keyword argument 'n_instances'.")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from torch import nn
 
 
 def brute_force_select(V, K, *, F_pool=None, F_lab=None, n_labeled=0, lam=1.0, backward_steps=0):
@@ -51,6 +52,28 @@ def autograd_reference(net, X):
         jac.append(torch.stack(rows))
         probs.append(logp.exp().detach())
     return torch.stack(jac), torch.stack(probs)
+
+
+def randomise_batchnorm(net, affine=True):
+    """``net`` in eval mode, its BatchNorm layers given random running statistics
+    (and, with ``affine``, random weights and biases) so that none is the identity."""
+    for bn in net.modules():
+        if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+            if affine:
+                bn.weight.data.uniform_(0.5, 1.5)
+                bn.bias.data.uniform_(-0.5, 0.5)
+    return net.eval()
+
+
+def autograd_problem(net, n_rows, seed, shape=(2, 6, 6)):
+    """``(net, X, J, p)``: float64 inputs X of shape (n_rows, *shape) drawn with
+    ``seed``, and :func:`autograd_reference` of ``net`` on them."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn((n_rows, *shape), dtype=torch.float64, generator=gen)
+    J, p = autograd_reference(net, X)
+    return net, X, J, p
 
 
 def exact_objective(rows, F, lam):

@@ -305,5 +305,5 @@ def test_batch_size_is_a_deprecated_alias_of_n_instances(tmp_path):
     with pytest.warns(FutureWarning, match=r"run_comparison\(batch_size=...\) is deprecated"):
         with pytest.raises(ValueError, match="Unknown strategies"):
             run_comparison("digits", ["nope"], [0], tmp_path, batch_size=5)
-    with pytest.raises(TypeError, match="both n_instances and its deprecated alias"):
+    with pytest.raises(ValueError, match="got both n_instances=5 and its deprecated alias"):
         run_comparison("digits", ["random"], [0], tmp_path, n_instances=5, batch_size=5)

@@ -121,7 +121,7 @@ def test_batch_size_is_a_deprecated_alias_of_n_instances():
         old, labeled_old = run_active_learning(*args, batch_size=3, **kwargs)
     assert labeled_old.tolist() == labeled.tolist() and len(labeled) == 4 + 2 * 3
     assert [r["accuracy"] for r in old] == [r["accuracy"] for r in new]
-    with pytest.raises(TypeError, match="both n_instances and its deprecated alias"):
+    with pytest.raises(ValueError, match="got both n_instances=3 and its deprecated alias"):
         run_active_learning(*args, n_instances=3, batch_size=3, **kwargs)
     with pytest.raises(ValueError, match="'n_instances' parameter of run_active_learning"):
         run_active_learning(*args, n_instances=0, **kwargs)

@@ -14,31 +14,22 @@ from skfisher.fisher import (
     masked_embeddings,
 )
 
-from _reference import autograd_reference
+from _reference import autograd_problem, randomise_batchnorm
 
 
 def small_net():
     """Conv (stride, padding, bias; 9 positions) -> BN -> conv (1 position) -> BN -> linear."""
     torch.manual_seed(0)
-    net = nn.Sequential(
+    return randomise_batchnorm(nn.Sequential(
         nn.Conv2d(2, 3, 3, padding=1, stride=2), nn.BatchNorm2d(3), nn.ReLU(inplace=True),
         nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
         nn.Flatten(), nn.Linear(4, 5),
-    ).double()
-    for bn in (net[1], net[4]):
-        bn.running_mean.uniform_(-1, 1)
-        bn.running_var.uniform_(0.5, 2)
-        bn.weight.data.uniform_(0.5, 1.5)
-        bn.bias.data.uniform_(-0.5, 0.5)
-    return net.eval()
+    ).double())
 
 
 @pytest.fixture(scope="module")
 def problem():
-    net = small_net()
-    X = torch.randn(7, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    J, p = autograd_reference(net, X)
-    return net, X, J, p
+    return autograd_problem(small_net(), n_rows=7, seed=1)
 
 
 def test_fisher_diagonal_matches_autograd(problem):

@@ -14,29 +14,23 @@ from torch import nn
 from skfisher import FisherMask
 from skfisher.fisher import ParamLayout, _group_sq_sums, _split, fisher_diagonal
 
-from _reference import autograd_reference
+from _reference import autograd_problem, randomise_batchnorm
 
 
 def wide_net():
     """Conv with 36 positions (the per-pass matmul path of the exact squares),
     conv with 4 (the position-pair path), BN, a LayerNorm (the generic path), linear."""
     torch.manual_seed(0)
-    net = nn.Sequential(
+    return randomise_batchnorm(nn.Sequential(
         nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
         nn.Conv2d(3, 4, 3, stride=3, bias=True), nn.ReLU(), nn.Flatten(),
         nn.LayerNorm(16), nn.Linear(16, 6),
-    ).double()
-    net[1].running_mean.uniform_(-1, 1)
-    net[1].running_var.uniform_(0.5, 2)
-    return net.eval()
+    ).double(), affine=False)
 
 
 @pytest.fixture(scope="module")
 def problem():
-    net = wide_net()
-    X = torch.randn(5, 2, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    J, p = autograd_reference(net, X)
-    return net, X, J, p
+    return autograd_problem(wide_net(), n_rows=5, seed=2)
 
 
 def test_exact_diagonal_matches_autograd_on_both_square_paths(problem):

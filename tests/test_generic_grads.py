@@ -1,6 +1,8 @@
 """Per-sample gradients of any network (torch.func path, mixed with the hooks)
 against a plain autograd loop, and FisherMask / BAIT / BADGE on plain skorch nets."""
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -10,9 +12,15 @@ from skorch import NeuralNetClassifier
 from torch import nn
 
 from skfisher import FisherMask, badge, bait, fisher_mask
-from skfisher._funcgrad import func_class_grads
+from skfisher._funcgrad import func_class_grads, func_sum_sq_grads
 from skfisher._persample import hook_params
-from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, masked_embeddings
+from skfisher.fisher import (
+    ParamLayout,
+    _class_sampler,
+    build_mask,
+    fisher_diagonal,
+    masked_embeddings,
+)
 
 from _reference import autograd_reference
 
@@ -94,6 +102,16 @@ def test_fisher_diagonal_matches_autograd(case):
     torch.testing.assert_close(fisher_diagonal(model, X, batch_size=2), expected)
 
 
+def test_sampled_fisher_diagonal_matches_autograd(case):
+    """Both paths square the class drawn for each row (the draws of
+    ``random_state`` in row order, whatever the batches)."""
+    _, model, X, J, p = case
+    drawn = _class_sampler(np.random.RandomState(0).random_sample(len(X)))(p)
+    expected = (J[torch.arange(len(X)), drawn] ** 2).mean(0)
+    got = fisher_diagonal(model, X, batch_size=2, estimator="sampled", random_state=0)
+    torch.testing.assert_close(got, expected)
+
+
 @pytest.mark.parametrize("weighting", ["fisher", "unweighted"])
 def test_embeddings_match_autograd(case, weighting):
     _, model, X, J, p = case
@@ -131,6 +149,42 @@ def test_generic_path_chunks_rows():
     for a, b in zip(whole, chunked):
         assert a.shape == (7, 3, 8)
         torch.testing.assert_close(a, b)
+
+
+def _per_param(flat, layout):
+    """A flat (..., P) tensor as its per-parameter (..., numel_j) parts."""
+    return [flat[..., o : o + n] for o, n in zip(layout.offsets, layout.sizes)]
+
+
+@pytest.mark.parametrize("max_elements", [2**24, 1])  # one chunk; one row a chunk
+def test_generic_sums_of_squares_match_autograd(case, max_elements):
+    _, model, X, J, p = case
+    layout = ParamLayout(model)
+    got = func_sum_sq_grads(model, X, layout.names, max_elements=max_elements)
+    expected = _per_param((p[:, :, None] * J**2).sum((0, 1)), layout)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("max_elements", [2**24, 1])
+def test_generic_sums_of_squares_of_drawn_classes_match_autograd(case, max_elements):
+    """Each row's drawn class is squared alone, the same draw in every chunking."""
+    _, model, X, J, p = case
+    layout = ParamLayout(model)
+    uniform = (np.arange(len(X)) + 0.5) / len(X)  # spread over the CDF
+    drawn = _class_sampler(uniform)(p)
+    assert len(set(drawn.tolist())) > 1  # the draw picks more than one class here
+    got = func_sum_sq_grads(
+        model, X, layout.names, classes=_class_sampler(uniform), max_elements=max_elements
+    )
+    expected = _per_param((J[torch.arange(len(X)), drawn] ** 2).sum(0), layout)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+
+
+def test_generic_gradients_have_no_flag_that_changes_their_shape():
+    assert "sum_squares" not in inspect.signature(func_class_grads).parameters
 
 
 @pytest.mark.parametrize("tie", ["module_reused", "weight_shared"])

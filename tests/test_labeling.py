@@ -19,7 +19,7 @@ from sklearn.datasets import load_digits
 import skfisher
 from skfisher import LabelingProject
 from skfisher import labeling
-from skfisher import _label_files
+from skfisher import _label_files, _label_teach
 from skfisher.cli import main
 from skfisher.datasets import ImageReadWarning
 
@@ -152,6 +152,24 @@ def test_teach_refuses_bad_rows_and_writes_nothing(tmp_path, images):
         project.teach({paths[0]: wrong})
     assert project.teach({paths[0]: wrong}, relabel=True)["changed"] == 1
     assert project.labels()[paths[0]] == (wrong, 3)  # batches 1, 2 added labels
+
+
+def test_commit_labels_keeps_the_batch_and_time_of_earlier_labels(tmp_path, monkeypatch):
+    labels_csv = tmp_path / "labels.csv"
+    labels_csv.write_text("path,label,batch,time\na,x,0,100.0\nb,y,0,100.0\n")
+    known = {"a": ("x", 0), "b": ("y", 0)}
+    given = {"a": ("x", "row 2"), "b": ("z", "row 3"), "c": ("x", "row 4")}  # b relabeled
+    monkeypatch.setattr(_label_teach.time, "time", lambda: 200.0)
+    summary = _label_teach.commit_labels(labels_csv, known, given, 2)
+    assert summary == {"new": 1, "changed": 1, "already_known": 1, "blank": 2, "batch": 1}
+    with open(labels_csv) as f:
+        rows = [tuple(r.values()) for r in csv.DictReader(f)]
+    assert rows == [("a", "x", "0", "100.0"), ("b", "z", "1", "200.0"), ("c", "x", "1", "200.0")]
+    before = labels_csv.read_bytes()
+    known = {"a": ("x", 0), "b": ("z", 1), "c": ("x", 1)}
+    summary = _label_teach.commit_labels(labels_csv, known, {"a": ("x", "row 2")}, 0)
+    assert summary == {"new": 0, "changed": 0, "already_known": 1, "blank": 0, "batch": None}
+    assert labels_csv.read_bytes() == before  # nothing new: nothing written
 
 
 def test_corrupt_images_are_skipped_and_named(tmp_path, images):

@@ -6,10 +6,14 @@ chunks, forward batches and per-phase peaks is checked without a GPU (the
 same paths on a real GPU: tests/test_cuda.py).
 """
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+import skfisher
 from skfisher import _backends, _device, _persample, _problem, _storage
 from skfisher._backends import FisherFactor
 from skfisher._device import fits, fitting_rows, free_memory, phase, profile_memory
@@ -108,6 +112,33 @@ class _FakeCudaModel:
         yield type("P", (), {"device": GPU, "dtype": torch.float32})()
 
 
+@pytest.fixture
+def probe(gpu, monkeypatch):
+    """``probe(n_rows, per_row)``: auto_batch_size on a fake GPU whose work takes
+    ``per_row`` bytes a row above the allocation; returns the batch and the
+    probes' rows. Resetting the peak statistics fails the test."""
+    monkeypatch.setattr(
+        _persample, "iter_chunks", lambda X, n, model: iter([(0, torch.as_tensor(X[:n]))])
+    )
+    monkeypatch.setattr(
+        torch.cuda, "reset_peak_memory_stats",
+        lambda device=None: pytest.fail("auto_batch_size reset the peak-memory statistics"),
+    )
+
+    def run(n_rows, per_row):
+        """The batch and the probes' rows for ``n_rows`` rows of ``per_row`` bytes."""
+        probed = []
+
+        def work(rows):
+            probed.append(len(rows))
+            gpu.peak = max(gpu.peak, gpu.allocated + len(rows) * per_row)
+
+        X = np.zeros((n_rows, 1, 8, 8), dtype=np.float32)
+        return _persample.auto_batch_size(_FakeCudaModel(), X, work), probed
+
+    return run
+
+
 @pytest.mark.parametrize(
     "per_row, free, expected",
     [
@@ -116,30 +147,85 @@ class _FakeCudaModel:
         (4 * GiB, 10 * GiB, 1),  # at least one row
     ],
 )
-def test_auto_batch_size_probe_arithmetic(gpu, monkeypatch, per_row, free, expected):
-    X = np.zeros((100, 1, 8, 8), dtype=np.float32)
-    monkeypatch.setattr(
-        _persample, "iter_chunks", lambda X, n, model: iter([(0, torch.as_tensor(X[:n]))])
-    )
+def test_auto_batch_size_probe_arithmetic(gpu, probe, per_row, free, expected):
     gpu.free, gpu.allocated = free, 3 * GiB
-    probed = []
-
-    def work(rows):
-        probed.append(len(rows))
-        assert gpu.calls[-1] == "reset"  # the peak is measured from the probe's start
-        gpu.peak = gpu.allocated + len(rows) * per_row
-
-    assert _persample.auto_batch_size(_FakeCudaModel(), X, work) == expected
-    assert probed == [_persample._PROBE_ROWS]
+    gpu.peak = gpu.allocated  # no earlier peak above the allocation: the probe's shows
+    assert probe(100, per_row) == (expected, [_persample._PROBE_ROWS])
     assert expected == fitting_rows(
         per_row, _persample._BATCH_FRACTION * free, high=_persample._MAX_BATCH
     )
+
+
+def _budget_of(nbytes, gpu, monkeypatch):
+    """Free memory and fraction giving auto_batch_size a budget of exactly ``nbytes``."""
+    monkeypatch.setattr(_persample, "_BATCH_FRACTION", 0.25)
+    gpu.free, gpu.allocated = 4 * nbytes, 3 * GiB
+
+
+def test_auto_batch_size_grows_a_probe_whose_peak_is_hidden(gpu, probe, monkeypatch):
+    """An earlier peak 1 GiB above the allocation hides the small probes'
+    peaks; the probe doubles until its own peak shows, then is exact."""
+    _budget_of(3 * GiB, gpu, monkeypatch)
+    gpu.peak = gpu.allocated + 1 * GiB
+    batch, probed = probe(5000, 10 * MiB)
+    assert probed == [8, 16, 32, 64, 128]  # 128 rows: 1280 MiB, above the old peak
+    assert batch == 307 == fitting_rows(10 * MiB, 3 * GiB)  # as if measured from a reset
+    assert gpu.calls.count("sync") == 2 * len(probed)
+
+
+def test_auto_batch_size_probes_stay_inside_the_budget(gpu, probe, monkeypatch):
+    """Hidden probes grow no further than the budget allows at their bound."""
+    budget = 3 * GiB
+    _budget_of(budget, gpu, monkeypatch)
+    hidden = 2 * GiB  # above the allocation, more than half the budget
+    gpu.peak = gpu.allocated + hidden
+    batch, probed = probe(5000, 4 * MiB)
+    assert batch == 768 == fitting_rows(4 * MiB, budget)
+    assert probed[0] == _persample._PROBE_ROWS and len(probed) > 5
+    for before, rows in zip(probed, probed[1:]):
+        assert before < rows <= 2 * before
+        assert rows * hidden / before <= budget  # at the bound the last probe gave
+    assert [r * 4 * MiB > hidden for r in probed] == [False] * (len(probed) - 1) + [True]
+
+
+@pytest.mark.parametrize(
+    "n_rows, hidden, expected, probes",
+    [
+        # the bound allows no larger probe: sized from it (3 GiB // 5 GiB: one row)
+        (5000, 40 * GiB, 1, [8]),
+        # the whole pool ran without showing: sized from its 20 rows' bound, 64 MiB a row
+        (20, 1280 * MiB, 48, [8, 16, 20]),
+    ],
+)
+def test_auto_batch_size_sizes_from_the_bound_of_a_hidden_peak(
+    gpu, probe, monkeypatch, n_rows, hidden, expected, probes
+):
+    _budget_of(3 * GiB, gpu, monkeypatch)
+    gpu.peak = gpu.allocated + hidden
+    assert probe(n_rows, 1 * MiB) == (expected, probes)
+    assert expected == fitting_rows(hidden / probes[-1], 3 * GiB)
 
 
 def test_auto_batch_size_skips_the_probe_for_tiny_inputs(gpu):
     X = np.zeros((_persample._PROBE_ROWS, 1, 8, 8), dtype=np.float32)
     batch = _persample.auto_batch_size(_FakeCudaModel(), X, lambda rows: pytest.fail("probed"))
     assert batch == _persample._DEFAULT_BATCH
+
+
+def test_only_profiling_phases_reset_the_peak_statistics():
+    """The one call of reset_peak_memory_stats in the package is in phase()
+    (which makes it only inside profile_memory, as tested below)."""
+    package = Path(skfisher.__file__).parent
+    callers = set()
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for func in ast.walk(tree):
+            if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                callers.update(
+                    (path.name, func.name) for node in ast.walk(func)
+                    if isinstance(node, ast.Attribute) and node.attr == "reset_peak_memory_stats"
+                )
+    assert callers == {("_device.py", "phase")}
 
 
 def test_phases_record_peak_gpu_memory_when_profiling(gpu):

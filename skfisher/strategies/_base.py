@@ -8,13 +8,14 @@ ends in one; :func:`resolve_estimator` is the one place that tells them apart.
 """
 
 import numbers
-import warnings
 
 import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from .._deprecation import renamed
 
 __all__ = [
     "Count",
@@ -42,22 +43,16 @@ def forward_rows(forward_batch_size, batch_size, *, default, owner):
     """Rows per forward pass: ``forward_batch_size``, or the deprecated ``batch_size``.
 
     ``batch_size`` is ``"deprecated"`` unless the caller gave it; then it is
-    used with a FutureWarning. Giving both is an error.
+    used with a FutureWarning. Giving both is an error (see
+    :func:`skfisher._deprecation.renamed`).
     """
-    if isinstance(batch_size, str) and batch_size == "deprecated":
-        return forward_batch_size
-    if not (isinstance(forward_batch_size, type(default)) and forward_batch_size == default):
-        raise ValueError(
-            f"{owner} got both forward_batch_size={forward_batch_size!r} and the deprecated "
-            f"batch_size={batch_size!r}; give only forward_batch_size."
-        )
-    warnings.warn(
-        f"{owner}'s `batch_size` (rows per forward pass) was renamed `forward_batch_size` "
-        "in 0.2 and will be removed in 0.3; pass forward_batch_size instead.",
-        FutureWarning,
-        stacklevel=3,
+    return renamed(
+        owner, "forward_batch_size", forward_batch_size, "batch_size", batch_size,
+        default=default,
+        message=f"{owner}'s `batch_size` (rows per forward pass) was renamed "
+        "`forward_batch_size` in 0.2 and will be removed in 0.3; pass forward_batch_size "
+        "instead.",
     )
-    return batch_size
 
 
 def _is_committee(classifier):
