@@ -1,10 +1,41 @@
-"""Penultimate-layer features and logits of a network, chunked."""
+"""What a network's output layer sees: its inputs (the penultimate features) and the logits."""
+
+import contextlib
 
 import torch
 
 from ._persample import eval_mode, iter_chunks
 
-__all__ = ["output_layer_inputs"]
+__all__ = ["first_call", "output_inputs", "output_layer_inputs"]
+
+
+@contextlib.contextmanager
+def first_call(module):
+    """Record ``(input, output)`` of ``module``'s first call inside the block."""
+    seen = []
+
+    def hook(m, args, out):
+        if not seen:
+            seen.append((args[0].detach(), out.detach()))
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def output_inputs(model, module, xb, recorded):
+    """``(prob, h)`` of a batch: the softmax of the logits and the output layer's
+    input, with a trailing 1 when it has a bias. ``recorded`` is the layer's
+    first call in a forward pass on ``xb`` already made, if any."""
+    if not recorded:
+        with first_call(module) as recorded, torch.no_grad():
+            model(xb)
+    h, logits = recorded[0]
+    if module.bias is not None:
+        h = torch.cat([h, torch.ones_like(h[:, :1])], 1)
+    return torch.softmax(logits, dim=1), h
 
 
 def output_layer_inputs(model, X, *, output_layer="fc", batch_size=256):
@@ -25,14 +56,10 @@ def output_layer_inputs(model, X, *, output_layer="fc", batch_size=256):
     logits : Tensor of shape (n, C)
     """
     layer = model.get_submodule(output_layer)
-    captured = []
-    handle = layer.register_forward_pre_hook(lambda mod, args: captured.append(args[0]))
     features, logits = [], []
-    try:
-        with eval_mode(model), torch.no_grad():
-            for _, xb in iter_chunks(X, batch_size, model):
+    with eval_mode(model), torch.no_grad():
+        for _, xb in iter_chunks(X, batch_size, model):
+            with first_call(layer) as seen:
                 logits.append(model(xb))
-                features.append(captured.pop().flatten(1))
-    finally:
-        handle.remove()
+            features.append(seen[0][0].flatten(1))
     return torch.cat(features), torch.cat(logits)

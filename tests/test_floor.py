@@ -12,7 +12,8 @@ from sklearn.base import clone
 from torch import nn
 
 from skfisher import FisherMask
-from skfisher.fisher import ParamLayout, _group_sq_sums, _split, fisher_diagonal
+from skfisher._paths import group_sq_sums, split_paths
+from skfisher.fisher import ParamLayout, fisher_diagonal
 
 from _reference import autograd_problem, randomise_batchnorm
 
@@ -46,11 +47,11 @@ def test_sampled_diagonal_of_a_class_is_its_squared_gradient(problem):
     net, X, J, p = problem
     layout = ParamLayout(net)
     groups = [(j, None) for j in range(len(layout.names))]
-    hooked, generic = _split(net, layout, X, groups)
+    hooked, generic = split_paths(net, layout, X, groups)
     assert hooked and generic
     expectation = torch.zeros(layout.n_params, dtype=torch.float64)
     for c in range(p.shape[1]):
-        sums = _group_sq_sums(
+        sums = group_sq_sums(
             net, X, layout, hooked, generic, lambda prob: torch.full((len(prob),), c)
         )
         got = torch.cat([sums[j] for j in range(len(layout.names))])

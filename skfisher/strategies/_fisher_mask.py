@@ -8,26 +8,21 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
-from .._factored import FactoredRows
+from .._device import model_device, phase, resolve_device
+from .._embeddings import block_tensors, stored_embeddings
 from .._greedy import LocalPool
+from .._inspect import check_classifier_module, find_output_layer
 from .._problem import prepare
+from .._storage import STORAGE_DTYPES, storage_dtype
 from ..fisher import (
     FISHER_ESTIMATORS,
     MASK_METHODS,
     ParamLayout,
     build_mask,
-    factorable_output,
-    factored_embeddings,
     fisher_diagonal,
     mask_candidates,
     mask_summary,
-    masked_embeddings,
-    output_params,
 )
-from .._inspect import check_classifier_module, find_output_layer
-from .._persample import eval_mode
-from .._device import model_device, phase, resolve_device
-from .._storage import STORAGE_DTYPES, EmbeddingRows, allocate, storage_dtype
 from ._base import (
     Count,
     check_finite_outputs,
@@ -280,17 +275,23 @@ class FisherMask(BaseEstimator):
             pool = pool[scored]
 
         with phase("embeddings", device, seconds, peaks):
-            V, L = self._embed(model, pool, labeled, indices, layout,
-                               mask_args["output_layer"], device, rows_per_pass)
-            for E in (V, L):
-                _check_finite_embeddings(E, name)
+            sets = [pool] if labeled is None else [pool, labeled]
+            blocks = stored_embeddings(
+                model, sets, indices, output_layer=mask_args["output_layer"],
+                weighting=self.weighting, dtype=storage_dtype(self.embedding_dtype),
+                device=device, storage=self.storage, batch_size=rows_per_pass,
+                factored=_FACTORED,
+            )
+            for block in blocks:
+                _check_finite_embeddings(block, name)
+            V, L = blocks[0], (blocks[1] if labeled is not None else None)
 
         with phase("selection", device, seconds, peaks):
             # the pool Fisher averages over labeled and unlabeled rows, as the
             # reference; given as two blocks, so neither is copied
             chosen, gains, objective = prepare(
                 V, n_instances, pool_fisher=None if L is None else [V, L], labeled_fisher=L,
-                n_labeled=0 if L is None else _n_candidates(L), lam=float(self.lam),
+                n_labeled=0 if L is None else len(labeled), lam=float(self.lam),
                 backward_steps=self.backward_steps, device=device, storage=self.storage,
                 make_pool=LocalPool,
             ).solve()
@@ -304,7 +305,7 @@ class FisherMask(BaseEstimator):
             },
             "seconds": seconds,
             "peak_memory": peaks,
-            "storage": _where(V, device),
+            "storage": "device" if block_tensors(V)[-1].device.type == device.type else "host",
             "objective": objective,
             "fisher_rows": m,
             "candidates": scored,
@@ -359,58 +360,10 @@ class FisherMask(BaseEstimator):
         share = n_pool if self.fisher == "sampled" else -(-n_pool // _EXACT_DIAG_COST)
         return min(_AUTO_FISHER_ROWS, share)
 
-    def _embed(self, model, pool, labeled, indices, layout, output_layer, device, rows_per_pass):
-        """Pool and labeled embeddings, stored once where the selection reads them:
-        :class:`~skfisher._factored.FactoredRows` when the output layer allows
-        (see :func:`~skfisher.fisher.factorable_output`), else (n, C, d) tensors."""
-        dtype = storage_dtype(self.embedding_dtype)
-        with eval_mode(model), torch.no_grad():
-            x = torch.as_tensor(pool[:1]).to(model_device(model), next(model.parameters()).dtype)
-            n_classes = model(x).shape[1]
-        sets = [X for X in (pool, labeled) if X is not None]
-        n_rows = sum(len(X) for X in sets)
-        factored = _FACTORED and factorable_output(model, pool, output_layer)
-        d = len(indices)
-        # stored columns: all (dense), or the non-output ones (factored)
-        m = d - sum(layout.sizes[j] for j in output_params(layout, output_layer)) if factored else d
-        # both sets in one buffer (device or host), the selection state beside
-        reserve = 8 * (4 * d * d + 4 * len(pool) * n_classes**2)
-        store = allocate((n_rows, n_classes, m), dtype, device, self.storage, reserve)
-        blocks, start = [], 0
-        for X in sets:
-            out = store[start : start + len(X)]
-            start += len(X)
-            if not factored:
-                blocks.append(masked_embeddings(model, X, indices, weighting=self.weighting,
-                                                batch_size=rows_per_pass, out=out))
-                continue
-            D, H, G = factored_embeddings(
-                model, X, indices, output_layer=output_layer, weighting=self.weighting,
-                batch_size=rows_per_pass, out=out if m else None,
-            )
-            G = None if G is None else EmbeddingRows(G.view(-1, m), device, group=n_classes)
-            blocks.append(FactoredRows(D.to(device), H.to(device), G))
-        return blocks[0], (blocks[1] if labeled is not None else None)
 
-
-def _n_candidates(E):
-    """Rows (candidates) of an embedding block: a tensor or FactoredRows."""
-    return E.shape[0] // E.group if isinstance(E, FactoredRows) else len(E)
-
-
-def _check_finite_embeddings(E, strategy):
-    if isinstance(E, FactoredRows):
-        for part in (E.D, E.H) + (() if E.G is None else (E.G.data,)):
-            check_finite_outputs(part, "gradient embeddings", strategy)
-    elif E is not None:
-        check_finite_outputs(E, "gradient embeddings", strategy)
-
-
-def _where(E, device):
-    """Where the stored embeddings of ``E`` live: "device" or "host"."""
-    if isinstance(E, FactoredRows):
-        E = E.D if E.G is None else E.G.data
-    return "device" if E.device.type == device.type else "host"
+def _check_finite_embeddings(block, strategy):
+    for part in block_tensors(block):
+        check_finite_outputs(part, "gradient embeddings", strategy)
 
 
 def fisher_mask(classifier, X_pool, n_instances=1, *, X_labeled=None, random_state=None,
