@@ -175,3 +175,26 @@ def test_non_finite_network_outputs_are_an_error(fitted_net, digits, strategy):
         broken.module_.fc.weight[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinity"):
         strategy(broken, digits[0][200:240], 3)
+
+
+# --- parameters bound by get_strategy, and the reference preset ---
+
+
+def test_get_strategy_binds_checked_parameters():
+    seeded = get_strategy("fisher_mask", random_state=3, sparsity=0.005, layers=["layer4"])
+    assert seeded.func is fisher_mask
+    assert seeded.keywords == {"sparsity": 0.005, "layers": ["layer4"], "random_state": 3}
+    assert get_strategy("kcenter_greedy", forward_batch_size=64).keywords \
+        == {"forward_batch_size": 64, "random_state": None}
+    assert get_strategy("bait", lam=0.01).keywords == {"lam": 0.01, "random_state": None}
+    with pytest.raises(ValueError, match=r"'fisher_mask' has no parameter\(s\) \['sparsty'\]; "
+                                         r"it takes \['backward_steps', "):
+        get_strategy("fisher_mask", sparsty=0.005)
+    with pytest.raises(ValueError, match="'lam' parameter of FisherMask must be a float"):
+        get_strategy("bait", lam=-1.0)
+    with pytest.raises(ValueError, match=r"'entropy' has no parameter\(s\) \['lam'\]; it takes "
+                                         r"none"):
+        get_strategy("entropy", lam=1.0)
+    with pytest.raises(ValueError, match=r"no parameter\(s\) \['n_instances'\]"):
+        get_strategy("badge", n_instances=3)
+
