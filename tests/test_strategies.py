@@ -198,3 +198,34 @@ def test_get_strategy_binds_checked_parameters():
     with pytest.raises(ValueError, match=r"no parameter\(s\) \['n_instances'\]"):
         get_strategy("badge", n_instances=3)
 
+
+#: The reference code's settings (sgchr273/FisherMask), stated here, not read from the defaults.
+REFERENCE = dict(sparsity=0.002, mask="global", layers=None, fisher="exact",
+                 fisher_samples=1024, weighting="unweighted", lam=1.0, backward_steps=0)
+
+
+def test_reference_preset_has_the_reference_settings():
+    import re
+
+    from sklearn.base import clone
+
+    params = FisherMask.reference().get_params()
+    defaults = FisherMask().get_params()
+    assert {k: params[k] for k in REFERENCE} == REFERENCE
+    assert {k: v for k, v in params.items() if k not in REFERENCE} \
+        == {k: v for k, v in defaults.items() if k not in REFERENCE}
+    # the docstring names exactly the parameters where the preset leaves the defaults
+    stated = re.search(r"Differs from the defaults in: (.*)\.", FisherMask.reference.__doc__)
+    differing = {k for k in REFERENCE if params[k] != defaults[k]}
+    assert set(re.findall(r"``(\w+)``", stated.group(1))) == differing
+    # overrides win, and the preset round-trips through clone
+    tuned = FisherMask.reference(random_state=0, lam=0.1)
+    assert (tuned.random_state, tuned.lam, tuned.weighting) == (0, 0.1, "unweighted")
+    assert clone(tuned).get_params() == tuned.get_params()
+
+
+def test_reference_preset_queries_with_its_fisher_rows(fitted_net, digits):
+    strategy = FisherMask.reference(random_state=0)
+    idx, _ = strategy(fitted_net, digits[0][200:500], n_instances=4)
+    assert len(set(idx.tolist())) == 4
+    assert strategy.last_query_["fisher_rows"] == 300  # every row, up to 1024 ("auto": 100)
