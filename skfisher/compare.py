@@ -26,7 +26,7 @@ import numpy as np
 
 from . import datasets
 from ._files import check_writable, folder_lock, write_atomic
-from .datasets import load_own_split, load_split
+from .datasets import _subsample, load_own_split, load_split
 from ._net import ResNet18Classifier
 from ._plot import new_figure, png_bytes
 from .loop import _renamed, run_active_learning
@@ -45,7 +45,7 @@ __all__ = [
     "SETTINGS", "load_setting", "own_setting", "run_comparison", "load_rounds", "summarize",
 ]
 
-#: name -> (data set, pool/test subsampling, imbalance, default schedule)
+#: name -> (data set, imbalance, pool/test subsampling, default schedule)
 SETTINGS = {
     "digits": dict(
         dataset="digits", n_initial=30, batch_size=30, n_rounds=6,
@@ -58,6 +58,12 @@ SETTINGS = {
     "fashion_imb10": dict(
         dataset="fashion_mnist", ratio=10, pool_size=10_000, n_initial=250, batch_size=250,
         n_rounds=8, description="FashionMNIST, class 0 dominant at 10:1",
+    ),
+    "fashion_imb10_small": dict(
+        dataset="fashion_mnist", ratio=10, pool_size=1000, test_size=2000, n_initial=40,
+        batch_size=40, n_rounds=6,
+        description="FashionMNIST, class 0 dominant at 10:1, 1000-image pool, 2000-image "
+                    "test set (sized for a CPU)",
     ),
     "fashion_imb100": dict(
         dataset="fashion_mnist", ratio=100, pool_size=10_000, n_initial=250, batch_size=250,
@@ -117,7 +123,9 @@ def load_setting(name, *, data_dir=None):
     """``X_pool, y_pool, X_test, y_test`` of a setting (a name, or a dict of :func:`own_setting`).
 
     The pool is the same for every seed: seeds vary the initial rows, the
-    network's initialisation and the strategies' draws.
+    network's initialisation and the strategies' draws. A setting's
+    ``pool_size`` and ``test_size`` subsample the pool (after the imbalance)
+    and the test set at random, with seed 0.
     """
     spec = _spec(name)
     if "data" in spec:
@@ -130,10 +138,9 @@ def load_setting(name, *, data_dir=None):
         )
         keep = np.isin(y_test, np.unique(y_pool))
         X_test, y_test = X_test[keep], y_test[keep]
-    if spec.get("pool_size") and spec["pool_size"] < len(y_pool):
-        keep = np.sort(np.random.RandomState(0).choice(len(y_pool), spec["pool_size"], replace=False))
-        X_pool, y_pool = X_pool[keep], y_pool[keep]
-    return X_pool, y_pool, X_test, y_test
+    # after the imbalance, so the pool keeps its class ratio
+    return _subsample(X_pool, y_pool, X_test, y_test, spec.get("pool_size"),
+                      spec.get("test_size"), seed=0)
 
 
 @functools.lru_cache(maxsize=1)

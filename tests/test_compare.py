@@ -422,3 +422,18 @@ def test_summary_lists_the_strategies_in_the_order_given():
     assert [line.split(" | ")[0][2:] for line in summarize(records).splitlines()[2:]] \
         == ["random", "margin", "zeta", "alpha"]
 
+
+def test_a_small_setting_subsamples_pool_and_test_after_the_imbalance():
+    from skfisher.datasets import FASHION_MNIST_DEFAULT_PATH
+
+    if not os.path.isdir(FASHION_MNIST_DEFAULT_PATH):
+        pytest.skip("Debian package dataset-fashion-mnist not installed")
+    spec = compare.SETTINGS["fashion_imb10_small"]
+    X, y, X_test, y_test = compare.load_setting("fashion_imb10_small")
+    counts = np.bincount(y)
+    assert len(y) == spec["pool_size"] and len(y_test) == spec["test_size"] == 2000
+    assert X.shape[1:] == X_test.shape[1:] == (1, 28, 28)
+    assert 7 < counts[0] / counts[1:].mean() < 13  # 10:1, up to the subsampling
+    assert set(np.unique(y_test)) == set(range(10))
+    again = compare.load_setting("fashion_imb10_small")
+    assert np.array_equal(again[1], y) and np.array_equal(again[3], y_test)  # seeded
