@@ -8,12 +8,19 @@ setting and shared by all factor tables.
 
 The runs go through ``skfisher.compare.run_comparison`` (its folders,
 manifests and locks), so an interrupted study resumes where it stopped: rerun
-the same command. ``benchmarks/ABLATION.md`` is generated from the records.
+the same command. ``benchmarks/ABLATION.md`` is generated from the records of
+the factors named (all by default).
 
     python benchmarks/ablation.py --jobs 2 --threads 1     # the whole study (hours)
     python benchmarks/ablation.py --factors sparsity lam   # some factors only
     python benchmarks/ablation.py --report-only            # rewrite ABLATION.md only
     python benchmarks/ablation.py --quick                  # a smoke test (a minute or two)
+
+The large masks dominate the cost: on a CPU a query at sparsity 0.02 takes
+minutes and about 13 GB of memory (the float64 selection state grows with the
+mask), so run ``--factors sparsity`` with ``--jobs 1`` where memory is short,
+the other factors with more jobs, then ``--report-only`` for the whole
+document.
 """
 
 import argparse
