@@ -148,20 +148,27 @@ def _jsonable(value):
     return repr(value)
 
 
-def _strategy_params(name):
-    """A registered strategy's default parameters: part of the protocol.
+def _strategy_params(name, params=None):
+    """A registered strategy's parameters: its defaults, updated with ``params``.
 
     The keyword defaults of its signature; ``fisher_mask`` and ``bait`` take
-    ``**params`` for :class:`~skfisher.FisherMask`, whose defaults are kept
+    ``**params`` for :class:`~skfisher.FisherMask`, whose parameters are kept
     under ``"FisherMask"``.
     """
-    params = {}
+    params = dict(params or {})
+    out = {}
     for p in inspect.signature(STRATEGIES[name]).parameters.values():
         if p.kind is inspect.Parameter.VAR_KEYWORD:
-            params["FisherMask"] = _without_compute(FisherMask().get_params())
+            out["FisherMask"] = _without_compute(FisherMask(**params).get_params())
         elif p.default is not inspect.Parameter.empty:
-            params[p.name] = p.default
-    return _jsonable(_without_compute(params))
+            out[p.name] = params.get(p.name, p.default)
+    return _jsonable(_without_compute(out))
+
+
+def _variant_protocol(label, name, params):
+    """A strategy variant's part of the protocol: its full parameters, and the
+    registered name it runs when that is not its label."""
+    return {**({} if label == name else {"strategy": name}), **_strategy_params(name, params)}
 
 
 def _without_compute(params):
@@ -171,14 +178,20 @@ def _without_compute(params):
     }
 
 
-def _protocol(schedule, estimator_params, strategies):
-    """What every record of a setting's folder must share (``n_rounds`` may grow)."""
+def _protocol(schedule, estimator_params, variants):
+    """What every record of a setting's folder must share (``n_rounds`` may grow).
+
+    ``variants`` maps each strategy label to its ``(name, params)``.
+    """
     params = _without_compute(estimator_params or {})
     return {
         "n_initial": schedule["n_initial"],
         "batch_size": schedule["batch_size"],
         "estimator_params": _jsonable(params),
-        "strategies": {s: _strategy_params(s) for s in strategies},
+        "strategies": {
+            label: _variant_protocol(label, name, params)
+            for label, (name, params) in variants.items()
+        },
     }
 
 

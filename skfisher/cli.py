@@ -225,7 +225,7 @@ def compare_command(args, argv):
         ]
         header = _setting_header(name, spec, args, argv, out / name, records, tic)
         table = summarize(
-            records, markdown_path=out / name / "summary.md",
+            records, strategies=strategies, markdown_path=out / name / "summary.md",
             plot_path=out / name / "learning_curves.png", header=header,
         )
         print(header + "\n\n" + table)

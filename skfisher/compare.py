@@ -12,6 +12,7 @@ on every run), ``.skfisher.lock`` (held by the running comparison),
 ``rounds.jsonl`` was ever unreadable, ``rounds.rejected.txt`` with that line.
 """
 
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -26,7 +27,7 @@ import numpy as np
 from . import datasets
 from ._deprecation import renamed
 from ._files import check_writable, folder_lock, write_atomic
-from .datasets import load_own_split, load_split
+from .datasets import _subsample, load_own_split, load_split
 from ._net import ResNet18Classifier
 from ._plot import new_figure, png_bytes
 from .loop import run_active_learning
@@ -45,7 +46,7 @@ __all__ = [
     "SETTINGS", "load_setting", "own_setting", "run_comparison", "load_rounds", "summarize",
 ]
 
-#: name -> (data set, pool/test subsampling, imbalance, default schedule)
+#: name -> (data set, imbalance, pool/test subsampling, default schedule)
 SETTINGS = {
     "digits": dict(
         dataset="digits", n_initial=30, batch_size=30, n_rounds=6,
@@ -58,6 +59,12 @@ SETTINGS = {
     "fashion_imb10": dict(
         dataset="fashion_mnist", ratio=10, pool_size=10_000, n_initial=250, batch_size=250,
         n_rounds=8, description="FashionMNIST, class 0 dominant at 10:1",
+    ),
+    "fashion_imb10_small": dict(
+        dataset="fashion_mnist", ratio=10, pool_size=1000, test_size=2000, n_initial=40,
+        batch_size=40, n_rounds=6,
+        description="FashionMNIST, class 0 dominant at 10:1, 1000-image pool, 2000-image "
+                    "test set (sized for a CPU)",
     ),
     "fashion_imb100": dict(
         dataset="fashion_mnist", ratio=100, pool_size=10_000, n_initial=250, batch_size=250,
@@ -117,7 +124,9 @@ def load_setting(name, *, data_dir=None):
     """``X_pool, y_pool, X_test, y_test`` of a setting (a name, or a dict of :func:`own_setting`).
 
     The pool is the same for every seed: seeds vary the initial rows, the
-    network's initialisation and the strategies' draws.
+    network's initialisation and the strategies' draws. A setting's
+    ``pool_size`` and ``test_size`` subsample the pool (after the imbalance)
+    and the test set at random, with seed 0.
     """
     spec = _spec(name)
     if "data" in spec:
@@ -130,10 +139,9 @@ def load_setting(name, *, data_dir=None):
         )
         keep = np.isin(y_test, np.unique(y_pool))
         X_test, y_test = X_test[keep], y_test[keep]
-    if spec.get("pool_size") and spec["pool_size"] < len(y_pool):
-        keep = np.sort(np.random.RandomState(0).choice(len(y_pool), spec["pool_size"], replace=False))
-        X_pool, y_pool = X_pool[keep], y_pool[keep]
-    return X_pool, y_pool, X_test, y_test
+    # after the imbalance, so the pool keeps its class ratio
+    return _subsample(X_pool, y_pool, X_test, y_test, spec.get("pool_size"),
+                      spec.get("test_size"), seed=0)
 
 
 @functools.lru_cache(maxsize=1)
@@ -141,9 +149,13 @@ def _cached_setting(setting, data_dir):
     return load_setting(setting, data_dir=data_dir)
 
 
-def _run_one(setting, strategy, seed, schedule, estimator_params, data_dir, path, resume,
-             progress, bar):
-    """One (strategy, seed) run, appending each finished round to ``path``."""
+def _run_one(setting, label, name_params, seed, schedule, estimator_params, data_dir, path,
+             resume, progress, bar):
+    """One (strategy, seed) run, appending each finished round to ``path``.
+
+    The strategy is ``get_strategy(*name_params)`` seeded with ``seed``; its
+    records are saved under ``label``.
+    """
     spec = _spec(setting)
     name = spec["name"]
     if "data" in spec:  # an own_setting carries its data
@@ -151,22 +163,24 @@ def _run_one(setting, strategy, seed, schedule, estimator_params, data_dir, path
     else:
         X_pool, y_pool, X_test, y_test = _cached_setting(name, data_dir)
     if progress:
-        print(f"{name}: {strategy}, seed {seed}"
+        print(f"{name}: {label}, seed {seed}"
               + (f" (resuming after round {len(resume) - 1})" if resume else ""), flush=True)
 
     def save(row, new_rows):
         _append(path, {
-            "setting": name, "strategy": strategy, "seed": seed, **row,
+            "setting": name, "strategy": label, "seed": seed, **row,
             "new_rows": [int(i) for i in new_rows], "time": time.time(),
         })
 
+    registered, params = name_params
     run_active_learning(
         ResNet18Classifier(**{**(estimator_params or {}), "random_state": seed}),
-        get_strategy(strategy, random_state=seed),
+        get_strategy(registered, random_state=seed, **params),
         X_pool, y_pool, X_test, y_test, n_initial=schedule["n_initial"],
-        n_instances=schedule["batch_size"], n_rounds=schedule["n_rounds"], random_state=seed, progress=bar, resume=resume or None, on_round=save,
+        n_instances=schedule["batch_size"], n_rounds=schedule["n_rounds"], random_state=seed,
+        progress=bar, resume=resume or None, on_round=save,
     )
-    return strategy, seed
+    return label, seed
 
 
 _worker_sigint = signal.SIG_IGN
@@ -190,11 +204,12 @@ def _run_in_worker(*args):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_parallel(tasks, n_jobs, progress):
-    """Run ``_run_one`` argument tuples in ``n_jobs`` spawned processes."""
+def _run_parallel(tasks, n_jobs, progress, n_threads=None):
+    """Run ``_run_one`` argument tuples in ``n_jobs`` spawned processes, each with
+    ``n_threads`` torch threads (None: an equal share of this process's)."""
     import torch
 
-    n_threads = max(1, torch.get_num_threads() // n_jobs)
+    n_threads = n_threads or max(1, torch.get_num_threads() // n_jobs)
     interruptible = signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None)
     pool = ProcessPoolExecutor(
         max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn"),
@@ -203,9 +218,9 @@ def _run_parallel(tasks, n_jobs, progress):
     try:
         futures = [pool.submit(_run_in_worker, *task) for task in tasks]
         for future in as_completed(futures):
-            strategy, seed = future.result()
+            label, seed = future.result()
             if progress:
-                print(f"{tasks[0][0]}: {strategy}, seed {seed} done", flush=True)
+                print(f"{_spec(tasks[0][0])['name']}: {label}, seed {seed} done", flush=True)
     except BaseException:
         # stop the other runs at once (a run stopped mid-round records nothing of it)
         processes = list((getattr(pool, "_processes", None) or {}).values())
@@ -220,10 +235,50 @@ def _run_parallel(tasks, n_jobs, progress):
         pool.shutdown(wait=True)
 
 
+def _variants(strategies):
+    """``{label: (name, params)}`` of a list of names or a dict of variants, checked.
+
+    Raises
+    ------
+    ValueError
+        An unknown name or parameter (of :func:`get_strategy`), a
+        ``random_state`` among the parameters (each run's seed sets it), or a
+        malformed variant.
+    """
+    if isinstance(strategies, str):
+        raise ValueError(f"strategies must be a list of names or a dict of variants; got "
+                         f"{strategies!r}.")
+    if not isinstance(strategies, dict):
+        strategies = {name: name for name in strategies}
+    variants = {}
+    for label, variant in strategies.items():
+        if isinstance(variant, str):
+            variant = (variant, {})
+        if not (isinstance(label, str) and label and isinstance(variant, (tuple, list))
+                and len(variant) == 2 and isinstance(variant[0], str)
+                and isinstance(variant[1], dict)):
+            raise ValueError(f"A strategy variant is a non-empty label -> (name, dict of "
+                             f"parameters); got {label!r}: {variant!r}.")
+        name, params = variant
+        if "random_state" in params:
+            raise ValueError(f"Strategy {label!r}: random_state is set by each run's seed; "
+                             "remove it from the parameters.")
+        variants[label] = (name, dict(params))
+    unknown = [name for name, _ in variants.values() if name not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
+    for label, (name, params) in variants.items():
+        try:
+            get_strategy(name, random_state=None, **params)
+        except ValueError as exc:
+            raise ValueError(f"Strategy {label!r}: {exc}") from exc
+    return variants
+
+
 def run_comparison(
     setting, strategies, seeds, output_dir, *, n_initial=None, n_instances=None,
     n_rounds=None, estimator_params=None, data_dir=None, progress=True, n_jobs=1,
-    batch_size="deprecated",
+    n_threads=None, batch_size="deprecated",
 ):
     """Run (or finish) every (strategy, seed) of a setting; rounds go to ``rounds.jsonl``.
 
@@ -239,8 +294,15 @@ def run_comparison(
     ----------
     setting : str or dict
         A key of :data:`SETTINGS`, or a setting of :func:`own_setting`.
-    strategies : list of str
-        Keys of :data:`skfisher.strategies.STRATEGIES`.
+    strategies : list of str or dict
+        Keys of :data:`skfisher.strategies.STRATEGIES`, or variants: a dict
+        ``{label: (name, params)}`` (or ``{label: name}``) that runs
+        ``get_strategy(name, random_state=seed, **params)`` and records its
+        rounds under ``label``, e.g. ``{"default": "fisher_mask",
+        "sparsity=0.005": ("fisher_mask", {"sparsity": 0.005})}``. The
+        manifest keeps each label's name and full parameters, so a label
+        cannot be resumed with other parameters. Parameters are checked
+        before any fit.
     seeds : list of int
         Each seed fixes the initial rows, the network's initialisation and
         shuffling, and the strategy's draws.
@@ -258,6 +320,9 @@ def run_comparison(
         (strategy, seed) runs computed at once, each in its own process with
         its share of torch's CPU threads. Every run is deterministic, so the
         records equal those of ``n_jobs=1`` (with the same threads per run).
+    n_threads : int, default=None
+        Torch CPU threads of each run; None: this process's threads, shared
+        equally among the ``n_jobs`` runs.
     batch_size : int
         Deprecated alias of ``n_instances``; will be removed in the next
         release.
@@ -270,18 +335,18 @@ def run_comparison(
     Raises
     ------
     ValueError
-        Unknown setting or strategy, or a protocol that differs from the one
-        saved in ``output_dir``.
+        Unknown setting, strategy or strategy parameter, or a protocol that
+        differs from the one saved in ``output_dir``.
     skfisher._files.FolderInUseError
         When another process holds ``output_dir``.
     """
     n_instances = renamed("run_comparison", "n_instances", n_instances, "batch_size", batch_size)
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown:
-        raise ValueError(f"Unknown strategies {unknown}; choose from {sorted(STRATEGIES)}.")
+    variants = _variants(strategies)
     spec = _spec(setting)
-    if not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive int; got {n_jobs!r}.")
+    counts = {"n_jobs": n_jobs, **({} if n_threads is None else {"n_threads": n_threads})}
+    for count, value in counts.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{count} must be a positive int; got {value!r}.")
     schedule = {
         "n_initial": n_initial or spec["n_initial"],
         "batch_size": n_instances or spec["batch_size"],
@@ -291,38 +356,58 @@ def run_comparison(
     check_writable(out)
     path = out / ROUNDS_FILE
     with folder_lock(out):
-        _check_protocol(out, spec["name"], _protocol(schedule, estimator_params, strategies))
+        _check_protocol(out, spec["name"], _protocol(schedule, estimator_params, variants))
         done = defaultdict(dict)
         for rec in _set_aside_bad_lines(path):
             if rec["setting"] == spec["name"]:
                 done[rec["strategy"], rec["seed"]][rec["round"]] = rec["new_rows"]
         tasks = []
-        for strategy in strategies:
+        for label, name_params in variants.items():
             for seed in seeds:
-                rounds = done[strategy, seed]
+                rounds = done[label, seed]
                 # resume from the unbroken run of saved rounds 0, 1, ...; a later
                 # round already saved is recomputed identically and not appended
                 resume = []
                 while len(resume) in rounds:
                     resume.append(rounds[len(resume)])
                 if len(resume) <= schedule["n_rounds"]:
-                    tasks.append((setting, strategy, seed, schedule, estimator_params,
-                                  data_dir, path, resume, progress, progress and n_jobs == 1))
+                    tasks.append((setting, label, name_params, seed, schedule,
+                                  estimator_params, data_dir, path, resume, progress,
+                                  progress and n_jobs == 1))
         if n_jobs == 1 or len(tasks) < 2:
-            for task in tasks:
-                _run_one(*task)
+            with _torch_threads(n_threads):
+                for task in tasks:
+                    _run_one(*task)
         else:
-            _run_parallel(tasks, min(n_jobs, len(tasks)), progress)
+            _run_parallel(tasks, min(n_jobs, len(tasks)), progress, n_threads)
     return path
 
 
-def summarize(records, *, markdown_path=None, plot_path=None, header=""):
+@contextlib.contextmanager
+def _torch_threads(n_threads):
+    """Torch's CPU threads set to ``n_threads`` (None: unchanged) inside the block."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n_threads:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def summarize(records, *, strategies=None, markdown_path=None, plot_path=None, header=""):
     """Mean ± std accuracy at each budget and AULC per strategy; Markdown and a plot.
 
     Parameters
     ----------
     records : list of dict
         Rounds from :func:`load_rounds`, one setting.
+    strategies : list of str or dict, default=None
+        The strategies (labels) as given to :func:`run_comparison`: their rows
+        come first, in that order. The others follow in the order of
+        :data:`~skfisher.strategies.STRATEGIES`, then of their first record.
     markdown_path, plot_path : path, default=None
         Where to write the table and the PNG.
     header : str, default=""
@@ -342,7 +427,7 @@ def summarize(records, *, markdown_path=None, plot_path=None, header=""):
         "|---" * (len(budgets) + 3) + "|",
     ]
     stats = {}
-    for strategy in sorted(curves, key=lambda s: list(STRATEGIES).index(s) if s in STRATEGIES else 99):
+    for strategy in _ordered(curves, strategies):
         complete = [c for c in curves[strategy].values() if sorted(c) == budgets]
         if not complete:
             continue
@@ -360,6 +445,14 @@ def summarize(records, *, markdown_path=None, plot_path=None, header=""):
     if plot_path is not None and stats:
         _plot_curves(budgets, stats, plot_path)
     return table
+
+
+def _ordered(labels, given=None):
+    """``labels`` with those ``given`` first, in that order, then registered
+    strategies in registry order, then the rest as they come."""
+    order = dict.fromkeys([*(given or ()), *STRATEGIES])
+    rank = {s: i for i, s in enumerate(order)}
+    return sorted(labels, key=lambda s: rank.get(s, len(rank)))
 
 
 def _plot_curves(budgets, stats, plot_path):

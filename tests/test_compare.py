@@ -307,3 +307,133 @@ def test_batch_size_is_a_deprecated_alias_of_n_instances(tmp_path):
             run_comparison("digits", ["nope"], [0], tmp_path, batch_size=5)
     with pytest.raises(ValueError, match="got both n_instances=5 and its deprecated alias"):
         run_comparison("digits", ["random"], [0], tmp_path, n_instances=5, batch_size=5)
+
+
+# --- strategy variants: a label with a registered name and parameters ---
+
+TINY_FISHER = dict(n_initial=20, n_instances=10, n_rounds=1,
+                   estimator_params={"max_epochs": 1, "device": "cpu"}, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_setting():
+    """digits with a 120-image pool and a 60-image test set, so a FisherMask query is quick."""
+    X_pool, y_pool, X_test, y_test = compare.load_setting("digits")
+    data = (X_pool[:120], y_pool[:120], X_test[:60], y_test[:60])
+    return dict(name="tiny", dataset="digits", data=data, n_initial=20, batch_size=10,
+                n_rounds=1, description="digits, 120-image pool")
+
+
+VARIANTS = {"default": "fisher_mask", "sparsity=0.005": ("fisher_mask", {"sparsity": 0.005})}
+
+
+def test_variants_run_under_their_label_and_resume(tmp_path, monkeypatch, tiny_setting):
+    reference = load_rounds(run_comparison(tiny_setting, VARIANTS, [0], tmp_path / "ref",
+                                           **TINY_FISHER))
+    assert keys(reference) == [(s, 0, r) for s in VARIANTS for r in (0, 1)]
+    manifest = json.loads((tmp_path / "ref" / "manifest.json").read_text())["tiny"]
+    variant = manifest["strategies"]["sparsity=0.005"]
+    assert variant["strategy"] == "fisher_mask" and variant["FisherMask"]["sparsity"] == 0.005
+    assert manifest["strategies"]["default"]["FisherMask"]["sparsity"] == 0.002
+
+    original = compare._append
+
+    def crash_on_the_third(path, record):
+        if len(load_rounds(path)) == 3:
+            raise KeyboardInterrupt
+        original(path, record)
+
+    monkeypatch.setattr(compare, "_append", crash_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_comparison(tiny_setting, VARIANTS, [0], tmp_path / "run", **TINY_FISHER)
+    monkeypatch.undo()
+    run_comparison(tiny_setting, VARIANTS, [0], tmp_path / "run", **TINY_FISHER)
+    resumed = load_rounds(tmp_path / "run" / "rounds.jsonl")
+    assert [(keys([r])[0], r["new_rows"]) for r in resumed] \
+        == [(keys([r])[0], r["new_rows"]) for r in reference]
+
+
+def test_a_label_with_changed_parameters_is_refused(tmp_path, tiny_setting):
+    small = {**TINY_FISHER, "n_rounds": 0}  # no query: the protocol is checked all the same
+    run_comparison(tiny_setting, {"v": ("fisher_mask", {"sparsity": 0.005})}, [0], tmp_path,
+                   **small)
+    for variant, message in [
+        (("fisher_mask", {"sparsity": 0.01}), "strategies.v.FisherMask.sparsity: 0.005 saved, "
+                                              "0.01 now"),
+        (("bait", {"sparsity": 0.005}), "strategies.v.strategy: 'fisher_mask' saved, 'bait' now"),
+        (("fisher_mask", {}), "strategies.v.FisherMask.sparsity: 0.005 saved, 0.002 now"),
+    ]:
+        with pytest.raises(ValueError, match="another protocol") as info:
+            run_comparison(tiny_setting, {"v": variant}, [0], tmp_path, **small)
+        assert message in str(info.value)
+    # the same parameters resume; a list of names is the variants {name: (name, {})}
+    run_comparison(tiny_setting, {"v": ("fisher_mask", {"sparsity": 0.005}),
+                                  "fisher_mask": ("fisher_mask", {})}, [0], tmp_path, **small)
+    run_comparison(tiny_setting, ["fisher_mask"], [0, 1], tmp_path, **small)
+    assert sorted(keys(load_rounds(tmp_path / "rounds.jsonl"))) == [
+        ("fisher_mask", 0, 0), ("fisher_mask", 1, 0), ("v", 0, 0)]
+
+
+@pytest.mark.parametrize("strategies, message", [
+    ({"v": ("fisher_mask", {"sparsty": 0.005})}, r"Strategy 'v': Query strategy 'fisher_mask' "
+                                                  r"has no parameter\(s\) \['sparsty'\]"),
+    ({"v": ("fisher_mask", {"sparsity": 2.0})}, "'sparsity' parameter of FisherMask"),
+    ({"v": ("margin", {"lam": 1.0})}, r"'margin' has no parameter\(s\) \['lam'\]; it takes none"),
+    ({"v": ("random", {"random_state": 1})}, "random_state is set by each run's seed"),
+    ({"v": ("fisher_maks", {})}, r"Unknown strategies \['fisher_maks'\]"),
+    ({"v": ("fisher_mask", 0.005)}, "A strategy variant is a non-empty label"),
+    ({"": "margin"}, "A strategy variant is a non-empty label"),
+    ("margin", "strategies must be a list of names or a dict"),
+])
+def test_bad_variants_fail_before_any_data_or_fit(tmp_path, monkeypatch, strategies, message):
+    def no_data(setting, data_dir):
+        raise AssertionError("data loaded")
+
+    monkeypatch.setattr(compare, "_cached_setting", no_data)
+    with pytest.raises(ValueError, match=message):
+        run_comparison("digits", strategies, [0], tmp_path, **SMALL)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_variants_in_parallel_jobs_equal_one_job(tmp_path, tiny_setting):
+    import torch
+
+    variants = {"kcenter, 64 rows a pass": ("kcenter_greedy", {"forward_batch_size": 64}),
+                "rand": "random"}
+    small = {**TINY_FISHER, "n_threads": 1}
+    threads = torch.get_num_threads()
+    one = load_rounds(run_comparison(tiny_setting, variants, [0], tmp_path / "a", **small))
+    assert torch.get_num_threads() == threads  # n_threads holds inside the call only
+    two = load_rounds(run_comparison(tiny_setting, variants, [0], tmp_path / "b", n_jobs=2,
+                                     **small))
+    assert sorted((keys([r])[0], r["new_rows"], r["accuracy"]) for r in two) \
+        == sorted((keys([r])[0], r["new_rows"], r["accuracy"]) for r in one)
+    assert {r["strategy"] for r in two} == set(variants)
+    with pytest.raises(ValueError, match="n_threads must be a positive int; got 0"):
+        run_comparison(tiny_setting, variants, [0], tmp_path / "c", **{**small, "n_threads": 0})
+
+
+def test_summary_lists_the_strategies_in_the_order_given():
+    records = fake_records(strategies=("random", "margin", "zeta", "alpha"), seeds=(0,))
+    table = summarize(records, strategies={"alpha": ("margin", {}), "margin": "margin"})
+    assert [line.split(" | ")[0][2:] for line in table.splitlines()[2:]] \
+        == ["alpha", "margin", "random", "zeta"]
+    # without an order: registered strategies first, in registry order, then the rest
+    assert [line.split(" | ")[0][2:] for line in summarize(records).splitlines()[2:]] \
+        == ["random", "margin", "zeta", "alpha"]
+
+
+def test_a_small_setting_subsamples_pool_and_test_after_the_imbalance():
+    from skfisher.datasets import FASHION_MNIST_DEFAULT_PATH
+
+    if not os.path.isdir(FASHION_MNIST_DEFAULT_PATH):
+        pytest.skip("Debian package dataset-fashion-mnist not installed")
+    spec = compare.SETTINGS["fashion_imb10_small"]
+    X, y, X_test, y_test = compare.load_setting("fashion_imb10_small")
+    counts = np.bincount(y)
+    assert len(y) == spec["pool_size"] and len(y_test) == spec["test_size"] == 2000
+    assert X.shape[1:] == X_test.shape[1:] == (1, 28, 28)
+    assert 7 < counts[0] / counts[1:].mean() < 13  # 10:1, up to the subsampling
+    assert set(np.unique(y_test)) == set(range(10))
+    again = compare.load_setting("fashion_imb10_small")
+    assert np.array_equal(again[1], y) and np.array_equal(again[3], y_test)  # seeded

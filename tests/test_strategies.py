@@ -175,3 +175,57 @@ def test_non_finite_network_outputs_are_an_error(fitted_net, digits, strategy):
         broken.module_.fc.weight[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinity"):
         strategy(broken, digits[0][200:240], 3)
+
+
+# --- parameters bound by get_strategy, and the reference preset ---
+
+
+def test_get_strategy_binds_checked_parameters():
+    seeded = get_strategy("fisher_mask", random_state=3, sparsity=0.005, layers=["layer4"])
+    assert seeded.func is fisher_mask
+    assert seeded.keywords == {"sparsity": 0.005, "layers": ["layer4"], "random_state": 3}
+    assert get_strategy("kcenter_greedy", forward_batch_size=64).keywords \
+        == {"forward_batch_size": 64, "random_state": None}
+    assert get_strategy("bait", lam=0.01).keywords == {"lam": 0.01, "random_state": None}
+    with pytest.raises(ValueError, match=r"'fisher_mask' has no parameter\(s\) \['sparsty'\]; "
+                                         r"it takes \['backward_steps', "):
+        get_strategy("fisher_mask", sparsty=0.005)
+    with pytest.raises(ValueError, match="'lam' parameter of FisherMask must be a float"):
+        get_strategy("bait", lam=-1.0)
+    with pytest.raises(ValueError, match=r"'entropy' has no parameter\(s\) \['lam'\]; it takes "
+                                         r"none"):
+        get_strategy("entropy", lam=1.0)
+    with pytest.raises(ValueError, match=r"no parameter\(s\) \['n_instances'\]"):
+        get_strategy("badge", n_instances=3)
+
+
+#: The reference code's settings (sgchr273/FisherMask), stated here, not read from the defaults.
+REFERENCE = dict(sparsity=0.002, mask="global", layers=None, fisher="exact",
+                 fisher_samples=1024, weighting="unweighted", lam=1.0, backward_steps=0)
+
+
+def test_reference_preset_has_the_reference_settings():
+    import re
+
+    from sklearn.base import clone
+
+    params = FisherMask.reference().get_params()
+    defaults = FisherMask().get_params()
+    assert {k: params[k] for k in REFERENCE} == REFERENCE
+    assert {k: v for k, v in params.items() if k not in REFERENCE} \
+        == {k: v for k, v in defaults.items() if k not in REFERENCE}
+    # the docstring names exactly the parameters where the preset leaves the defaults
+    stated = re.search(r"Differs from the defaults in: (.*)\.", FisherMask.reference.__doc__)
+    differing = {k for k in REFERENCE if params[k] != defaults[k]}
+    assert set(re.findall(r"``(\w+)``", stated.group(1))) == differing
+    # overrides win, and the preset round-trips through clone
+    tuned = FisherMask.reference(random_state=0, lam=0.1)
+    assert (tuned.random_state, tuned.lam, tuned.weighting) == (0, 0.1, "unweighted")
+    assert clone(tuned).get_params() == tuned.get_params()
+
+
+def test_reference_preset_queries_with_its_fisher_rows(fitted_net, digits):
+    strategy = FisherMask.reference(random_state=0)
+    idx, _ = strategy(fitted_net, digits[0][200:500], n_instances=4)
+    assert len(set(idx.tolist())) == 4
+    assert strategy.last_query_["fisher_rows"] == 300  # every row, up to 1024 ("auto": 100)

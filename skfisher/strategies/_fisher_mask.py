@@ -212,6 +212,43 @@ class FisherMask(BaseEstimator):
         "batch_size": [Count(1), StrOptions({"auto"}), Hidden(StrOptions({"deprecated"}))],
     }
 
+    @classmethod
+    def reference(cls, **params):
+        """A FisherMask with the settings of the reference code (sgchr273/FisherMask).
+
+        It sets ``sparsity=0.002``, ``mask="global"``, ``layers=None``,
+        ``fisher="exact"``, ``fisher_samples=1024``, ``weighting="unweighted"``
+        (no ``√p_c`` in the embeddings), ``lam=1.0`` and ``backward_steps=0``,
+        whatever the defaults; every other parameter keeps its default.
+        Differs from the defaults in: ``fisher_samples``, ``weighting``.
+
+        Parameters
+        ----------
+        **params
+            Any :class:`FisherMask` parameter, overriding the preset, e.g.
+            ``random_state=0``.
+
+        Returns
+        -------
+        strategy : FisherMask
+
+        Notes
+        -----
+        Only the hyperparameters are the reference's. skfisher still draws the
+        Fisher rows at random from the pool (the reference takes its first
+        1024 rows in storage order), applies no data augmentation and finds
+        the mask's entries by index (see the design notes, §2).
+
+        Examples
+        --------
+        >>> from skfisher import FisherMask
+        >>> FisherMask.reference(random_state=0).weighting
+        'unweighted'
+        """
+        preset = dict(sparsity=0.002, mask="global", layers=None, fisher="exact",
+                      fisher_samples=1024, weighting="unweighted", lam=1.0, backward_steps=0)
+        return cls(**{**preset, **params})
+
     def _check_params(self):
         """Every parameter, before any work (sklearn's declarative constraints;
         booleans are not numbers here)."""
