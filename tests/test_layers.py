@@ -1,0 +1,68 @@
+"""The package's modules import only their own layer and the layers below it
+(README, "How it works"): the data flow reads top-down."""
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import skfisher
+
+#: the README's layers, in the order the data flows; a module may import from
+#: its own layer and from earlier ones
+LAYERS = [
+    ("estimator", {"_compat", "_deprecation", "_device", "_images", "_inputs", "_resnet",
+                   "_training", "_net", "preprocessing"}),
+    ("embedding storage", {"_storage", "_factored"}),
+    ("Fisher", {"_inspect", "_features", "_persample", "_funcgrad", "_squares", "_paths",
+                "_mask", "_embeddings", "fisher"}),
+    ("selection", {"_backends", "_greedy", "_problem", "selection", "distributed"}),
+    ("strategies and the loop", {"strategies", "loop", "metrics"}),
+    ("meta-estimator", {"_active"}),
+    ("experiments and data", {"datasets", "_benchmarks", "_own_images", "experiments",
+                              "compare", "_records", "labeling", "_label_init",
+                              "_label_query", "_label_teach", "_label_status",
+                              "_label_model", "_label_files", "_plot", "_files"}),
+    ("command line", {"cli", "_label_cli", "__main__"}),
+]
+PACKAGE = Path(skfisher.__file__).parent
+
+
+def _layer_of(module):
+    """Layer number of ``skfisher.<module>[.sub]`` (a package counts as one module)."""
+    top = module.split(".")[1]
+    return next(i for i, (_, names) in enumerate(LAYERS) if top in names)
+
+
+def _imports(path):
+    """The skfisher modules that the file at ``path`` imports at its top level."""
+    module = ".".join(("skfisher",) + path.relative_to(PACKAGE).with_suffix("").parts)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    package = package.removesuffix(".__init__")
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            name = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            found |= {name} if node.module else {f"{name}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return module.removesuffix(".__init__"), {m for m in found if m.startswith("skfisher.")}
+
+
+def test_every_module_has_a_layer():
+    names = set().union(*(names for _, names in LAYERS))
+    modules = {p.relative_to(PACKAGE).parts[0].removesuffix(".py")
+               for p in PACKAGE.glob("*") if p.suffix == ".py" or (p / "__init__.py").exists()}
+    assert modules - {"__init__"} == names
+
+
+def test_modules_import_only_their_layer_and_the_layers_below():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module, imported = _imports(path)
+        if module == "skfisher":  # the package's face re-exports every layer
+            continue
+        for target in imported:
+            if _layer_of(target) > _layer_of(module):
+                wrong.append(f"{module} ({LAYERS[_layer_of(module)][0]}) imports {target} "
+                             f"({LAYERS[_layer_of(target)][0]})")
+    assert not wrong, "\n".join(wrong)
