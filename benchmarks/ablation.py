@@ -345,6 +345,10 @@ def build_parser():
                         default=list(SETTING_NAMES))
     parser.add_argument("--factors", nargs="+", choices=list(FACTORS), default=list(FACTORS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=None, metavar="LABEL",
+                        help="run only these variants of the factors (e.g. sparsity=0.02, "
+                             "to run the memory-heavy ones with fewer jobs); the report "
+                             "still covers every variant of the factors")
     parser.add_argument("--jobs", type=int, default=1, help="(strategy, seed) runs at once")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--output-dir", default=None,
@@ -371,6 +375,7 @@ def _run(settings, chosen, seeds, out, args, argv):
         run_comparison(spec if args.quick else spec["name"], chosen, seeds, out / spec["name"],
                        estimator_params=estimator_params(args.device, args.max_epochs),
                        progress=not args.quiet, n_jobs=args.jobs, n_threads=args.threads)
+        out.mkdir(parents=True, exist_ok=True)
         with open(out / INVOCATIONS, "a") as f:
             f.write(json.dumps({
                 "setting": spec["name"], "argv": argv, "machine": machine(),
@@ -391,9 +396,14 @@ def main(argv=None):
         out = Path(args.output_dir or HERE / "runs" / "ablation")
     markdown = Path(args.markdown or (out / "ABLATION.md" if args.quick else HERE / "ABLATION.md"))
     chosen = variants(args.factors)
+    unknown = sorted(set(args.variants or ()) - set(chosen))
+    if unknown:
+        raise SystemExit(f"ablation.py: unknown --variants {unknown} for these factors; "
+                         f"choose from {sorted(chosen)}.")
+    to_run = {k: v for k, v in chosen.items() if k in set(args.variants or chosen)}
     try:
         if not args.report_only:
-            _run(settings, chosen, seeds, out, args, argv)
+            _run(settings, to_run, seeds, out, args, argv)
     except KeyboardInterrupt:
         print(f"interrupted; every finished round is saved under {out}: rerun the same "
               "command to resume.", file=sys.stderr)

@@ -179,3 +179,15 @@ def test_quick_run_end_to_end_resumes_and_regenerates(ablation, tmp_path, capsys
     assert again.split("## Summary")[1] == text.split("## Summary")[1]
     assert again.splitlines()[2].split("`")[1] == command  # --report-only is not recorded
     assert len((out / "invocations.jsonl").read_text().splitlines()) == 2
+
+
+def test_variants_option_runs_only_those(ablation, tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(ablation, "run_comparison",
+                        lambda setting, chosen, *a, **k: ran.append(sorted(chosen)))
+    out = tmp_path / "v"
+    argv = ["--quick", "--factors", "lam", "--output-dir", str(out), "--quiet"]
+    assert ablation.main([*argv, "--variants", "lam=0.01", "bait"]) == 0
+    assert ran == [["bait", "lam=0.01"]]
+    with pytest.raises(SystemExit, match=r"unknown --variants \['sparsity=0.02'\]"):
+        ablation.main([*argv, "--variants", "sparsity=0.02"])
