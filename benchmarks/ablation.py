@@ -180,14 +180,19 @@ def _signed(x):
     return "–" if np.isnan(x) else f"{x:+.3f}"
 
 
-def factor_table(factor, stats_by_label, budget, rows):
-    """A factor's Markdown table: the default, the factor's variants and the baselines."""
+def factor_table(factor, stats_by_label, budget, rows, defaults=None):
+    """A factor's Markdown table: the default, the factor's variants and the baselines.
+
+    ``defaults`` are the default variant's FisherMask parameters as run (from
+    the manifest); None: today's defaults.
+    """
+    defaults = defaults or FisherMask().get_params()
     lines = [
         "| variant | seeds | AULC | " + " | ".join(map(str, budget))
         + " | query s/round | Δ AULC [95 % CI] | Δ per seed | better in | vs default |",
         "|---" * (len(budget) + 8) + "|",
     ]
-    default = f"{DEFAULT} ({factor}={_text(FisherMask().get_params()[factor])})"
+    default = f"{DEFAULT} ({factor}={_text(defaults[factor])})"
     for name in rows:
         s = stats_by_label.get(name)
         shown = default if name == DEFAULT else name
@@ -298,8 +303,10 @@ def setting_section(spec, records, factors, seeds, folder):
     compute = sum(r["query_seconds"] + r["fit_seconds"] for r in records
                   if r["strategy"] in chosen and r["seed"] in seeds)
     manifest = folder / "manifest.json"
-    training = json.loads(manifest.read_text()).get(spec["name"], {}).get("estimator_params") \
-        if manifest.exists() else None
+    saved = json.loads(manifest.read_text()).get(spec["name"], {}) if manifest.exists() else {}
+    training = saved.get("estimator_params")
+    # the default variant as it was run (FisherMask's defaults may change later)
+    defaults = saved.get("strategies", {}).get(DEFAULT, {}).get("FisherMask")
     parts = [
         f"## {spec['name']}: {spec['description']}",
         "",
@@ -307,10 +314,15 @@ def setting_section(spec, records, factors, seeds, folder):
         f"records in `{folder.as_posix()}`; {compute / 3600:.2f} h of query + fit time. "
         "Training (from `manifest.json`): "
         + (", ".join(f"{k}={v}" for k, v in training.items()) if training else "–") + ".",
+        "The default variant is `FisherMask(" + ", ".join(
+            f"{k}={v!r}" for k, v in (defaults or {}).items()
+            if k not in ("batch_size", "forward_batch_size", "storage", "output_layer",
+                         "trainable_only", "embedding_dtype", "max_candidates", "layers"))
+        + ")` as run" + (" (from `manifest.json`)." if defaults else ": –."),
     ]
     for factor in factors:
         rows = [DEFAULT, *(label(p) for p in FACTORS[factor]), *BASELINES]
-        parts += ["", f"### {factor}", "", factor_table(factor, results, budget, rows)]
+        parts += ["", f"### {factor}", "", factor_table(factor, results, budget, rows, defaults)]
     return "\n".join(parts), results
 
 
