@@ -41,6 +41,18 @@ def test_exact_diagonal_matches_autograd_on_both_square_paths(problem):
                                rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("estimator", ["exact", "sampled"])
+def test_diagonal_in_chunks_of_one_row_is_unchanged(problem, monkeypatch, estimator):
+    from skfisher import _squares
+
+    net, X, _, _ = problem
+    whole = fisher_diagonal(net, X, batch_size=5, estimator=estimator, random_state=0)
+    monkeypatch.setattr(_squares, "_SQ_ELEMENTS", 1)  # one row per product
+    torch.testing.assert_close(
+        fisher_diagonal(net, X, batch_size=5, estimator=estimator, random_state=0), whole,
+        rtol=1e-12, atol=1e-15)
+
+
 def test_sampled_diagonal_of_a_class_is_its_squared_gradient(problem):
     """Each draw gives one class's squared gradient, on the hooked and generic paths;
     weighted by p the draws sum to the exact diagonal (the estimator is unbiased)."""
