@@ -108,11 +108,13 @@ class FisherMask(BaseEstimator):
         ``"auto"`` sizes them from the free GPU memory (128 on the CPU).
         Not the number of rows queried (``n_instances``).
     embedding_dtype : {"float64", "float32", "bfloat16", "float16"}, default="float64"
-        Storage type of the embeddings. The selection state is float64
-        whatever it is; passes over float32 or 16-bit embeddings run in
-        float32. float64 gives the picks of the exact algebra; bfloat16
-        takes a quarter of the memory (a full-width ResNet-18 on a
-        50 000-image pool needs it) at a small objective drift.
+        Storage type of the embeddings' stored entries (with a linear
+        output layer, whose block is kept as float64 factors, those of the
+        other layers). The selection state is float64 whatever it is;
+        passes over float32 or 16-bit embeddings run in float32. float64
+        gives the picks of the exact algebra; bfloat16 takes a quarter of
+        the memory (a full-width ResNet-18 on a 50 000-image pool needs it)
+        at a small objective drift.
     storage : {"auto", "device", "host"}, default="auto"
         Where the embeddings are kept for the selection: on its device, or
         in (pinned) host memory, streamed to the device every step.
