@@ -102,21 +102,21 @@ def test_host_storage_streams_pinned_memory_with_the_same_picks(
     if storage == "auto":  # embeddings that do not fit on the device go to the host
         monkeypatch.setattr(_device, "_DEVICE_FRACTION", 1e-12)
     seen, streamed = {}, []
-    select, chunks = _fisher_mask.select_batch, EmbeddingRows.chunks
+    prepare, chunks = _fisher_mask.prepare, EmbeddingRows.chunks
 
-    def select_spy(V, *args, **kwargs):
+    def prepare_spy(V, *args, **kwargs):
         seen["V"] = V
-        return select(V, *args, **kwargs)
+        return prepare(V, *args, **kwargs)
 
     def chunks_spy(self, dtype=None):
         for start, chunk in chunks(self, dtype):
             streamed.append((self.data.device.type, self.data.is_pinned(), chunk.device.type))
             yield start, chunk
 
-    monkeypatch.setattr(_fisher_mask, "select_batch", select_spy)
+    monkeypatch.setattr(_fisher_mask, "prepare", prepare_spy)
     monkeypatch.setattr(EmbeddingRows, "chunks", chunks_spy)
     idx_gpu, gains_gpu, gpu = _query(nets["cuda64"], rows, storage=storage)
-    V = seen["V"]
+    V = seen["V"].G.data  # the stored (non-output) entries of the factored rows
     assert V.device.type == "cpu" and V.is_pinned()
     assert gpu.last_query_["storage"] == "host"
     assert streamed and all(s == ("cpu", True, "cuda") for s in streamed), set(streamed)
