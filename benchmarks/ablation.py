@@ -28,6 +28,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -278,8 +279,22 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores"
 
 
+def _commit():
+    """The skfisher checkout's commit (with "+" when it has changes), or None."""
+    here = Path(__file__).parent
+    try:
+        run = lambda *a: subprocess.run(["git", *a], cwd=here, capture_output=True,
+                                         text=True, check=True).stdout.strip()
+        return run("rev-parse", "--short", "HEAD") + ("+" if run("status", "--porcelain",
+                                                                   "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def header(command, seeds, invocations, generated):
     ran = sorted({(i["machine"], i["device"], i["threads"], i["jobs"]) for i in invocations})
+    commits = [f"{i['setting']} {', '.join(i['variants'])} on {i['commit']}"
+               for i in invocations if i.get("commit") and i.get("variants")]
     lines = [
         "# FisherMask ablation",
         "",
@@ -291,6 +306,7 @@ def header(command, seeds, invocations, generated):
     ]
     lines += [f"- runs computed on: {m}, device {d}, {t} torch thread(s) per run, "
               f"{j} run(s) at once" for m, d, t, j in ran] or ["- runs computed on: –"]
+    lines += [f"- code: {c}" for c in commits]
     return "\n".join(lines)
 
 
@@ -393,6 +409,7 @@ def _run(settings, chosen, seeds, out, args, argv):
                 "setting": spec["name"], "argv": argv, "machine": machine(),
                 "device": args.device, "threads": args.threads, "jobs": args.jobs,
                 "seconds": time.time() - tic, "finished": datetime.datetime.now().isoformat(),
+                "commit": _commit(), "variants": sorted(chosen),
             }) + "\n")
 
 

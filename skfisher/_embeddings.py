@@ -17,6 +17,7 @@ __all__ = [
     "block_tensors",
     "factorable_output",
     "factored_embeddings",
+    "factored_rows",
     "masked_embeddings",
     "stored_embeddings",
 ]
@@ -121,8 +122,32 @@ def factorable_output(model, X, output_layer):
     )
 
 
+def _middle_groups(model, layout, indices, output_layer):
+    """The mask's groups outside the output layer, checking it holds the whole of it."""
+    device = model_device(model)
+    outputs = set(output_params(layout, output_layer))
+    groups = [(j, idx.to(device)) for j, idx in layout.split(indices) if j not in outputs]
+    if sum(layout.sizes[j] for j in outputs) + sum(len(i) for _, i in groups) != len(indices):
+        raise ValueError("indices must hold the whole output layer.")
+    return groups
+
+
+def factored_rows(model, X, indices, output_layer, *, reduced=True):
+    """Rows per candidate of :func:`factored_embeddings`: ``C - 1`` when
+    ``reduced`` and every other masked parameter is on the layer hooks' path
+    (the torch.func path gives the classes' rows), else ``C``."""
+    layout = ParamLayout(model)
+    groups = _middle_groups(model, layout, indices, output_layer)
+    with eval_mode(model):
+        with torch.no_grad():
+            n_classes = model(next(iter_chunks(X[:1], 1, model))[1]).shape[1]
+        generic = split_paths(model, layout, X, groups)[1] if groups else []
+    return n_classes - 1 if reduced and not generic else n_classes
+
+
 def factored_embeddings(
-    model, X, indices, *, output_layer, weighting="fisher", batch_size="auto", out=None
+    model, X, indices, *, output_layer, weighting="fisher", batch_size="auto", out=None,
+    reduced=True,
 ):
     """:func:`masked_embeddings` with the output layer's block in factored form.
 
@@ -140,56 +165,67 @@ def factored_embeddings(
     output_layer : str
     weighting : {"fisher", "unweighted"}, default="fisher"
     batch_size : int or "auto", default="auto"
-    out : Tensor of shape (n, n_classes, m), default=None
+    out : Tensor of shape (n, r, m), default=None
         Where to write ``G`` (any device and floating type); None allocates
         it (float32, on the model's device). Unused when ``m = 0``.
+    reduced : bool, default=True
+        ``r = C - 1`` rows per candidate with the same Fisher ``V_xᵀ V_x`` as
+        the classes' rows (one backward pass fewer), where every other masked
+        parameter is on the layer hooks' path (see :func:`factored_rows`);
+        False: the ``C`` classes' rows, as :func:`masked_embeddings`.
 
     Returns
     -------
-    D : Tensor of shape (n, n_classes, n_classes), float64
+    D : Tensor of shape (n, r, n_classes), float64
     H : Tensor of shape (n, h), float64
         The output layer's inputs, with a trailing 1 when it has a bias.
-    G : Tensor of shape (n, n_classes, m) or None
+    G : Tensor of shape (n, r, m) or None
         ``out``; None when the mask holds the output layer only.
     """
     batch_size = check_batch_size(batch_size)
     layout = ParamLayout(model)
     device = model_device(model)
     module = dict(model.named_modules())[output_layer]
-    outputs = set(output_params(layout, output_layer))
-    groups = [(j, idx.to(device)) for j, idx in layout.split(indices) if j not in outputs]
-    if sum(layout.sizes[j] for j in outputs) + sum(len(i) for _, i in groups) != len(indices):
-        raise ValueError("indices must hold the whole output layer.")
+    groups = _middle_groups(model, layout, indices, output_layer)
     D = H = None
     with eval_mode(model):
         hooked, generic = split_paths(model, layout, X, groups) if groups else ([], [])
+        reduced = reduced and not generic
 
         def embed(xb):
+            factors = []  # the rows the hooks' passes follow, kept for the output block
+
+            def rows(prob):
+                factors.append(output_factor(prob, weighting, reduced=True))
+                return factors[-1]
+
             # the hooks' forward pass (made first) also records the output layer;
             # torch.func's batched forward passes do not count
             with first_call(module) as recorded:
                 grads = hooked and group_grads(model, xb, layout, hooked, [],
-                                                scale_by_sqrt_p=weighting == "fisher")
+                                                scale_by_sqrt_p=weighting == "fisher",
+                                                rows=rows if reduced else None)
             prob, h = output_inputs(model, module, xb, recorded if hooked else [])
+            D = factors[0] if factors else output_factor(prob, weighting, reduced=reduced)
             if not groups:
-                return prob, h, None
+                return D, h, None
             if generic:
                 grads = {**(grads or {}), **group_grads(
                     model, xb, layout, [], generic, scale_by_sqrt_p=weighting == "fisher")}
-            return prob, h, torch.cat([grads[j] for j, _ in groups], dim=2)
+            return D, h, torch.cat([grads[j] for j, _ in groups], dim=2)
 
         if batch_size == "auto":
             batch_size = auto_batch_size(model, X, embed)
         for start, xb in iter_chunks(X, batch_size, model):
-            prob, h, G = embed(xb)
+            Db, h, G = embed(xb)
             if D is None:
-                C = prob.shape[1]
-                D = torch.empty(len(X), C, C, dtype=torch.float64, device=device)
+                D = torch.empty((len(X),) + Db.shape[1:], dtype=torch.float64, device=device)
                 H = torch.empty(len(X), h.shape[1], dtype=torch.float64, device=device)
                 if groups and out is None:
-                    out = torch.empty(len(X), C, G.shape[2], dtype=torch.float32, device=device)
+                    out = torch.empty((len(X),) + G.shape[1:], dtype=torch.float32,
+                                      device=device)
             stop = start + len(xb)
-            D[start:stop] = output_factor(prob, weighting)
+            D[start:stop] = Db
             H[start:stop] = h
             if groups:
                 out[start:stop] = G.to(out.dtype)
@@ -203,9 +239,10 @@ def stored_embeddings(model, sets, indices, *, output_layer, weighting="fisher",
     stored once, in one buffer of type ``dtype``.
 
     With ``factored`` and a model where :func:`factorable_output` holds, each
-    set is a :class:`~skfisher._factored.FactoredRows` whose stored part is
-    its non-output entries; otherwise an (n_i, C, d) tensor. Either way the
-    sets are views of one buffer on ``device`` or in host memory (see
+    set is a :class:`~skfisher._factored.FactoredRows` (with the reduced
+    rows of :func:`factored_embeddings`) whose stored part is its non-output
+    entries; otherwise an (n_i, C, d) tensor. Either way the sets are views of
+    one buffer on ``device`` or in host memory (see
     :func:`~skfisher._storage.allocate`), with room for the selection's state
     kept in reserve.
 
@@ -220,11 +257,12 @@ def stored_embeddings(model, sets, indices, *, output_layer, weighting="fisher",
         n_classes = model(next(iter_chunks(sets[0][:1], 1, model))[1]).shape[1]
     factored = factored and factorable_output(model, sets[0], output_layer)
     d = len(indices)
-    # stored columns: all (dense), or the non-output ones (factored)
+    # stored rows and columns: all (dense), or the non-output ones (factored)
+    r = factored_rows(model, sets[0], indices, output_layer) if factored else n_classes
     m = d - sum(layout.sizes[j] for j in output_params(layout, output_layer)) if factored else d
     # beside the buffer: the selection's d x d matrices and C x C state
     reserve = 8 * (4 * d * d + 4 * len(sets[0]) * n_classes**2)
-    store = allocate((sum(map(len, sets)), n_classes, m), dtype, device, storage, reserve)
+    store = allocate((sum(map(len, sets)), r, m), dtype, device, storage, reserve)
     blocks, start = [], 0
     for X in sets:
         out = store[start : start + len(X)]
@@ -236,7 +274,7 @@ def stored_embeddings(model, sets, indices, *, output_layer, weighting="fisher",
         D, H, G = factored_embeddings(model, X, indices, output_layer=output_layer,
                                       weighting=weighting, batch_size=batch_size,
                                       out=out if m else None)
-        G = None if G is None else EmbeddingRows(G.view(-1, m), device, group=n_classes)
+        G = None if G is None else EmbeddingRows(G.view(-1, m), device, group=r)
         blocks.append(FactoredRows(D.to(device), H.to(device), G))
     return blocks
 

@@ -22,13 +22,21 @@ def split_paths(model, layout, X, groups):
     return [g for g in groups if g[0] in hooked], [g for g in groups if g[0] not in hooked]
 
 
-def group_grads(model, xb, layout, hooked, generic, *, scale_by_sqrt_p):
+def group_grads(model, xb, layout, hooked, generic, *, scale_by_sqrt_p, rows=None):
     """``{param_no: grads}`` of both paths for a batch ``xb``: (B, C, m_j)
-    per-sample, per-class gradients of ``log p_c`` on the group's entries."""
+    per-sample, per-class gradients of ``log p_c`` on the group's entries.
+
+    With ``rows`` (a function of the probabilities, see
+    :func:`~skfisher._persample.per_class_grads`), the hooks' rows are those
+    instead of the classes; the torch.func path has no such rows, so
+    ``generic`` must then be empty.
+    """
+    if rows is not None and generic:
+        raise ValueError("rows other than the classes need every parameter on the hooks' path.")
     out = {}
     if hooked:
         for _, _, grads in per_class_grads(
-            model, xb, layout, hooked, scale_by_sqrt_p=scale_by_sqrt_p
+            model, xb, layout, hooked, scale_by_sqrt_p=scale_by_sqrt_p, rows=rows
         ):
             for (j, _), g in zip(hooked, grads):
                 out.setdefault(j, []).append(g)

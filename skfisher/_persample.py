@@ -345,15 +345,18 @@ def _record(model, x, layout, groups):
     return logp, [m for m, _ in handles], records
 
 
-def _output_grads(logp, outputs, weights, classes=None):
+def _output_grads(logp, outputs, weights=None, classes=None, rows=None):
     """Yield, per backward pass, the gradients of the weighted ``log p`` at ``outputs``.
 
-    One pass per class ``c`` (of ``weights[:, c] · log p_c``), or, with
-    ``classes``, a single pass of ``weights[b] · log p_{classes[b]}``. A layer
-    that does not reach the output gets zeros. (Batching the passes with
-    ``is_grads_batched`` was measured 1.5x slower on the CPU.)
+    One pass per class ``c`` (of ``weights[:, c] · log p_c``); with
+    ``classes``, a single pass of ``weights[b] · log p_{classes[b]}``; with
+    ``rows`` (B, r, C), one pass per row ``k`` of ``Σ_c rows[:, k, c] log p_c``.
+    A layer that does not reach the output gets zeros. (Batching the passes
+    with ``is_grads_batched`` was measured 1.5x slower on the CPU.)
     """
-    if classes is None:
+    if rows is not None:
+        targets = [(logp, rows[:, k]) for k in range(rows.shape[1])]
+    elif classes is None:
         targets = [(logp[:, c], weights[:, c]) for c in range(logp.shape[1])]
     else:
         targets = [(logp.gather(1, classes[:, None])[:, 0], weights)]
@@ -365,7 +368,7 @@ def _output_grads(logp, outputs, weights, classes=None):
         yield [torch.zeros_like(o) if g is None else g for o, g in zip(outputs, gouts)]
 
 
-def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False):
+def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, rows=None):
     """Yield, for each class ``c``, ``(c, p_c, grads)`` for a batch ``x``.
 
     Parameters
@@ -379,12 +382,17 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False):
     scale_by_sqrt_p : bool, default=False
         Multiply each sample's gradients by ``√p_c`` (gradients are linear in
         the output gradient, so this is applied once to the output gradients).
+    rows : callable, default=None
+        Instead of one pass per class, one pass per row ``k`` of
+        ``rows(prob)`` (B, r, C): the gradients of ``Σ_c rows[:, k, c] log p_c``
+        (e.g. the reduced rows of :func:`skfisher._factored.output_factor`).
 
     Yields
     ------
     c : int
-    p_c : Tensor of shape (B,)
-        Predicted probability of class ``c``.
+        The class (or row ``k``).
+    p_c : Tensor of shape (B,) or None
+        Predicted probability of class ``c`` (None with ``rows``).
     grads : list of Tensor of shape (B, m_j)
         Per-sample gradients of ``log p_c`` (times ``√p_c`` if asked) on each
         group's entries.
@@ -396,9 +404,11 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False):
     inputs = {id(m): _layer_input(m, records[id(m)][0].detach()) for m in mods}
     groups = [(j, _plan(*layout.owners[j], index)) for j, index in groups]
     outputs = [records[id(m)][1] for m in mods]
-    for c, gouts in enumerate(_output_grads(logp, outputs, weights)):
+    passes = _output_grads(logp, outputs, weights,
+                           rows=None if rows is None else rows(prob).to(logp.dtype))
+    for c, gouts in enumerate(passes):
         grads = []
         for j, index in groups:
             mod, pname = layout.owners[j]
             grads.append(_layer_grad(mod, pname, inputs[id(mod)], gouts[pos[id(mod)]], index))
-        yield c, prob[:, c], grads
+        yield c, None if rows is not None else prob[:, c], grads

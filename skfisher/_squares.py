@@ -1,14 +1,16 @@
 """Sums over rows of squared per-sample gradients, for the Fisher diagonal.
 
-The same layer records as :mod:`skfisher._persample` (one forward pass, one
-backward pass to the layer outputs per class, or one per row for a sampled
-class); only the squares summed over rows are kept, accumulated layer by layer
-over the backward passes.
+The same layer records as :mod:`skfisher._persample` (one forward pass, then
+``C - 1`` backward passes to the layer outputs along the reduced output rows
+of :func:`skfisher._factored.output_factor`, or one for a sampled class);
+only the squares summed over rows are kept, accumulated layer by layer over
+the backward passes.
 """
 
 import torch
 from torch import nn
 
+from ._factored import output_factor
 from ._persample import _layer_grad, _layer_input, _output_grad, _output_grads, _record
 
 __all__ = ["sum_sq_grads"]
@@ -97,8 +99,8 @@ class _SquareSum:
 def sum_sq_grads(model, x, layout, groups, *, classes=None):
     """Sums over the rows of ``x`` of squared per-sample gradients, for the Fisher diagonal.
 
-    Without ``classes``: ``Σ_b Σ_c p_c (∂ log p_c / ∂θ)²`` (one backward pass
-    per class); with ``classes``: ``Σ_b (∂ log p_{classes[b]} / ∂θ)²`` (one
+    Without ``classes``: ``Σ_b Σ_c p_c (∂ log p_c / ∂θ)²`` (``C - 1`` backward
+    passes, along the reduced output rows); with ``classes``: ``Σ_b (∂ log p_{classes[b]} / ∂θ)²`` (one
     backward pass; drawing ``classes[b]`` from ``p(x_b)`` makes it an
     unbiased estimate of the former).
 
@@ -122,14 +124,17 @@ def sum_sq_grads(model, x, layout, groups, *, classes=None):
     prob = logp.detach().exp()
     if callable(classes):
         classes = classes(prob)
-    weights = prob.sqrt() if classes is None else torch.ones_like(prob[:, 0])
-    n_passes = prob.shape[1] if classes is None else 1
+    # exact: C - 1 passes along rows R with Rᵀ R = Σ_c p_c (e_c - p)(e_c - p)ᵀ,
+    # whose squares sum to those of the C classes' passes weighted by p_c
+    rows = None if classes is not None else output_factor(prob, reduced=True).to(prob.dtype)
+    weights = None if classes is None else torch.ones_like(prob[:, 0])
+    n_passes = 1 if rows is None else rows.shape[1]
     sums = []
     for j, _ in groups:
         inp, out = records[id(layout.owners[j][0])]
         sums.append(_SquareSum(*layout.owners[j], inp.detach(), out.detach(), n_passes))
     outputs = [records[id(m)][1] for m in mods]
-    for gouts in _output_grads(logp, outputs, weights, classes):
+    for gouts in _output_grads(logp, outputs, weights, classes, rows):
         for (j, _), acc in zip(groups, sums):
             acc.add(gouts[pos[id(layout.owners[j][0])]])
     return [acc.result() for acc in sums]

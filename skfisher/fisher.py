@@ -59,7 +59,9 @@ def fisher_diagonal(
     ``F_ii = (1/m) Σ_x Σ_c p_c(x) (∂ log p_c(x) / ∂θ_i)²`` over the ``m`` rows
     of ``X``; no labels are used.
 
-    ``estimator="exact"`` takes one backward pass per class; ``"sampled"``
+    ``estimator="exact"`` takes ``C - 1`` backward passes per batch (along rows
+    ``R`` with ``Rᵀ R = Σ_c p_c (e_c - p)(e_c - p)ᵀ``, which give the same sum
+    on the layer hooks' path; ``C`` on the torch.func path); ``"sampled"``
     one per row: it draws a class ``c_x ~ p(x)`` for each row and returns
     ``(1/m) Σ_x (∂ log p_{c_x}(x) / ∂θ_i)²``, whose expectation over the
     draws is the exact diagonal (a Monte-Carlo estimate, BackPACK's

@@ -16,6 +16,7 @@ from skfisher.fisher import (
     factored_embeddings,
     masked_embeddings,
 )
+from skfisher._embeddings import factored_rows
 
 from _reference import brute_force_select
 
@@ -132,21 +133,26 @@ class _Head(nn.Module):
         return torch.log_softmax(z, 1) if self.log_softmax else z
 
 
+def _head_mask(layout, mid):
+    head = [j for j, name in enumerate(layout.names) if name.startswith("head.")]
+    out_idx = np.concatenate([np.arange(layout.offsets[j], layout.offsets[j] + layout.sizes[j])
+                              for j in head])
+    return head, np.sort(np.concatenate([mid, out_idx]))
+
+
 @pytest.mark.parametrize("weighting", ["fisher", "unweighted"])
 def test_factored_embeddings_are_the_masked_embeddings(weighting):
     torch.manual_seed(0)
     model = _Head().double()
     X = torch.randn(11, 6, dtype=torch.float64)
     layout = ParamLayout(model)
-    head = [j for j, name in enumerate(layout.names) if name.startswith("head.")]
-    out_idx = np.concatenate([np.arange(layout.offsets[j], layout.offsets[j] + layout.sizes[j])
-                              for j in head])
     mid = np.array([2, 9, 31, 36, 40, 47])  # entries of body.0, body.1 and body.3
-    indices = np.sort(np.concatenate([mid, out_idx]))
+    head, indices = _head_mask(layout, mid)
     dense = masked_embeddings(model, X, indices, weighting=weighting, batch_size=4,
                               dtype=torch.float64)
     D, H, G = factored_embeddings(model, X, indices, output_layer="head", weighting=weighting,
-                                  batch_size=4, out=torch.empty(11, 3, 6, dtype=torch.float64))
+                                  batch_size=4, out=torch.empty(11, 3, 6, dtype=torch.float64),
+                                  reduced=False)
     assert H.shape == (11, 5) and torch.all(H[:, -1] == 1)  # the bias's trailing 1
     V = FactoredRows(D, H, EmbeddingRows(G.reshape(-1, 6), "cpu", group=3)).dense()
     # factored columns: head (k, j) with j = 4 the bias, then the middle entries
@@ -158,6 +164,48 @@ def test_factored_embeddings_are_the_masked_embeddings(weighting):
     torch.testing.assert_close(V, expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("weighting", ["fisher", "unweighted"])
+@pytest.mark.parametrize("mid", [[2, 9, 31, 47], []])  # body.0 and body.3 (hooks), or none
+def test_reduced_rows_have_the_fisher_of_the_class_rows(weighting, mid):
+    torch.manual_seed(1)
+    model = _Head().double()
+    X = torch.randn(9, 6, dtype=torch.float64)
+    layout = ParamLayout(model)
+    _, indices = _head_mask(layout, np.array(mid, dtype=np.int64))
+    assert factored_rows(model, X, indices, "head") == 2  # C - 1 = 2 rows
+    classes = FactoredRows(*_embedded(model, X, indices, weighting, reduced=False)).dense()
+    reduced = FactoredRows(*_embedded(model, X, indices, weighting, reduced=True)).dense()
+    assert reduced.shape == (9 * 2, classes.shape[1])
+    fisher = lambda V, r: torch.einsum("xcd,xce->xde", V.view(9, r, -1), V.view(9, r, -1))
+    torch.testing.assert_close(fisher(reduced, 2), fisher(classes, 3), rtol=1e-10, atol=1e-13)
+    # an entry on the torch.func path (LayerNorm) keeps the classes' rows
+    _, with_norm = _head_mask(layout, np.array(mid + [36], dtype=np.int64))
+    assert factored_rows(model, X, with_norm, "head") == 3
+    assert factored_embeddings(model, X, with_norm, output_layer="head")[0].shape == (9, 3, 3)
+
+
+def _embedded(model, X, indices, weighting, reduced):
+    r, m = (2 if reduced else 3), len(indices) - 15  # 15 entries in the head
+    out = torch.empty(len(X), r, m, dtype=torch.float64)
+    D, H, G = factored_embeddings(model, X, indices, output_layer="head", weighting=weighting,
+                                  batch_size=4, reduced=reduced, out=out)
+    rows = None if G is None else EmbeddingRows(G.reshape(-1, m), "cpu", group=r)
+    return D, H, rows
+
+
+@pytest.mark.parametrize("weighting", ["fisher", "unweighted"])
+def test_reduced_output_factor_keeps_the_output_fisher(weighting):
+    prob, _, _ = _factors(20, 5, 1, 0, seed=3)
+    prob[0] = torch.tensor([1 - 4e-30, 1e-30, 1e-30, 1e-30, 1e-30], dtype=torch.float64)
+    D = output_factor(prob, weighting)
+    R = output_factor(prob, weighting, reduced=True)
+    assert R.shape == (20, 4, 5)
+    torch.testing.assert_close(R.transpose(1, 2) @ R, D.transpose(1, 2) @ D,
+                               rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(R.sum(2), torch.zeros(20, 4, dtype=torch.float64), atol=1e-12,
+                               rtol=0)  # rows orthogonal to the all-ones vector
+
+
 def test_output_layer_only_needs_no_other_entries():
     torch.manual_seed(0)
     model = _Head().double()
@@ -165,7 +213,7 @@ def test_output_layer_only_needs_no_other_entries():
     indices = np.arange(layout.offsets[-2], layout.n_params)
     D, H, G = factored_embeddings(model, torch.randn(5, 6, dtype=torch.float64), indices,
                                   output_layer="head")
-    assert G is None and D.shape == (5, 3, 3) and H.shape == (5, 5)
+    assert G is None and D.shape == (5, 2, 3) and H.shape == (5, 5)  # C - 1 reduced rows
     with pytest.raises(ValueError, match="whole output layer"):
         factored_embeddings(model, torch.randn(5, 6), indices[1:], output_layer="head")
 
