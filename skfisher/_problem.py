@@ -133,7 +133,7 @@ def _factored_fisher(name, blocks, n_classes, dim, known):
                for b in blocks):
         raise ValueError(
             f"{name}: factored embedding blocks cannot be mixed with arrays, and must "
-            f"have {n_classes} classes and {dim} columns like the candidates."
+            f"have {n_classes} rows a candidate and {dim} columns like the candidates."
         )
     m = sum(b.shape[0] for b in blocks) // n_classes
     if m == 0:
