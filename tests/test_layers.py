@@ -19,7 +19,7 @@ LAYERS = [
     ("strategies and the loop", {"strategies", "loop", "metrics"}),
     ("meta-estimator", {"_active"}),
     ("experiments and data", {"datasets", "_benchmarks", "_own_images", "experiments",
-                              "compare", "_records", "labeling", "_label_init",
+                              "compare", "_settings", "_records", "labeling", "_label_init",
                               "_label_query", "_label_teach", "_label_status",
                               "_label_model", "_label_files", "_plot", "_files"}),
     ("command line", {"cli", "_label_cli", "__main__"}),

@@ -5,7 +5,8 @@ import functools
 import inspect
 
 from ._diversity import badge, badge_embeddings, kcenter_greedy, kcenter_select, kmeanspp_select
-from ._fisher_mask import FisherMask, bait, fisher_mask
+from ._fisher_functions import bait, fisher_mask
+from ._fisher_mask import FisherMask
 from ._uncertainty import (
     entropy_sampling,
     least_confidence,
