@@ -139,7 +139,12 @@ class CovarianceSpace:
         self.F = pool.dense()
         self.lam, self.labeled, self.alpha = lam, labeled, alpha
         self.A = None  # A0 = lam⁻¹ I unless labeled; d x d buffers are updated in place
-        if labeled is not None:
+        # Woodbury's factors of A0 when the labeled Fisher has few rows (else None)
+        self.low_rank = None if labeled is None else _low_rank(labeled, alpha, lam, self.dim)
+        self._a_is_a0 = True
+        if self.low_rank is not None:
+            self.A = _woodbury_inverse(*self.low_rank, lam)
+        elif labeled is not None:
             self.A = _inverse(self._precision())
 
     def _precision(self, B=None):
@@ -167,6 +172,7 @@ class CovarianceSpace:
         chosen rows ``B``, factorised afresh: ``(P, Q, objective)``."""
         self.A = None
         self.A = _inverse(self._precision(B))
+        self._a_is_a0 = False
         return self.initial_state()
 
     def initial_state(self):
@@ -178,8 +184,18 @@ class CovarianceSpace:
             self.A = torch.eye(d, dtype=torch.float64, device=self.F.device).div_(self.lam)
         else:
             P = self.V.quad(self.A)
-            Q = self.V.quad(self.A @ self.F @ self.A)
+            Q = self.V.quad(self._afa())
         return P, Q, self.objective(None)
+
+    def _afa(self):
+        """``A F A`` (d x d): in O(d² r) from Woodbury's factors while ``A`` is
+        ``A0``, else by two d x d products."""
+        if self.low_rank is None or not self._a_is_a0:
+            return self.A @ self.F @ self.A
+        Psi, X = self.low_rank  # lam A = I - Ψᵀ X
+        T = self.F - Psi.T @ (X @ self.F)  # lam A F
+        AFA = T - (T @ Psi.T) @ X  # lam² A F A
+        return AFA.add_(AFA.T.clone()).div_(2 * self.lam**2)
 
     def objective(self, running):
         """``tr(A F)`` from the state (A and F symmetric): exact, where the
@@ -207,6 +223,9 @@ class CovarianceSpace:
         else:
             if self.labeled is None:
                 BA0 = B / self.lam
+            elif self.low_rank is not None:
+                Psi, X = self.low_rank
+                BA0 = (B - (B @ Psi.T) @ X) / self.lam
             else:
                 BA0 = torch.cholesky_solve(B.T, torch.linalg.cholesky(self._precision())).T
             E, X = _removal_state(BA0, B)
@@ -293,6 +312,34 @@ class GramSpace:
         return T, R
 
 
+#: Woodbury's ``A0 = (I - Ψᵀ M⁻¹ Ψ) / lam`` loses about log10(tr(ΨᵀΨ) / lam) digits
+#: to cancellation; above this ratio A0 is factorised from the d x d precision
+_WOODBURY_SCALE = 1e4
+
+
+def _low_rank(labeled, alpha, lam, d):
+    """``(Ψ, X)`` with ``ΨᵀΨ = alpha F_lab`` and ``X = (lam I + ΨΨᵀ)⁻¹ Ψ``: Woodbury's
+    factors of ``A0``, when ``F_lab`` is a factor of fewer than d / 2 rows (then
+    cheaper than factorising the d x d precision) and ``lam`` is not far below
+    its scale; else None."""
+    if not isinstance(labeled, FisherFactor) or 2 * labeled.n_rows >= d:
+        return None
+    Psi = labeled.scaled_rows(alpha)
+    if (Psi * Psi).sum().item() > _WOODBURY_SCALE * lam:
+        return None
+    M = Psi @ Psi.T
+    M.diagonal().add_(lam)
+    return Psi, torch.cholesky_solve(Psi, torch.linalg.cholesky(M))
+
+
+def _woodbury_inverse(Psi, X, lam):
+    """``A0 = (lam I + ΨᵀΨ)⁻¹ = (I - Ψᵀ X) / lam``, made exactly symmetric."""
+    A = Psi.T @ X
+    A = A.add_(A.T.clone()).mul_(-0.5 / lam)
+    A.diagonal().add_(1.0 / lam)
+    return A
+
+
 def _inverse(M):
     """The inverse of a symmetric positive definite ``M`` by Cholesky, row-major.
 
@@ -326,7 +373,9 @@ def _costs(V, C, steps, pool, labeled):
     # F (and F_lab, A0), the set-up's V A Vᵀ and V A F A Vᵀ, then per step
     # V @ (d x 2C) and the d x d update
     parameter = pool.gram_cost() + 2 * pass_cost * d + steps * (2 * C * pass_cost + 3 * d * d * C)
-    if labeled is not None:
+    if labeled is not None and 2 * n_psi < d:  # Woodbury: A0, A F A and their factors
+        parameter += 5 * d * d * n_psi + 2 * n_psi * n_psi * d
+    elif labeled is not None:  # F_lab, then a Cholesky, its inverse and A F A
         parameter += labeled.gram_cost() + 3 * d**3
     cols = nC + n_phi
     sample = nC * cols * d + nC * C * n_phi + steps * 2 * nC * cols * C

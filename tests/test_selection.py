@@ -363,3 +363,35 @@ def test_state_is_rebuilt_when_the_objective_falls_far_below_its_build(monkeypat
     assert calls  # rebuilt from a fresh factorisation of the chosen rows
     np.testing.assert_array_equal(idx, ref)
     assert obj == pytest.approx(ref_obj, rel=1e-9)
+
+
+@pytest.mark.parametrize("lam, b", [(1.0, 0), (1.0, 1), (0.05, 1)])
+def test_woodbury_a0_from_few_labeled_rows_is_exact_greedy(monkeypatch, lam, b):
+    # 4 labeled rows x 2 classes span 8 of d = 30 dimensions: A0 by Woodbury
+    rng = np.random.RandomState(7)
+    V, L = rng.randn(30, 2, 30), rng.randn(4, 2, 30)
+    used, woodbury = [], _backends._woodbury_inverse
+    monkeypatch.setattr(_backends, "_woodbury_inverse",
+                        lambda *a: used.append(1) or woodbury(*a))
+    idx, _, obj = _select(V, 5, labeled_fisher=L, n_labeled=4, lam=lam, backward_steps=b,
+                          device="cpu", space="covariance")
+    F_lab = np.einsum("xcd,xce->de", L, L) / 4
+    ref, ref_obj = brute_force_select(V, 5, F_lab=F_lab, n_labeled=4, lam=lam,
+                                      backward_steps=b)
+    assert used
+    np.testing.assert_array_equal(np.sort(idx), np.sort(ref))
+    if not b:
+        np.testing.assert_array_equal(idx, ref)
+    assert obj == pytest.approx(ref_obj, rel=1e-9)
+
+
+def test_a0_is_factorised_when_lam_is_far_below_the_labeled_fisher(monkeypatch):
+    rng = np.random.RandomState(8)
+    V, L = rng.randn(30, 2, 30), 100 * rng.randn(4, 2, 30)  # tr(ΨᵀΨ) / lam ≫ 1e4
+    monkeypatch.setattr(_backends, "_woodbury_inverse", lambda *a: pytest.fail("Woodbury"))
+    idx, _, obj = _select(V, 5, labeled_fisher=L, n_labeled=4, lam=0.1, device="cpu",
+                          space="covariance")
+    ref, ref_obj = brute_force_select(V, 5, F_lab=np.einsum("xcd,xce->de", L, L) / 4,
+                                      n_labeled=4, lam=0.1)
+    np.testing.assert_array_equal(idx, ref)
+    assert obj == pytest.approx(ref_obj, rel=1e-9)
