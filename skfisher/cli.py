@@ -279,7 +279,8 @@ def _device_description(device):
     resolved = torch.device(resolve_device(device))
     if resolved.type == "cuda":
         return torch.cuda.get_device_name(resolved)
-    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({platform.machine()}, {n} thread{'' if n == 1 else 's'})"
 
 
 def _in_cli_terms(message):

@@ -125,10 +125,16 @@ def test_a_real_sigint_ends_run_with_130_and_no_traceback(tmp_path):
     deadline = time.monotonic() + 240
     while not (tmp_path / "results.json").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
+    if not (tmp_path / "results.json").exists():  # a starved machine: a Ctrl-C now
+        proc.kill()                                # would land in an import
+        pytest.fail("the run saved no round within 240 s")
     time.sleep(0.5)  # most likely inside a fit, where skorch catches KeyboardInterrupt
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    # 130, or death by SIGINT (also status 130 in a shell): CPython reports the
+    # latter when the interrupt passed through an exec() of a string, as in a
+    # lazy import that builds dataclasses, even though skfisher caught it
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert "interrupted" in err and "Traceback" not in err
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["meta"]["complete"] is False
