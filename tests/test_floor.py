@@ -192,3 +192,25 @@ def test_bench_query_floor_quick_writes_its_keys(tmp_path, monkeypatch):
     assert 0 <= setting["sampled_mask_overlap"] <= 1
     table = bench_query.floor_table(result).splitlines()
     assert len(table) == 2 + 5 and table[2].startswith("| digits (main job) | FisherMask | ")
+    assert result["targets"] == []  # --quick runs digits only; the targets are at 28x28
+
+
+def test_floor_targets_say_met_or_by_how_much_missed():
+    bench = Path(__file__).parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        import bench_query
+    finally:
+        sys.path.remove(str(bench))
+    passes = {"fisher_diagonal": 30.0, "embeddings": 12.0, "selection": 2.5, "total": 26.0}
+    queries = {q: {"passes_per_row": dict(passes)} for q in ("fisher_mask",
+                                                            "fisher_mask_sampled", "bait")}
+    targets = bench_query.floor_targets([{"name": "28x28", "queries": queries}])
+    assert len(targets) == len(bench_query.TARGETS)
+    diagonal = next(t for t in targets if t["query"] == "fisher_mask"
+                    and t["phase"] == "fisher_diagonal")
+    assert diagonal == {"setting": "28x28", "query": "fisher_mask", "phase": "fisher_diagonal",
+                        "target": 25, "measured": 30.0, "met": False, "missed_by": 5.0}
+    embeddings = next(t for t in targets if t["phase"] == "embeddings")
+    assert embeddings["met"] and embeddings["missed_by"] == 0  # at the limit counts as met
+    assert bench_query.floor_targets([{"name": "digits", "queries": queries}]) == []
