@@ -169,7 +169,10 @@ def paired_difference(variant, default, level=0.95):
 
 
 def verdict(diff):
-    """``"better"``/``"worse"`` when the CI excludes 0 (beyond noise), else ``"within noise"``."""
+    """``"better"``/``"worse"`` when the CI excludes 0 (beyond noise), ``"too few seeds"``
+    for an interval from fewer than two, else ``"within noise"``."""
+    if diff["n"] < 2:
+        return "too few seeds"
     if diff["low"] > 0:
         return "better"
     if diff["high"] < 0:

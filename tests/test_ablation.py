@@ -60,7 +60,7 @@ def test_paired_t_interval_on_a_hand_made_example(ablation):
     assert ablation.verdict(d) == "better"
     assert ablation.verdict(ablation.paired_difference({0: 0.5, 1: 0.49}, default)) == "worse"
     one = ablation.paired_difference({0: 0.7}, default)
-    assert one["n"] == 1 and np.isnan(one["low"]) and ablation.verdict(one) == "within noise"
+    assert one["n"] == 1 and np.isnan(one["low"]) and ablation.verdict(one) == "too few seeds"
 
 
 def test_only_complete_runs_of_the_chosen_seeds_count(ablation):
