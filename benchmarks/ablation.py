@@ -8,8 +8,9 @@ setting and shared by all factor tables.
 
 The runs go through ``skfisher.compare.run_comparison`` (its folders,
 manifests and locks), so an interrupted study resumes where it stopped: rerun
-the same command. ``benchmarks/ABLATION.md`` is generated from the records of
-the factors named (all by default).
+the same command. ``benchmarks/ABLATION.md`` is always generated from the
+records of every setting and factor: ``--settings``, ``--factors`` and
+``--variants`` only choose what runs (a factor not yet run shows "not run").
 
     python benchmarks/ablation.py --jobs 2 --threads 1     # the whole study (hours)
     python benchmarks/ablation.py --factors sparsity lam   # some factors only
@@ -19,8 +20,7 @@ the factors named (all by default).
 The large masks dominate the cost: on a CPU a query at sparsity 0.02 takes
 minutes and about 13 GB of memory (the float64 selection state grows with the
 mask), so run ``--factors sparsity`` with ``--jobs 1`` where memory is short,
-the other factors with more jobs, then ``--report-only`` for the whole
-document.
+the other factors with more jobs.
 """
 
 import argparse
@@ -373,13 +373,14 @@ def build_parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--settings", nargs="+", choices=SETTING_NAMES,
-                        default=list(SETTING_NAMES))
-    parser.add_argument("--factors", nargs="+", choices=list(FACTORS), default=list(FACTORS))
+                        default=list(SETTING_NAMES),
+                        help="run only these settings (the report covers all but with --quick)")
+    parser.add_argument("--factors", nargs="+", choices=list(FACTORS), default=list(FACTORS),
+                        help="run only these factors (the report covers all but with --quick)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", default=None, metavar="LABEL",
                         help="run only these variants of the factors (e.g. sparsity=0.02, "
-                             "to run the memory-heavy ones with fewer jobs); the report "
-                             "still covers every variant of the factors")
+                             "to run the memory-heavy ones with fewer jobs)")
     parser.add_argument("--jobs", type=int, default=1, help="(strategy, seed) runs at once")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--output-dir", default=None,
@@ -397,6 +398,23 @@ def build_parser():
                         help="only regenerate the Markdown from the records")
     parser.add_argument("--quiet", action="store_true")
     return parser
+
+
+def study_arguments(args):
+    """The arguments that define the study (its seeds, records, document and training).
+
+    ``--settings``, ``--factors``, ``--variants``, ``--jobs``, ``--threads`` and
+    ``--quiet`` only choose which part runs and how, so the document they
+    rewrite names the command for the whole study.
+    """
+    defaults = build_parser().parse_args([])
+    words = []
+    for option, value in [("--seeds", args.seeds), ("--output-dir", args.output_dir),
+                          ("--markdown", args.markdown), ("--device", args.device),
+                          ("--max-epochs", args.max_epochs)]:
+        if value != getattr(defaults, option[2:].replace("-", "_")):
+            words += [option, *map(str, value if isinstance(value, list) else [value])]
+    return words
 
 
 def _run(settings, chosen, seeds, out, args, argv):
@@ -443,9 +461,13 @@ def main(argv=None):
     log = out / INVOCATIONS
     invocations = [json.loads(line) for line in log.read_text().splitlines()] \
         if log.exists() else []
-    command = "python " + " ".join([(HERE / "ablation.py").as_posix(),
-                                    *(a for a in argv if a != "--report-only")])
-    markdown.write_text(report(settings, args.factors, seeds, out, command, invocations))
+    if args.quick:  # a smoke test reports what it ran, in its own folder
+        factors, words = args.factors, [a for a in argv if a != "--report-only"]
+    else:  # the study's document always covers every setting and factor
+        settings = [{"name": n, **SETTINGS[n]} for n in SETTING_NAMES]
+        factors, words = list(FACTORS), study_arguments(args)
+    command = "python " + " ".join([(HERE / "ablation.py").as_posix(), *words])
+    markdown.write_text(report(settings, factors, seeds, out, command, invocations))
     print(f"wrote {markdown}")
     return 0
 

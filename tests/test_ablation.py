@@ -191,3 +191,24 @@ def test_variants_option_runs_only_those(ablation, tmp_path, monkeypatch):
     assert ran == [["bait", "lam=0.01"]]
     with pytest.raises(SystemExit, match=r"unknown --variants \['sparsity=0.02'\]"):
         ablation.main([*argv, "--variants", "sparsity=0.02"])
+
+
+def test_part_of_the_study_still_reports_the_whole_study(ablation, tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(ablation, "run_comparison",
+                        lambda setting, chosen, *a, **k: ran.append((setting, sorted(chosen))))
+    out, md = tmp_path / "runs", tmp_path / "ABLATION.md"
+    study = ["--output-dir", str(out), "--markdown", str(md)]
+    part = ["--settings", "digits", "--factors", "lam", "--jobs", "2", "--quiet"]
+    assert ablation.main([*part, *study]) == 0
+    assert ran == [("digits", sorted(ablation.variants(["lam"])))]
+    text = md.read_text()
+    # the document names the command for the whole study, not the part that ran
+    assert text.splitlines()[2].split("`")[1].split()[2:] == study
+    for name in ablation.SETTING_NAMES:
+        assert f"## {name}:" in text
+    for factor in ablation.FACTORS:
+        assert f"### {factor}" in text
+    assert "| default (sparsity=0.002) | 0 | not run |" in text
+    assert ablation.study_arguments(ablation.build_parser().parse_args(
+        [*part, "--seeds", "0", "1", "2", "3"])) == ["--seeds", "0", "1", "2", "3"]
