@@ -24,3 +24,18 @@ def fitted_net(digits):
     """A net trained on 100 digits (well below 100 % confident)."""
     X, y, _, _ = digits
     return make_net(max_epochs=10).fit(X[:100], y[:100])
+
+
+@pytest.fixture
+def ctrl_c_enabled():
+    """Python's own Ctrl-C handler for the test, and so for the processes it starts.
+
+    A shell starts a background job (``pytest ... &``) with SIGINT ignored, and
+    its children inherit that: such a process rightly ignores Ctrl-C, so tests
+    of what Ctrl-C does set the handler an interactive run has.
+    """
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

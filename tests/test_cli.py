@@ -112,7 +112,7 @@ def test_ctrl_c_exits_130_and_keeps_every_finished_round(tmp_path, monkeypatch, 
         assert len(list(csv.DictReader(f))) == 2
 
 
-def test_a_real_sigint_ends_run_with_130_and_no_traceback(tmp_path):
+def test_a_real_sigint_ends_run_with_130_and_no_traceback(tmp_path, ctrl_c_enabled):
     import signal
     import time
 

@@ -75,7 +75,7 @@ class StubClassifier:
 
 
 @pytest.mark.parametrize("where", ["fit", "query", "swallowed SIGINT in fit"])
-def test_an_interrupted_round_is_never_recorded(where):
+def test_an_interrupted_round_is_never_recorded(where, ctrl_c_enabled):
     import os
     import signal
 
