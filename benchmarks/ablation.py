@@ -407,14 +407,17 @@ def study_arguments(args):
     ``--quiet`` only choose which part runs and how, so the document they
     rewrite names the command for the whole study.
     """
-    defaults = build_parser().parse_args([])
-    words = []
-    for option, value in [("--seeds", args.seeds), ("--output-dir", args.output_dir),
-                          ("--markdown", args.markdown), ("--device", args.device),
-                          ("--max-epochs", args.max_epochs)]:
-        if value != getattr(defaults, option[2:].replace("-", "_")):
-            words += [option, *map(str, value if isinstance(value, list) else [value])]
+    parser, words = build_parser(), []
+    for dest in ("seeds", "output_dir", "markdown", "device", "max_epochs"):
+        value = getattr(args, dest)
+        if value != parser.get_default(dest):
+            words += ["--" + dest.replace("_", "-"),
+                      *map(str, value if isinstance(value, list) else [value])]
     return words
+
+
+def _specs(names):
+    return [{"name": n, **SETTINGS[n]} for n in names]
 
 
 def _run(settings, chosen, seeds, out, args, argv):
@@ -441,7 +444,7 @@ def main(argv=None):
         settings, seeds, args.max_epochs = [quick_setting()], args.seeds[:2], 1
         out = Path(args.output_dir or tempfile.mkdtemp(prefix="skfisher-ablation-quick-"))
     else:
-        settings = [{"name": n, **SETTINGS[n]} for n in args.settings]
+        settings = _specs(args.settings)
         seeds = args.seeds
         out = Path(args.output_dir or HERE / "runs" / "ablation")
     markdown = Path(args.markdown or (out / "ABLATION.md" if args.quick else HERE / "ABLATION.md"))
@@ -464,7 +467,7 @@ def main(argv=None):
     if args.quick:  # a smoke test reports what it ran, in its own folder
         factors, words = args.factors, [a for a in argv if a != "--report-only"]
     else:  # the study's document always covers every setting and factor
-        settings = [{"name": n, **SETTINGS[n]} for n in SETTING_NAMES]
+        settings = _specs(SETTING_NAMES)
         factors, words = list(FACTORS), study_arguments(args)
     command = "python " + " ".join([(HERE / "ablation.py").as_posix(), *words])
     markdown.write_text(report(settings, factors, seeds, out, command, invocations))
