@@ -10,6 +10,8 @@
   ``os.replace`` s it: a reader sees the old file or the new one, never half.
 * :func:`append_line` appends one durable line, first ending a torn last line.
 * :func:`check_writable` fails early, before any expensive work.
+* :func:`results_folder` does both for a command's output folder, and removes
+  the folder again when the command fails before writing anything there.
 """
 
 import os
@@ -23,7 +25,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 __all__ = [
-    "FolderInUseError", "append_line", "check_writable", "folder_lock", "write_atomic",
+    "FolderInUseError", "append_line", "check_writable", "folder_lock", "results_folder",
+    "write_atomic",
 ]
 
 LOCK_NAME = ".skfisher.lock"
@@ -116,3 +119,27 @@ def check_writable(folder):
             f"cannot write results to {folder}: {exc.strerror or exc}; choose another "
             "output folder."
         ) from None
+
+
+@contextmanager
+def results_folder(folder):
+    """Check that ``folder`` is writable (creating it), then hold its lock.
+
+    If the block raises (bad input, Ctrl-C) and this call created the folder
+    and nothing but the lock file is in it, the folder is removed again: a
+    failed command leaves no empty results folder behind.
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    check_writable(folder)
+    try:
+        with folder_lock(folder) as lock:
+            yield lock
+    except BaseException:
+        if created and [p.name for p in folder.iterdir()] == [LOCK_NAME]:
+            try:
+                (folder / LOCK_NAME).unlink()
+                folder.rmdir()
+            except OSError:  # another process got there: leave it to that one
+                pass
+        raise

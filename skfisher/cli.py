@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._files import check_writable, folder_lock
+from ._files import check_writable, results_folder
 from ._label_cli import add_label_parser, label_command
 from ._net import ResNet18Classifier
 from .compare import SETTINGS, load_rounds, own_setting, run_comparison, summarize
@@ -130,8 +130,7 @@ def _add_compare_parser(sub):
 
 def run_command(args):
     out = Path(args.output_dir)
-    check_writable(out)  # before any data are loaded or nets fitted
-    with folder_lock(out):
+    with results_folder(out):  # checked before any data are loaded or nets fitted
         existing = [name for name in RUN_FILES if (out / name).exists()]
         if existing and not args.overwrite:
             raise FileExistsError(

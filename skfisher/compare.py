@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ._deprecation import renamed
-from ._files import check_writable, folder_lock, write_atomic
+from ._files import results_folder, write_atomic
 from ._net import ResNet18Classifier
 from ._plot import new_figure, png_bytes
 from .loop import run_active_learning
@@ -248,9 +248,8 @@ def run_comparison(
         "n_rounds": spec["n_rounds"] if n_rounds is None else n_rounds,
     }
     out = Path(output_dir)
-    check_writable(out)
     path = out / ROUNDS_FILE
-    with folder_lock(out):
+    with results_folder(out):
         _check_protocol(out, spec["name"], _protocol(schedule, estimator_params, variants))
         done = defaultdict(dict)
         for rec in _set_aside_bad_lines(path):

@@ -50,14 +50,17 @@ def test_same_seed_same_curve(tmp_path):
         (["--dataset", "cifar10"], "--dataset cifar10 needs --data-dir"),
     ],
 )
-def test_bad_arguments_exit_2_without_traceback(args, message):
+def test_bad_arguments_exit_2_without_traceback(args, message, tmp_path):
+    # in an empty folder: the default --output-dir of the README's main job,
+    # run first in the checkout, would be refused before the arguments are checked
     proc = subprocess.run(
         [sys.executable, "-m", "skfisher", "run", "--quiet", *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not any(tmp_path.iterdir())  # bad arguments leave nothing behind
 
 
 

@@ -194,6 +194,27 @@ def test_a_second_comparison_into_a_busy_folder_is_refused(tmp_path):
     assert not (folder / "rounds.jsonl").exists()
 
 
+@pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
+def test_a_failed_command_removes_only_an_empty_folder_it_created(tmp_path, error):
+    from skfisher._files import LOCK_NAME, results_folder
+
+    new, kept, used = tmp_path / "new" / "deeper", tmp_path / "kept", tmp_path / "used"
+    kept.mkdir()
+    for folder, write in [(new, False), (kept, False), (used, True)]:
+        with pytest.raises(error):
+            with results_folder(folder) as lock:
+                assert lock == folder / LOCK_NAME and lock.exists()
+                if write:
+                    (folder / "rounds.jsonl").write_text("")
+                raise error
+    assert not new.exists() and new.parent.exists()  # only the folder itself goes
+    assert sorted(p.name for p in kept.iterdir()) == [LOCK_NAME]  # it was there before
+    assert (used / "rounds.jsonl").exists()
+    with results_folder(new):  # a command that succeeds keeps its folder
+        pass
+    assert new.is_dir()
+
+
 def test_a_different_protocol_is_refused_and_a_longer_schedule_extends(tmp_path):
     small = {**SMALL, "n_rounds": 0}
     path = run_comparison("digits", ["random"], [0], tmp_path, **small)
