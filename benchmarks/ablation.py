@@ -6,7 +6,7 @@ Every table also shows BAIT, margin, random and the reference preset
 (``FisherMask.reference()``) for context. The default variant is run once per
 setting and shared by all factor tables.
 
-The runs go through ``skfisher.compare.run_comparison`` (its folders,
+The runs go through ``skfisher.experiments._compare.run_comparison`` (its folders,
 manifests and locks), so an interrupted study resumes where it stopped: rerun
 the same command. ``benchmarks/ABLATION.md`` is always generated from the
 records of every setting and factor: ``--settings``, ``--factors`` and
@@ -39,9 +39,9 @@ import torch
 from scipy import stats
 
 from skfisher import FisherMask
-from skfisher.compare import SETTINGS, load_rounds, load_setting, run_comparison
-from skfisher.datasets import _subsample
-from skfisher.metrics import aulc
+from skfisher.active import aulc
+from skfisher.datasets._base import _subsample
+from skfisher.experiments import SETTINGS, load_rounds, load_setting, run_comparison
 
 HERE = Path(os.path.relpath(Path(__file__).parent))  # relative: the command is recorded
 SETTING_NAMES = ("digits", "fashion_imb10_small")
@@ -51,8 +51,7 @@ INVOCATIONS = "invocations.jsonl"
 
 #: factor -> its variants around the default, as FisherMask parameters
 FACTORS = {
-    "mask": [{"mask": "output"}, {"mask": "per_layer"}, {"mask": "random"},
-             {"layers": ["layer4"]}],
+    "mask": [{"mask": "output"}, {"mask": "per_layer"}, {"mask": "random"}, {"layers": ["layer4"]}],
     "sparsity": [{"sparsity": 0.005}, {"sparsity": 0.01}, {"sparsity": 0.02}],
     "backward_steps": [{"backward_steps": 1}],
     "lam": [{"lam": 0.01}, {"lam": 0.1}],
@@ -96,17 +95,28 @@ def variants(factors):
 
 def estimator_params(device, max_epochs=30):
     """The training protocol: that of ``skfisher compare``'s defaults, stated in full."""
-    return {"optimizer": torch.optim.SGD, "lr": 0.05, "max_epochs": max_epochs,
-            "train_until": None, "width": 16, "device": device}
+    return {
+        "optimizer": torch.optim.SGD,
+        "lr": 0.05,
+        "max_epochs": max_epochs,
+        "train_until": None,
+        "width": 16,
+        "device": device,
+    }
 
 
 def quick_setting(pool_size=150, test_size=100):
     """digits with a small pool and test set, and 20 + 1 x 10 labels: a smoke test."""
     data = _subsample(*load_setting("digits"), pool_size, test_size, seed=0)
-    return dict(name="digits_quick", dataset="digits", data=data, n_initial=20,
-                batch_size=10, n_rounds=1,
-                description=f"digits, {pool_size}-image pool, {test_size}-image test set "
-                            "(smoke test)")
+    return dict(
+        name="digits_quick",
+        dataset="digits",
+        data=data,
+        n_initial=20,
+        batch_size=10,
+        n_rounds=1,
+        description=f"digits, {pool_size}-image pool, {test_size}-image test set (smoke test)",
+    )
 
 
 def budgets(spec):
@@ -124,8 +134,11 @@ def complete_runs(records, labels, seeds, budget):
         if r["strategy"] in labels and r["seed"] in seeds and r["n_labels"] in budget:
             runs.setdefault(r["strategy"], {}).setdefault(r["seed"], {})[r["n_labels"]] = r
     return {
-        name: {seed: [by_n[b] for b in budget] for seed, by_n in sorted(per_seed.items())
-               if len(by_n) == len(budget)}
+        name: {
+            seed: [by_n[b] for b in budget]
+            for seed, by_n in sorted(per_seed.items())
+            if len(by_n) == len(budget)
+        }
         for name, per_seed in runs.items()
     }
 
@@ -160,8 +173,14 @@ def paired_difference(variant, default, level=0.95):
     """
     seeds = sorted(set(variant) & set(default))
     d = np.array([variant[s] - default[s] for s in seeds])
-    out = {"deltas": d.tolist(), "n": len(d), "mean": float(d.mean()) if len(d) else np.nan,
-           "low": np.nan, "high": np.nan, "better": int((d > 0).sum())}
+    out = {
+        "deltas": d.tolist(),
+        "n": len(d),
+        "mean": float(d.mean()) if len(d) else np.nan,
+        "low": np.nan,
+        "high": np.nan,
+        "better": int((d > 0).sum()),
+    }
     if len(d) >= 2:
         half = stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
         out["low"], out["high"] = out["mean"] - half, out["mean"] + half
@@ -192,7 +211,8 @@ def factor_table(factor, stats_by_label, budget, rows, defaults=None):
     """
     defaults = defaults or FisherMask().get_params()
     lines = [
-        "| variant | seeds | AULC | " + " | ".join(map(str, budget))
+        "| variant | seeds | AULC | "
+        + " | ".join(map(str, budget))
         + " | query s/round | Δ AULC [95 % CI] | Δ per seed | better in | vs default |",
         "|---" * (len(budget) + 8) + "|",
     ]
@@ -204,15 +224,22 @@ def factor_table(factor, stats_by_label, budget, rows, defaults=None):
             lines.append(f"| {shown} | 0 | not run |" + " |" * (len(budget) + 5))
             continue
         areas = np.array(list(s["aulc"].values()))
-        cells = [f"| {shown} | {len(areas)} | {areas.mean():.3f} ± {areas.std():.3f}",
-                 *(f"{a:.3f}" for a in s["accuracy"]), f"{s['query_seconds']:.1f}"]
+        cells = [
+            f"| {shown} | {len(areas)} | {areas.mean():.3f} ± {areas.std():.3f}",
+            *(f"{a:.3f}" for a in s["accuracy"]),
+            f"{s['query_seconds']:.1f}",
+        ]
         if name == DEFAULT or DEFAULT not in stats_by_label:
             cells += ["", "", "", ""]
         else:
             d = paired_difference(s["aulc"], stats_by_label[DEFAULT]["aulc"])
             ci = f"{_signed(d['mean'])} [{_signed(d['low'])}, {_signed(d['high'])}]"
-            cells += [ci, ", ".join(map(_signed, d["deltas"])), f"{d['better']}/{d['n']}",
-                      verdict(d)]
+            cells += [
+                ci,
+                ", ".join(map(_signed, d["deltas"])),
+                f"{d['better']}/{d['n']}",
+                verdict(d),
+            ]
         lines.append(" | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -223,8 +250,12 @@ def summary_table(results, factors):
     ``results`` is ``{setting: {label: run_stats(...)}}``.
     """
     names = list(results)
-    lines = ["| factor | variant | " + " | ".join(f"Δ AULC {n}" for n in names)
-             + " | better beyond noise on |", "|---" * (len(names) + 3) + "|"]
+    lines = [
+        "| factor | variant | "
+        + " | ".join(f"Δ AULC {n}" for n in names)
+        + " | better beyond noise on |",
+        "|---" * (len(names) + 3) + "|",
+    ]
     groups = [(f, [label(p) for p in FACTORS[f]]) for f in factors]
     for factor, labels in groups + [("baselines", list(BASELINES))]:
         for name in labels:
@@ -236,13 +267,14 @@ def summary_table(results, factors):
                 d = paired_difference(by_label[name]["aulc"], by_label[DEFAULT]["aulc"])
                 cells.append(f"{_signed(d['mean'])} ({verdict(d)})")
                 wins += [setting] if verdict(d) == "better" else []
-            lines.append(f"| {factor} | {name} | " + " | ".join(cells)
-                         + f" | {_where(wins, names)} |")
+            lines.append(
+                f"| {factor} | {name} | " + " | ".join(cells) + f" | {_where(wins, names)} |"
+            )
     return "\n".join(lines)
 
 
 def _where(wins, names):
-    """"both"/"all", the settings won, or "neither"/"none"."""
+    """ "both"/"all", the settings won, or "neither"/"none"."""
     if len(names) > 1 and len(wins) == len(names):
         return "both" if len(names) == 2 else "all"
     return ", ".join(wins) or ("neither" if len(names) == 2 else "none")
@@ -257,7 +289,7 @@ random and `FisherMask.reference()` (the reference code's settings) follow
 for context.
 
 Columns: the AULC (area under the learning curve, normalised to [0, 1],
-`skfisher.metrics.aulc`) as mean ± std over seeds (ddof=0, as in RESULTS.md);
+`skfisher.active._metrics.aulc`) as mean ± std over seeds (ddof=0, as in RESULTS.md);
 the mean test accuracy at each number of labels; the mean query seconds per
 round; the paired difference of AULC from the default over the same seeds
 (same initial labels and network initialisation) with its 95 % confidence
@@ -275,8 +307,7 @@ def machine():
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:  # Linux: the model name
-            cpu = next(line.split(":", 1)[1].strip() for line in f
-                       if line.startswith("model name"))
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     return f"{cpu}, {os.cpu_count()} cores"
@@ -286,18 +317,23 @@ def _commit():
     """The skfisher checkout's commit (with "+" when it has changes), or None."""
     here = Path(__file__).parent
     try:
-        run = lambda *a: subprocess.run(["git", *a], cwd=here, capture_output=True,
-                                         text=True, check=True).stdout.strip()
-        return run("rev-parse", "--short", "HEAD") + ("+" if run("status", "--porcelain",
-                                                                   "--untracked-files=no") else "")
+        run = lambda *a: subprocess.run(
+            ["git", *a], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        return run("rev-parse", "--short", "HEAD") + (
+            "+" if run("status", "--porcelain", "--untracked-files=no") else ""
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
 
 
 def header(command, seeds, invocations, generated):
     ran = sorted({(i["machine"], i["device"], i["threads"], i["jobs"]) for i in invocations})
-    commits = [f"{i['setting']} {', '.join(i['variants'])} on {i['commit']}"
-               for i in invocations if i.get("commit") and i.get("variants")]
+    commits = [
+        f"{i['setting']} {', '.join(i['variants'])} on {i['commit']}"
+        for i in invocations
+        if i.get("commit") and i.get("variants")
+    ]
     lines = [
         "# FisherMask ablation",
         "",
@@ -307,8 +343,10 @@ def header(command, seeds, invocations, generated):
         "",
         f"- seeds: {', '.join(map(str, seeds))}",
     ]
-    lines += [f"- runs computed on: {m}, device {d}, {t} torch thread(s) per run, "
-              f"{j} run(s) at once" for m, d, t, j in ran] or ["- runs computed on: –"]
+    lines += [
+        f"- runs computed on: {m}, device {d}, {t} torch thread(s) per run, {j} run(s) at once"
+        for m, d, t, j in ran
+    ] or ["- runs computed on: –"]
     lines += [f"- code: {c}" for c in commits]
     return "\n".join(lines)
 
@@ -319,8 +357,11 @@ def setting_section(spec, records, factors, seeds, folder):
     chosen = variants(factors)
     runs = complete_runs(records, chosen, seeds, budget)
     results = {name: run_stats(r, budget) for name, r in runs.items() if r}
-    compute = sum(r["query_seconds"] + r["fit_seconds"] for r in records
-                  if r["strategy"] in chosen and r["seed"] in seeds)
+    compute = sum(
+        r["query_seconds"] + r["fit_seconds"]
+        for r in records
+        if r["strategy"] in chosen and r["seed"] in seeds
+    )
     manifest = folder / "manifest.json"
     saved = json.loads(manifest.read_text()).get(spec["name"], {}) if manifest.exists() else {}
     training = saved.get("estimator_params")
@@ -332,12 +373,26 @@ def setting_section(spec, records, factors, seeds, folder):
         f"Schedule {spec['n_initial']} + {spec['n_rounds']} x {spec['batch_size']} labels; "
         f"records in `{folder.as_posix()}`; {compute / 3600:.2f} h of query + fit time. "
         "Training (from `manifest.json`): "
-        + (", ".join(f"{k}={v}" for k, v in training.items()) if training else "–") + ".",
-        "The default variant is `FisherMask(" + ", ".join(
-            f"{k}={v!r}" for k, v in (defaults or {}).items()
-            if k not in ("batch_size", "forward_batch_size", "storage", "output_layer",
-                         "trainable_only", "embedding_dtype", "max_candidates", "layers"))
-        + ")` as run" + (" (from `manifest.json`)." if defaults else ": –."),
+        + (", ".join(f"{k}={v}" for k, v in training.items()) if training else "–")
+        + ".",
+        "The default variant is `FisherMask("
+        + ", ".join(
+            f"{k}={v!r}"
+            for k, v in (defaults or {}).items()
+            if k
+            not in (
+                "batch_size",
+                "forward_batch_size",
+                "storage",
+                "output_layer",
+                "trainable_only",
+                "embedding_dtype",
+                "max_candidates",
+                "layers",
+            )
+        )
+        + ")` as run"
+        + (" (from `manifest.json`)." if defaults else ": –."),
     ]
     for factor in factors:
         rows = [DEFAULT, *(label(p) for p in FACTORS[factor]), *BASELINES]
@@ -351,17 +406,25 @@ def report(settings, factors, seeds, out, command, invocations=(), generated=Non
     sections, results = [], {}
     for spec in settings:
         path = out / spec["name"] / "rounds.jsonl"
-        records = [r for r in (load_rounds(path) if path.exists() else [])
-                   if r["setting"] == spec["name"]]
-        text, results[spec["name"]] = setting_section(spec, records, factors, seeds,
-                                                      path.parent)
+        records = [
+            r for r in (load_rounds(path) if path.exists() else []) if r["setting"] == spec["name"]
+        ]
+        text, results[spec["name"]] = setting_section(spec, records, factors, seeds, path.parent)
         sections.append(text)
-    summary = ["## Summary", "",
-               "Paired Δ AULC from the default per setting, and the settings where the "
-               "variant beats the default beyond noise (its 95 % CI above 0).", "",
-               summary_table(results, factors)]
-    return "\n\n".join([header(command, seeds, invocations, generated), METHOD,
-                        "\n".join(summary), *sections]) + "\n"
+    summary = [
+        "## Summary",
+        "",
+        "Paired Δ AULC from the default per setting, and the settings where the "
+        "variant beats the default beyond noise (its 95 % CI above 0).",
+        "",
+        summary_table(results, factors),
+    ]
+    return (
+        "\n\n".join(
+            [header(command, seeds, invocations, generated), METHOD, "\n".join(summary), *sections]
+        )
+        + "\n"
+    )
 
 
 # --- command line ---
@@ -372,30 +435,57 @@ def build_parser():
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--settings", nargs="+", choices=SETTING_NAMES,
-                        default=list(SETTING_NAMES),
-                        help="run only these settings (the report covers all but with --quick)")
-    parser.add_argument("--factors", nargs="+", choices=list(FACTORS), default=list(FACTORS),
-                        help="run only these factors (the report covers all but with --quick)")
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=SETTING_NAMES,
+        default=list(SETTING_NAMES),
+        help="run only these settings (the report covers all but with --quick)",
+    )
+    parser.add_argument(
+        "--factors",
+        nargs="+",
+        choices=list(FACTORS),
+        default=list(FACTORS),
+        help="run only these factors (the report covers all but with --quick)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=None, metavar="LABEL",
-                        help="run only these variants of the factors (e.g. sparsity=0.02, "
-                             "to run the memory-heavy ones with fewer jobs)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        metavar="LABEL",
+        help="run only these variants of the factors (e.g. sparsity=0.02, "
+        "to run the memory-heavy ones with fewer jobs)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="(strategy, seed) runs at once")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
-    parser.add_argument("--output-dir", default=None,
-                        help=f"default: {HERE / 'runs' / 'ablation'} (--quick: a new "
-                             "temporary folder)")
-    parser.add_argument("--markdown", default=None,
-                        help=f"default: {HERE / 'ABLATION.md'} (--quick: in the output folder)")
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        help=f"default: {HERE / 'runs' / 'ablation'} (--quick: a new temporary folder)",
+    )
+    parser.add_argument(
+        "--markdown",
+        default=None,
+        help=f"default: {HERE / 'ABLATION.md'} (--quick: in the output folder)",
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--max-epochs", type=int, default=30,
-                        help="epochs of every fit (skfisher compare's default)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: digits with a 150-image pool, 20 + 1 x 10 labels, "
-                             "1 epoch, the first two seeds")
-    parser.add_argument("--report-only", action="store_true",
-                        help="only regenerate the Markdown from the records")
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=30,
+        help="epochs of every fit (skfisher compare's default)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: digits with a 150-image pool, 20 + 1 x 10 labels, "
+        "1 epoch, the first two seeds",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="only regenerate the Markdown from the records"
+    )
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -411,8 +501,10 @@ def study_arguments(args):
     for dest in ("seeds", "output_dir", "markdown", "device", "max_epochs"):
         value = getattr(args, dest)
         if value != parser.get_default(dest):
-            words += ["--" + dest.replace("_", "-"),
-                      *map(str, value if isinstance(value, list) else [value])]
+            words += [
+                "--" + dest.replace("_", "-"),
+                *map(str, value if isinstance(value, list) else [value]),
+            ]
     return words
 
 
@@ -424,17 +516,35 @@ def _run(settings, chosen, seeds, out, args, argv):
     """Run (or finish) every variant and seed of each setting, logging the invocation."""
     for spec in settings:
         tic = time.time()
-        run_comparison(spec if args.quick else spec["name"], chosen, seeds, out / spec["name"],
-                       estimator_params=estimator_params(args.device, args.max_epochs),
-                       progress=not args.quiet, n_jobs=args.jobs, n_threads=args.threads)
+        run_comparison(
+            spec if args.quick else spec["name"],
+            chosen,
+            seeds,
+            out / spec["name"],
+            estimator_params=estimator_params(args.device, args.max_epochs),
+            progress=not args.quiet,
+            n_jobs=args.jobs,
+            n_threads=args.threads,
+        )
         out.mkdir(parents=True, exist_ok=True)
         with open(out / INVOCATIONS, "a") as f:
-            f.write(json.dumps({
-                "setting": spec["name"], "argv": argv, "machine": machine(),
-                "device": args.device, "threads": args.threads, "jobs": args.jobs,
-                "seconds": time.time() - tic, "finished": datetime.datetime.now().isoformat(),
-                "commit": _commit(), "variants": sorted(chosen),
-            }) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "setting": spec["name"],
+                        "argv": argv,
+                        "machine": machine(),
+                        "device": args.device,
+                        "threads": args.threads,
+                        "jobs": args.jobs,
+                        "seconds": time.time() - tic,
+                        "finished": datetime.datetime.now().isoformat(),
+                        "commit": _commit(),
+                        "variants": sorted(chosen),
+                    }
+                )
+                + "\n"
+            )
 
 
 def main(argv=None):
@@ -451,19 +561,25 @@ def main(argv=None):
     chosen = variants(args.factors)
     unknown = sorted(set(args.variants or ()) - set(chosen))
     if unknown:
-        raise SystemExit(f"ablation.py: unknown --variants {unknown} for these factors; "
-                         f"choose from {sorted(chosen)}.")
+        raise SystemExit(
+            f"ablation.py: unknown --variants {unknown} for these factors; "
+            f"choose from {sorted(chosen)}."
+        )
     to_run = {k: v for k, v in chosen.items() if k in set(args.variants or chosen)}
     try:
         if not args.report_only:
             _run(settings, to_run, seeds, out, args, argv)
     except KeyboardInterrupt:
-        print(f"interrupted; every finished round is saved under {out}: rerun the same "
-              "command to resume.", file=sys.stderr)
+        print(
+            f"interrupted; every finished round is saved under {out}: rerun the same "
+            "command to resume.",
+            file=sys.stderr,
+        )
         return 130
     log = out / INVOCATIONS
-    invocations = [json.loads(line) for line in log.read_text().splitlines()] \
-        if log.exists() else []
+    invocations = (
+        [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    )
     if args.quick:  # a smoke test reports what it ran, in its own folder
         factors, words = args.factors, [a for a in argv if a != "--report-only"]
     else:  # the study's document always covers every setting and factor

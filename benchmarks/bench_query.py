@@ -33,13 +33,12 @@ import time
 
 import numpy as np
 import torch
+from _common import RESULTS, device_name, synchronize, timed, write_result
 
 from skfisher import FisherMask, ResNet18Classifier
 from skfisher.datasets import FASHION_MNIST_DEFAULT_PATH, load_digits_images, load_split
 from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, mask_candidates
 from skfisher.strategies import _fisher_mask
-
-from _common import RESULTS, device_name, synchronize, timed, write_result
 
 
 def reference_setting(args, device):
@@ -69,8 +68,11 @@ QUERIES = {
 #: for the ratio of the two in one run
 DENSE = {"fisher_mask_dense": "fisher_mask", "bait_dense": "bait"}
 LABELS = {
-    "fisher_mask": "FisherMask", "fisher_mask_sampled": "FisherMask, sampled", "bait": "BAIT",
-    "fisher_mask_dense": "FisherMask, dense embeddings", "bait_dense": "BAIT, dense embeddings",
+    "fisher_mask": "FisherMask",
+    "fisher_mask_sampled": "FisherMask, sampled",
+    "bait": "BAIT",
+    "fisher_mask_dense": "FisherMask, dense embeddings",
+    "bait_dense": "BAIT, dense embeddings",
 }
 
 
@@ -91,10 +93,16 @@ def _digits_round(quick):
     order = np.random.RandomState(0).permutation(len(X_pool))
     n_lab, pool_size, K, epochs = (20, 60, 3, 1) if quick else (50, None, 50, 30)
     lab, rest = order[:n_lab], order[n_lab:][:pool_size]
-    return dict(name="digits", title="digits (main job)",
-                data="digits 8x8 (skfisher run defaults, seed 0)",
-                X_lab=X_pool[lab], y_lab=y_pool[lab], X_pool=X_pool[rest], K=K,
-                estimator=dict(max_epochs=epochs))
+    return dict(
+        name="digits",
+        title="digits (main job)",
+        data="digits 8x8 (skfisher run defaults, seed 0)",
+        X_lab=X_pool[lab],
+        y_lab=y_pool[lab],
+        X_pool=X_pool[rest],
+        K=K,
+        estimator=dict(max_epochs=epochs),
+    )
 
 
 def _images_28(quick):
@@ -108,9 +116,16 @@ def _images_28(quick):
         y = np.arange(len(X)) % 10
         data = "random 1x28x28 images, 10 classes (FashionMNIST not installed)"
     order = np.random.RandomState(0).permutation(len(X))[:1100]
-    return dict(name="28x28", title="28x28, pool 1000, K = 40", data=data,
-                X_lab=X[order[:100]], y_lab=y[order[:100]],
-                X_pool=X[order[100:1100]], K=40, estimator={})
+    return dict(
+        name="28x28",
+        title="28x28, pool 1000, K = 40",
+        data=data,
+        X_lab=X[order[:100]],
+        y_lab=y[order[:100]],
+        X_pool=X[order[100:1100]],
+        K=40,
+        estimator={},
+    )
 
 
 def _reference(quick):
@@ -118,9 +133,16 @@ def _reference(quick):
     rng = np.random.RandomState(0)
     X = rng.rand(5750 + 64, 3, 32, 32).astype(np.float32)
     y = np.arange(len(X)) % 10
-    return dict(name="reference", title="3x32x32, pool 5750, K = 250",
-                data="random 3x32x32 images, 10 classes", X_lab=X[:64],
-                y_lab=y[:64], X_pool=X[64:], K=250, estimator=dict(max_epochs=1))
+    return dict(
+        name="reference",
+        title="3x32x32, pool 5750, K = 250",
+        data="random 3x32x32 images, 10 classes",
+        X_lab=X[:64],
+        y_lab=y[:64],
+        X_pool=X[64:],
+        K=250,
+        estimator=dict(max_epochs=1),
+    )
 
 
 def _mask_overlap(net, pool, fisher_rows, device):
@@ -132,8 +154,13 @@ def _mask_overlap(net, pool, fisher_rows, device):
     rows = pool[np.sort(np.random.RandomState(0).choice(len(pool), fisher_rows, replace=False))]
     sparsity = FisherMask().sparsity
     masks = [
-        set(build_mask(fisher_diagonal(model, rows, names=names, estimator=e, random_state=0),
-                       layout, sparsity).tolist())
+        set(
+            build_mask(
+                fisher_diagonal(model, rows, names=names, estimator=e, random_state=0),
+                layout,
+                sparsity,
+            ).tolist()
+        )
         for e in ("exact", "sampled")
     ]
     fc = set(range(layout.offsets[layout.names.index("fc.weight")], layout.n_params))
@@ -151,8 +178,7 @@ def _query_record(net, pool, strategy, params, seconds, predict_seconds, fit_sec
         "params": params,
         "seconds": {k: round(v, 3) for k, v in phase.items()} | {"total": round(seconds, 3)},
         "passes_per_row": {
-            "fisher_diagonal": round(phase["fisher_diagonal"] / predict_fisher, 2)
-            if m else None,
+            "fisher_diagonal": round(phase["fisher_diagonal"] / predict_fisher, 2) if m else None,
             "embeddings": round(phase["embeddings"] / predict_seconds, 2),
             "selection": round(phase["selection"] / predict_seconds, 2),
             "total": round(seconds / predict_seconds, 2),
@@ -189,23 +215,36 @@ def floor_targets(settings):
     for name, query, phase, most in TARGETS:
         if name in by_name:
             measured = by_name[name]["queries"][query]["passes_per_row"][phase]
-            out.append({"setting": name, "query": query, "phase": phase, "target": most,
-                        "measured": measured, "met": measured <= most,
-                        "missed_by": round(max(measured - most, 0), 2)})
+            out.append(
+                {
+                    "setting": name,
+                    "query": query,
+                    "phase": phase,
+                    "target": most,
+                    "measured": measured,
+                    "met": measured <= most,
+                    "missed_by": round(max(measured - most, 0), 2),
+                }
+            )
     return out
 
 
 def floor_table(result):
     """The README's table of a ``--floor`` result, as Markdown."""
-    lines = ["| setting | query | diagonal | embeddings | selection | total | query / fit |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| setting | query | diagonal | embeddings | selection | total | query / fit |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for setting in result["settings"]:
         for name, q in setting["queries"].items():
             p = q["passes_per_row"]
             cells = [p["fisher_diagonal"], p["embeddings"], p["selection"], p["total"]]
             cells = ["–" if v is None else f"{v:.1f}" for v in cells]
-            lines.append(f"| {setting['title']} | {LABELS[name]} | " + " | ".join(cells)
-                         + f" | {q['query_over_fit']:.1f} |")
+            lines.append(
+                f"| {setting['title']} | {LABELS[name]} | "
+                + " | ".join(cells)
+                + f" | {q['query_over_fit']:.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -227,16 +266,23 @@ def floor_setting(spec, device):
             _, seconds = timed(
                 lambda: strategy(net, pool, n_instances=K, X_labeled=spec["X_lab"]), device
             )
-        queries[name] = _query_record(net, pool, strategy, params, seconds, predict_seconds,
-                                      fit_seconds, device)
+        queries[name] = _query_record(
+            net, pool, strategy, params, seconds, predict_seconds, fit_seconds, device
+        )
         queries[name]["factored_output_layer"] = factored
     m = queries["fisher_mask"]["fisher_rows"]
     return {
-        "name": spec["name"], "title": spec["title"], "data": spec["data"],
+        "name": spec["name"],
+        "title": spec["title"],
+        "data": spec["data"],
         "labeled": len(spec["X_lab"]),
-        "pool": len(pool), "K": K, "fit_max_epochs": net.max_epochs,
-        "fit_seconds": round(fit_seconds, 3), "predict_seconds": round(predict_seconds, 4),
-        "predict_batch_size": 256, "queries": queries,
+        "pool": len(pool),
+        "K": K,
+        "fit_max_epochs": net.max_epochs,
+        "fit_seconds": round(fit_seconds, 3),
+        "predict_seconds": round(predict_seconds, 4),
+        "predict_batch_size": 256,
+        "queries": queries,
         "sampled_mask_overlap": _mask_overlap(net, pool, m, device),
         "sampled_mask_overlap_rows": m,
     }
@@ -254,20 +300,20 @@ def floor(args):
     result = {
         "benchmark": "bench_query --floor",
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()} {platform.processor()} "
-                   f"({os.cpu_count()} CPUs)",
+        "machine": f"{platform.machine()} {platform.processor()} ({os.cpu_count()} CPUs)",
         "device": device_name(device),
         "device_type": device.type,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "unit": "passes per row: phase seconds / one predict_proba pass (batch 256) over the "
-                "same rows; the Fisher diagonal over its Fisher rows, the other phases and "
-                "the total over the pool (the embeddings also cover the labeled rows)",
+        "same rows; the Fisher diagonal over its Fisher rows, the other phases and "
+        "the total over the pool (the embeddings also cover the labeled rows)",
         "settings": [floor_setting(spec, device) for spec in specs],
     }
     result["targets"] = floor_targets(result["settings"])
-    result["targets_note"] = ("passes per row at most; README.md, 'Cost of a query', "
-                              "says why the missed ones are missed")
+    result["targets_note"] = (
+        "passes per row at most; README.md, 'Cost of a query', says why the missed ones are missed"
+    )
     name = "bench_query_floor_quick" if args.quick else "bench_query_floor"
     path = write_result(name, result, args.output_dir)
     print(floor_table(result))
@@ -278,16 +324,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--digits", action="store_true")
     parser.add_argument("--floor", action="store_true", help="passes per row (issue 13)")
-    parser.add_argument("--reference", action="store_true",
-                        help="--floor: add the 3x32x32, pool 5750, K=250 setting")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="--floor: add the 3x32x32, pool 5750, K=250 setting",
+    )
     parser.add_argument("--quick", action="store_true", help="--floor: a tiny smoke test")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--output-dir", default=RESULTS)
     parser.add_argument("--pool", type=int, default=None)
     parser.add_argument("--K", type=int, default=None)
     parser.add_argument("--fisher-samples", type=int, default=1024)
-    parser.add_argument("--batch-size", type=lambda v: v if v == "auto" else int(v),
-                        default="auto", help="rows per forward pass, or 'auto'")
+    parser.add_argument(
+        "--batch-size",
+        type=lambda v: v if v == "auto" else int(v),
+        default="auto",
+        help="rows per forward pass, or 'auto'",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     if args.floor:
@@ -320,8 +373,9 @@ def main(argv=None):
         "seconds": {k: round(v, 3) for k, v in info["seconds"].items()},
         "seconds_total": round(total, 3),
         "reference_code_seconds_h100": (
-            None if args.digits else
-            {"fisher_diagonal": 177, "embeddings": 342, "selection": 234, "total": 753}
+            None
+            if args.digits
+            else {"fisher_diagonal": 177, "embeddings": 342, "selection": 234, "total": 753}
         ),
     }
     return write_result(

@@ -24,11 +24,10 @@ import resource
 
 import numpy as np
 import torch
+from _common import RESULTS, device_name, synchronize, timed, write_result
 
 from skfisher import FisherMask, ResNet18Classifier, profile_memory
-from skfisher._storage import fits, storage_dtype
-
-from _common import RESULTS, device_name, synchronize, timed, write_result
+from skfisher.fisher._storage import fits, storage_dtype
 
 TARGETS = {  # the issue's targets on one H100, as (width, pool, K): limits
     (16, 50000, 1000): {"seconds_total": 15.0},
@@ -47,7 +46,9 @@ def make_net(width, device):
 def query(net, pool, K, dtype, args):
     """One timed query; returns the picks and the entry of the results file."""
     strategy = FisherMask(
-        sparsity=args.sparsity, fisher_samples=args.fisher_samples, embedding_dtype=dtype,
+        sparsity=args.sparsity,
+        fisher_samples=args.fisher_samples,
+        embedding_dtype=dtype,
         random_state=0,
     )
     with profile_memory():
@@ -117,8 +118,9 @@ def main(argv=None):
                     if dtype == "float64":
                         reference = entry["objective"]
                     entry["objective_rel_diff"] = (
-                        None if reference is None else abs(entry["objective"] - reference)
-                        / abs(reference)
+                        None
+                        if reference is None
+                        else abs(entry["objective"] - reference) / abs(reference)
                     )
                     if reference is None:
                         entry["no_reference"] = reason
@@ -126,26 +128,29 @@ def main(argv=None):
                     runs.append(entry)
                     print(json.dumps(entry), flush=True)
                     # saved after every run: a piece stopped by a time limit keeps its runs
-                    path.write_text(json.dumps(results(previous, runs, device, args), indent=2)
-                                    + "\n")
+                    path.write_text(
+                        json.dumps(results(previous, runs, device, args), indent=2) + "\n"
+                    )
     write_result("bench_scale", results(previous, runs, device, args))
 
 
 def results(previous, runs, device, args):
     """The results file: ``runs`` replacing the ``previous`` runs of the same combination."""
     keys = {(r["width"], r["pool"], r["K"], r["embedding_dtype"]) for r in runs}
-    kept = [r for r in previous
-            if (r["width"], r["pool"], r["K"], r["embedding_dtype"]) not in keys]
+    kept = [
+        r for r in previous if (r["width"], r["pool"], r["K"], r["embedding_dtype"]) not in keys
+    ]
     return {
         "benchmark": "bench_scale",
         "date": datetime.date.today().isoformat(),
         "device": device_name(device),
         "device_type": device.type,
         "setting": "random 3x32x32 images, 10 classes, sparsity "
-                   f"{args.sparsity}, {args.fisher_samples} Fisher rows",
+        f"{args.sparsity}, {args.fisher_samples} Fisher rows",
         "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
-        "runs": sorted(kept + runs, key=lambda r: (r["width"], r["pool"], r["K"],
-                                                    r["embedding_dtype"])),
+        "runs": sorted(
+            kept + runs, key=lambda r: (r["width"], r["pool"], r["K"], r["embedding_dtype"])
+        ),
     }
 
 

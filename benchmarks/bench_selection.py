@@ -15,10 +15,9 @@ import datetime
 
 import numpy as np
 import torch
+from _common import device_name, timed, write_result
 
 from skfisher.selection import select_batch
-
-from _common import device_name, timed, write_result
 
 
 def brute_force_steps(V, K, lam, steps):
@@ -50,8 +49,12 @@ def main(argv=None):
     parser.add_argument("--C", type=int, default=10)
     parser.add_argument("--d", type=int, default=400)
     parser.add_argument("--K", type=int, default=50)
-    parser.add_argument("--brute-steps", type=int, default=5,
-                        help="brute-force steps timed (its cost per step is constant)")
+    parser.add_argument(
+        "--brute-steps",
+        type=int,
+        default=5,
+        help="brute-force steps timed (its cost per step is constant)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs each")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
@@ -59,15 +62,20 @@ def main(argv=None):
     gen = torch.Generator().manual_seed(0)
     V = torch.randn(args.n, args.C, args.d, generator=gen, dtype=torch.float64).to(device)
 
-    runs = [timed(lambda: select_batch(V, args.K, device=device), device)
-            for _ in range(args.repeats)]
+    runs = [
+        timed(lambda: select_batch(V, args.K, device=device), device) for _ in range(args.repeats)
+    ]
     ours, t_ours = runs[0][0], min(t for _, t in runs)
-    runs = [timed(lambda: brute_force_steps(V, args.K, 1.0, args.brute_steps), device)
-            for _ in range(args.repeats)]
+    runs = [
+        timed(lambda: brute_force_steps(V, args.K, 1.0, args.brute_steps), device)
+        for _ in range(args.repeats)
+    ]
     picks, t_brute = runs[0][0], min(t for _, t in runs)
     same = list(ours[: args.brute_steps]) == picks
-    runs = [timed(lambda: select_batch(V.float(), args.K, device=device, return_gains=True), device)
-            for _ in range(args.repeats)]
+    runs = [
+        timed(lambda: select_batch(V.float(), args.K, device=device, return_gains=True), device)
+        for _ in range(args.repeats)
+    ]
     (ours32, _, obj32), t_ours32 = runs[0][0], min(t for _, t in runs)
     obj64 = select_batch(V, args.K, device=device, return_gains=True)[2]
     per_step_ours = t_ours / args.K

@@ -36,8 +36,12 @@ PACKED = ["benchmarks/results", "benchmarks/runs", "benchmarks/RESULTS.md"]
 MARGIN = 15  # seconds kept for stopping a piece and packing the results
 RESUME_MIN = 180  # a resumable piece starts when this many seconds are left
 LABEL_SETTINGS = ["fashion", "fashion_imb10", "fashion_imb100", "fashion_4class"]
-FASHION_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+FASHION_FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
 
 
 def _has_option(option, path):
@@ -48,17 +52,32 @@ def _has_option(option, path):
 
 def _fashion_missing():
     folder = Path(os.environ.get("SKFISHER_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
-    missing = [f for f in FASHION_FILES
-               if not (folder / f).is_file() and not (folder / (f + ".gz")).is_file()]
+    missing = [
+        f
+        for f in FASHION_FILES
+        if not (folder / f).is_file() and not (folder / (f + ".gz")).is_file()
+    ]
     if missing:
-        return (f"FashionMNIST files missing in {folder}; carry .data "
-                "(made by `bash benchmarks/gpu_suite.sh --prepare`)")
+        return (
+            f"FashionMNIST files missing in {folder}; carry .data "
+            "(made by `bash benchmarks/gpu_suite.sh --prepare`)"
+        )
     return None
 
 
 def _label_command(setting):
-    cmd = ["benchmarks/label_efficiency.py", "--settings", setting, "--seeds", "0", "1", "2",
-           "--device", "cuda", "--quiet"]
+    cmd = [
+        "benchmarks/label_efficiency.py",
+        "--settings",
+        setting,
+        "--seeds",
+        "0",
+        "1",
+        "2",
+        "--device",
+        "cuda",
+        "--quiet",
+    ]
     if _has_option("--jobs", "skfisher/cli.py"):  # parallel runs, where compare has them
         cmd += ["--jobs", os.environ.get("GPU_SUITE_JOBS", "8")]
     return cmd + os.environ.get("GPU_SUITE_LABEL_ARGS", "").split()
@@ -70,26 +89,53 @@ def _scale(*args):
 
 def pieces():
     """name -> (python arguments, expected minutes on one H100, resumable, why not runnable)."""
-    floor = None if _has_option("--floor", "benchmarks/bench_query.py") else (
-        "benchmarks/bench_query.py has no --floor option yet (issue 13)")
+    floor = (
+        None
+        if _has_option("--floor", "benchmarks/bench_query.py")
+        else ("benchmarks/bench_query.py has no --floor option yet (issue 13)")
+    )
     table = {
-        "cuda-tests": (["-m", "pytest", "-m", "cuda", "-rA", "-p", "no:cacheprovider",
-                        "tests/test_cuda.py"], 5, False, None),
+        "cuda-tests": (
+            ["-m", "pytest", "-m", "cuda", "-rA", "-p", "no:cacheprovider", "tests/test_cuda.py"],
+            5,
+            False,
+            None,
+        ),
         "bench-selection": (["benchmarks/bench_selection.py", "--device", "cuda"], 1, False, None),
         "bench-query": (["benchmarks/bench_query.py", "--device", "cuda"], 2, False, None),
-        "bench-query-floor": (["benchmarks/bench_query.py", "--device", "cuda", "--floor"], 3,
-                              False, floor),
+        "bench-query-floor": (
+            ["benchmarks/bench_query.py", "--device", "cuda", "--floor"],
+            3,
+            False,
+            floor,
+        ),
         # issue 6's grid; targets: narrow 50 000 / K 1000 <= 15 s; full width <= 60 s, 40 GB
-        "scale-w16-p5750-20000": (_scale("--widths", "16", "--pools", "5750", "20000"), 4,
-                                  False, None),
+        "scale-w16-p5750-20000": (
+            _scale("--widths", "16", "--pools", "5750", "20000"),
+            4,
+            False,
+            None,
+        ),
         "scale-w16-p50000": (_scale("--widths", "16", "--pools", "50000"), 4, False, None),
         "scale-w64-p5750": (_scale("--widths", "64", "--pools", "5750"), 5, False, None),
-        "scale-w64-p20000-K250": (_scale("--widths", "64", "--pools", "20000", "--K", "250"), 6,
-                                  False, None),
-        "scale-w64-p20000-K1000": (_scale("--widths", "64", "--pools", "20000", "--K", "1000"),
-                                   6, False, None),
-        "scale-w64-p50000-bf16": (_scale("--widths", "64", "--pools", "50000", "--K", "1000",
-                                         "--dtypes", "bfloat16"), 5, False, None),
+        "scale-w64-p20000-K250": (
+            _scale("--widths", "64", "--pools", "20000", "--K", "250"),
+            6,
+            False,
+            None,
+        ),
+        "scale-w64-p20000-K1000": (
+            _scale("--widths", "64", "--pools", "20000", "--K", "1000"),
+            6,
+            False,
+            None,
+        ),
+        "scale-w64-p50000-bf16": (
+            _scale("--widths", "64", "--pools", "50000", "--K", "1000", "--dtypes", "bfloat16"),
+            5,
+            False,
+            None,
+        ),
     }
     missing = _fashion_missing()
     for setting in LABEL_SETTINGS:
@@ -121,17 +167,20 @@ def _expected_seconds(state, name, minutes):
 
 
 def _commit():
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
     return out.stdout.strip() or None
 
 
 def _gpu_name(python):
     """The CUDA device's name, or None without one; prints the package versions."""
-    code = ("import sys, numpy, sklearn, torch\n"
-            "print('python', sys.version.split()[0], 'torch', torch.__version__, 'numpy',"
-            " numpy.__version__, 'scikit-learn', sklearn.__version__, file=sys.stderr)\n"
-            "assert torch.cuda.is_available()\nprint(torch.cuda.get_device_name())")
+    code = (
+        "import sys, numpy, sklearn, torch\n"
+        "print('python', sys.version.split()[0], 'torch', torch.__version__, 'numpy',"
+        " numpy.__version__, 'scikit-learn', sklearn.__version__, file=sys.stderr)\n"
+        "assert torch.cuda.is_available()\nprint(torch.cuda.get_device_name())"
+    )
     out = subprocess.run([python, "-c", code], cwd=ROOT, capture_output=True, text=True)
     for line in out.stderr.splitlines():
         if line.startswith("python "):
@@ -146,8 +195,11 @@ def pack(out_dir):
     with tarfile.open(tmp, "w:gz") as tar:
         for name in PACKED:
             if (ROOT / name).exists():
-                tar.add(ROOT / name, arcname=name,
-                        filter=lambda t: None if t.name.endswith((".lock", ".tmp")) else t)
+                tar.add(
+                    ROOT / name,
+                    arcname=name,
+                    filter=lambda t: None if t.name.endswith((".lock", ".tmp")) else t,
+                )
     tmp.replace(target)
 
 
@@ -162,8 +214,15 @@ def run_piece(name, argv, timeout, python, log_path, device):
         log.write(header)
         print(header, end="", flush=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
         for line in proc.stdout:
             log.write(line)
             print(line, end="", flush=True)
@@ -212,15 +271,30 @@ def main(argv=None):
     parser.add_argument("pieces", nargs="*", metavar="PIECE")
     parser.add_argument("--list", action="store_true", help="print the pieces and their status")
     parser.add_argument("--dry-run", action="store_true", help="print what would run")
-    parser.add_argument("--budget", type=float, default=510,
-                        help="seconds for this invocation, from --started (default 510)")
-    parser.add_argument("--started", type=float, default=None,
-                        help="epoch seconds the invocation started (gpu_suite.sh sets it)")
-    parser.add_argument("--state-dir", type=Path, default=ROOT / STATE_DIR,
-                        help="where state.json and the logs are kept")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=510,
+        help="seconds for this invocation, from --started (default 510)",
+    )
+    parser.add_argument(
+        "--started",
+        type=float,
+        default=None,
+        help="epoch seconds the invocation started (gpu_suite.sh sets it)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=ROOT / STATE_DIR,
+        help="where state.json and the logs are kept",
+    )
     parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--allow-cpu", action="store_true",
-                        help="run without a CUDA GPU (to test this script; results are wrong)")
+    parser.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="run without a CUDA GPU (to test this script; results are wrong)",
+    )
     args = parser.parse_args(argv)
     start = args.started or time.time()
     state_path = args.state_dir / "state.json"
@@ -246,26 +320,38 @@ def main(argv=None):
             continue
         need = RESUME_MIN if resumable else _expected_seconds(state, name, minutes)
         if need > left:
-            print(f"skip {name}: needs ~{need / 60:.1f} min, {max(left, 0) / 60:.1f} min left "
-                  "in this invocation")
+            print(
+                f"skip {name}: needs ~{need / 60:.1f} min, {max(left, 0) / 60:.1f} min left "
+                "in this invocation"
+            )
             continue
         limit = left if resumable else min(left, max(3 * need, 120))
         if args.dry_run:
-            print(f"would run {name} (~{minutes} min, timeout {limit:.0f} s): "
-                  f"python {' '.join(argv_)}")
+            print(
+                f"would run {name} (~{minutes} min, timeout {limit:.0f} s): "
+                f"python {' '.join(argv_)}"
+            )
             clock += min(60 * minutes, left)
             continue
         print(f"run {name} (~{minutes} min, timeout {limit:.0f} s)", flush=True)
-        rc, seconds = run_piece(name, argv_, limit, args.python,
-                                args.state_dir / f"{name}.log", device)
+        rc, seconds = run_piece(
+            name, argv_, limit, args.python, args.state_dir / f"{name}.log", device
+        )
         timed_out = rc in (124, 137)
         entry = state["pieces"].get(name, {})
         before = entry.get("seconds", 0) if entry.get("status") == "partial" else 0
-        status = ("partial" if resumable else "timeout") if timed_out else (
-            "passed" if rc == 0 else "failed")
+        status = (
+            ("partial" if resumable else "timeout")
+            if timed_out
+            else ("passed" if rc == 0 else "failed")
+        )
         state["pieces"][name] = {
-            "status": status, "rc": rc, "seconds": round(before + seconds, 1),
-            "device": device, "date": datetime.date.today().isoformat(), "commit": _commit(),
+            "status": status,
+            "rc": rc,
+            "seconds": round(before + seconds, 1),
+            "device": device,
+            "date": datetime.date.today().isoformat(),
+            "commit": _commit(),
             "command": "python " + " ".join(argv_),
         }
         save_state(state_path, state)

@@ -50,8 +50,12 @@ class MLP(nn.Module):
     def __init__(self, n_features=20, n_classes=3, hidden=64):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Linear(n_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.ReLU(),
+            nn.Linear(n_features, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.LayerNorm(hidden),
+            nn.ReLU(),
         )
         self.out = nn.Linear(hidden, n_classes)
 
@@ -61,11 +65,17 @@ class MLP(nn.Module):
 
 def run_loop(name, module, X, y, *, sparsity, n_start, n_pool, n_query, rounds, epochs):
     order = np.random.RandomState(0).permutation(len(X))
-    train, pool, test = order[:n_start], order[n_start:n_start + n_pool], order[-300:]
+    train, pool, test = order[:n_start], order[n_start : n_start + n_pool], order[-300:]
     torch.manual_seed(0)
     net = NeuralNetClassifier(
-        module, criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=3e-3,
-        max_epochs=epochs, batch_size=32, train_split=None, verbose=0,
+        module,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=3e-3,
+        max_epochs=epochs,
+        batch_size=32,
+        train_split=None,
+        verbose=0,
     )
     strategy = FisherMask(sparsity=sparsity, fisher_samples=256, random_state=0)
     learner = ActiveLearner(net, query_strategy=strategy, X_training=X[train], y_training=y[train])
@@ -77,21 +87,41 @@ def run_loop(name, module, X, y, *, sparsity, n_start, n_pool, n_query, rounds, 
         X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
         layers = strategy.last_query_["mask_layers"]
         top = sorted(layers, key=layers.get, reverse=True)[:3]
-        print(f"{name} round {round_ + 1}: {len(learner.y_training)} labels, accuracy "
-              f"{learner.score(X[test], y[test]):.3f} (mask {strategy.last_query_['mask_size']}, "
-              f"most entries in {top})")
+        print(
+            f"{name} round {round_ + 1}: {len(learner.y_training)} labels, accuracy "
+            f"{learner.score(X[test], y[test]):.3f} (mask {strategy.last_query_['mask_size']}, "
+            f"most entries in {top})"
+        )
 
 
 digits = load_digits()
 X_img = (digits.images / 16.0).astype(np.float32)[:, None]  # (n, 1, 8, 8)
 y_img = digits.target.astype(np.int64)
-run_loop("transformer", TinyViT, X_img, y_img, sparsity=0.1, n_start=50,
-         n_pool=300 if FAST else 1000, n_query=10 if FAST else 40, rounds=1 if FAST else 4,
-         epochs=5 if FAST else 30)
+run_loop(
+    "transformer",
+    TinyViT,
+    X_img,
+    y_img,
+    sparsity=0.1,
+    n_start=50,
+    n_pool=300 if FAST else 1000,
+    n_query=10 if FAST else 40,
+    rounds=1 if FAST else 4,
+    epochs=5 if FAST else 30,
+)
 
 X_tab, y_tab = make_classification(
     n_samples=1500, n_features=20, n_informative=8, n_classes=3, random_state=0
 )
-run_loop("mlp", MLP, X_tab.astype(np.float32), y_tab.astype(np.int64), sparsity=0.1, n_start=30,
-         n_pool=300 if FAST else 1000, n_query=10 if FAST else 40, rounds=1 if FAST else 4,
-         epochs=10 if FAST else 40)
+run_loop(
+    "mlp",
+    MLP,
+    X_tab.astype(np.float32),
+    y_tab.astype(np.int64),
+    sparsity=0.1,
+    n_start=30,
+    n_pool=300 if FAST else 1000,
+    n_query=10 if FAST else 40,
+    rounds=1 if FAST else 4,
+    epochs=10 if FAST else 40,
+)

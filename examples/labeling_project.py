@@ -39,8 +39,13 @@ for i in range(n_images):
 
 # 2. the project (skfisher label init)
 project = LabelingProject.create(
-    root / "project", labeled=root / "labeled", unlabeled=root / "unlabeled",
-    image_size=8, max_epochs=10 if FAST else 30, batch_size=16, random_state=0,
+    root / "project",
+    labeled=root / "labeled",
+    unlabeled=root / "unlabeled",
+    image_size=8,
+    max_epochs=10 if FAST else 30,
+    batch_size=16,
+    random_state=0,
 )
 print(f"{len(project.labels())} labeled images, classes {project.classes}")
 
@@ -57,16 +62,20 @@ for _ in range(3):
         writer.writerows(rows)
     taught = project.teach(result["to_label"])
     right = sum(r["guess_1"] == r["label"] for r in rows)
-    print(f"round {result['round']}: {taught['new']} new labels; the model had guessed "
-          f"{right} of {len(rows)} right; contact sheet {result['contact_sheet']}")
+    print(
+        f"round {result['round']}: {taught['new']} new labels; the model had guessed "
+        f"{right} of {len(rows)} right; contact sheet {result['contact_sheet']}"
+    )
 
 # 4. status (skfisher label status): counts and the learning curve
 status = project.status(cv=3, device="cpu")
 print("labels per class:", status["counts"])
 for point in status["learning_curve"]:
     if point["accuracy"] is not None:
-        print(f"{point['n_labels']:>4} labels: cross-validated accuracy "
-              f"{point['accuracy']:.3f} ± {point['std']:.3f}")
+        print(
+            f"{point['n_labels']:>4} labels: cross-validated accuracy "
+            f"{point['accuracy']:.3f} ± {point['std']:.3f}"
+        )
 print(f"learning curve: {status['plot']}")
 
 # 5. the last round's model, for use in Python

@@ -18,7 +18,7 @@ from skfisher.datasets import load_digits_images
 FAST = os.environ.get("SKFISHER_FAST") == "1"
 X, y = load_digits_images(return_X_y=True)
 order = np.random.RandomState(0).permutation(len(X))
-train, pool, test = order[:50], order[50:(400 if FAST else 1300)], order[1300:]
+train, pool, test = order[:50], order[50 : (400 if FAST else 1300)], order[1300:]
 
 strategy = FisherMask(sparsity=0.002, random_state=0)
 learner = ActiveLearner(
@@ -35,5 +35,7 @@ for round_ in range(1 if FAST else 5):
     X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
     info = strategy.last_query_
     seconds = ", ".join(f"{k} {v:.1f}s" for k, v in info["seconds"].items())
-    print(f"round {round_ + 1}: {len(learner.y_training)} labels, accuracy "
-          f"{learner.score(X[test], y[test]):.3f} (mask {info['mask_size']}; {seconds})")
+    print(
+        f"round {round_ + 1}: {len(learner.y_training)} labels, accuracy "
+        f"{learner.score(X[test], y[test]):.3f} (mask {info['mask_size']}; {seconds})"
+    )

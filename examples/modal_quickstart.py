@@ -29,5 +29,7 @@ for round_ in range(1 if FAST else 5):
     idx, X_new = learner.query(X_pool, n_instances=20)
     learner.teach(X_new, y_pool[idx])
     X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
-    print(f"round {round_ + 1}: {len(learner.y_training)} labels, "
-          f"test accuracy {learner.score(X[test], y[test]):.3f}")
+    print(
+        f"round {round_ + 1}: {len(learner.y_training)} labels, "
+        f"test accuracy {learner.score(X[test], y[test]):.3f}"
+    )

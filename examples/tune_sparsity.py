@@ -20,8 +20,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from skfisher import ActiveLearningClassifier, FisherMask, ImageReshaper, ResNet18Classifier
+from skfisher.active import aulc_score
 from skfisher.datasets import load_digits_images
-from skfisher.metrics import aulc_score
 
 FAST = os.environ.get("SKFISHER_FAST") == "1"
 X, y = load_digits_images(return_X_y=True)
@@ -47,8 +47,12 @@ grid = {
     "activelearningclassifier__query_strategy__lam": [1.0] if FAST else [0.1, 1.0],
 }
 search = GridSearchCV(
-    pipe, grid, cv=2 if FAST else 3, scoring={"accuracy": "accuracy", "aulc": aulc_score},
-    refit="accuracy", error_score=np.nan,
+    pipe,
+    grid,
+    cv=2 if FAST else 3,
+    scoring={"accuracy": "accuracy", "aulc": aulc_score},
+    refit="accuracy",
+    error_score=np.nan,
 )
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always", FitFailedWarning)
@@ -66,8 +70,13 @@ for i, params in enumerate(res["params"]):
     )
 if any(issubclass(w.category, FitFailedWarning) for w in caught):
     # sparsity=0.001 keeps fewer parameters than this net's output layer
-    print("NaN rows: fits failed; e.g. " + next(
-        line.strip() for w in caught for line in str(w.message).splitlines()
-        if "use sparsity" in line
-    ))
+    print(
+        "NaN rows: fits failed; e.g. "
+        + next(
+            line.strip()
+            for w in caught
+            for line in str(w.message).splitlines()
+            if "use sparsity" in line
+        )
+    )
 print("best:", search.best_params_, f"accuracy {search.best_score_:.3f}")

@@ -1,12 +1,9 @@
 """skfisher: FisherMask active learning for scikit-learn, skorch and modAL."""
 
-from . import datasets, fisher, metrics, selection
-from ._active import ActiveLearningClassifier
-from ._compat import patch_modal
-from ._device import profile_memory
-from ._net import ResNet18, ResNet18Classifier
+from . import active, datasets, experiments, fisher, labeling, nets, selection, strategies, utils
+from .active import ActiveLearningClassifier
 from .labeling import LabelingProject
-from .preprocessing import ImageReshaper
+from .nets import ImageReshaper, ResNet18, ResNet18Classifier
 from .strategies import (
     FisherMask,
     badge,
@@ -18,10 +15,12 @@ from .strategies import (
     margin_sampling,
     random_sampling,
 )
+from .utils import patch_modal
+from .utils._device import profile_memory
 
 __version__ = "0.1.0"
 
-# modAL-python 0.4.2.1 on today's numpy, pandas and scikit-learn (see _compat)
+# modAL-python 0.4.2.1 on today's numpy, pandas and scikit-learn (see utils/_compat.py)
 patch_modal()
 
 __all__ = [
@@ -31,18 +30,22 @@ __all__ = [
     "LabelingProject",
     "ResNet18",
     "ResNet18Classifier",
+    "active",
     "badge",
     "bait",
     "datasets",
     "entropy_sampling",
+    "experiments",
     "fisher",
     "fisher_mask",
     "kcenter_greedy",
+    "labeling",
     "least_confidence",
     "margin_sampling",
-    "metrics",
-    "patch_modal",
+    "nets",
     "profile_memory",
     "random_sampling",
     "selection",
+    "strategies",
+    "utils",
 ]

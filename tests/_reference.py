@@ -46,7 +46,9 @@ def autograd_reference(net, X):
     for x in X:
         logp = torch.log_softmax(net(x[None]), 1)[0]
         rows = [
-            torch.cat([g.reshape(-1) for g in torch.autograd.grad(logp[c], params, retain_graph=True)])
+            torch.cat(
+                [g.reshape(-1) for g in torch.autograd.grad(logp[c], params, retain_graph=True)]
+            )
             for c in range(len(logp))
         ]
         jac.append(torch.stack(rows))
@@ -122,8 +124,9 @@ def exact_greedy_select(V, K, *, L=None, lam=1.0, backward_steps=0):
     def obj(S):
         if len(rows) >= d // 2:
             return exact_objective(np.concatenate([lab] + [Vt[x] for x in S]), F, lam)
-        i = np.concatenate([np.arange(len(lab))] + [len(lab) + np.arange(x * C, (x + 1) * C)
-                                                    for x in S]).astype(int)
+        i = np.concatenate(
+            [np.arange(len(lab))] + [len(lab) + np.arange(x * C, (x + 1) * C) for x in S]
+        ).astype(int)
         inner = np.linalg.solve(lam * np.eye(len(i)) + G[np.ix_(i, i)], H[np.ix_(i, i)])
         return (np.trace(F) - np.trace(inner)) / lam
 

@@ -13,17 +13,15 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from test_distributed import CASES, _free_port, _problem
 
-from skfisher import FisherMask, ResNet18Classifier, profile_memory
-from skfisher import _device, _persample, _storage, fisher
-from skfisher._net import ResNet18
-from skfisher._storage import EmbeddingRows
-from skfisher.experiments import PoolLearner
-from skfisher.fisher import ParamLayout, build_mask
+from skfisher import FisherMask, ResNet18Classifier, fisher, profile_memory
+from skfisher.active import PoolLearner
+from skfisher.fisher import EmbeddingRows, ParamLayout, _persample, _storage, build_mask
+from skfisher.nets import ResNet18
 from skfisher.selection import select_batch
 from skfisher.strategies import _fisher_mask
-
-from test_distributed import CASES, _free_port, _problem
+from skfisher.utils import _device
 
 CUDA = "cuda"
 LOW_PRECISION_RTOL = {"float32": 1e-6, "bfloat16": 1e-3, "float16": 1e-3}  # objective drift
@@ -96,9 +94,7 @@ def test_low_precision_storage_on_cuda_stays_within_the_objective_drift(nets, ro
 
 
 @pytest.mark.parametrize("storage", ["host", "auto"])
-def test_host_storage_streams_pinned_memory_with_the_same_picks(
-    nets, rows, monkeypatch, storage
-):
+def test_host_storage_streams_pinned_memory_with_the_same_picks(nets, rows, monkeypatch, storage):
     if storage == "auto":  # embeddings that do not fit on the device go to the host
         monkeypatch.setattr(_device, "_DEVICE_FRACTION", 1e-12)
     seen, streamed = {}, []
@@ -193,8 +189,9 @@ def test_chunks_stay_inside_free_memory(monkeypatch):
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
-    idx, _, objective = select_batch(V, 5, device=device, storage="host", space="covariance",
-                                     return_gains=True)
+    idx, _, objective = select_batch(
+        V, 5, device=device, storage="host", space="covariance", return_gains=True
+    )
     peak = torch.cuda.max_memory_allocated(device) - base
     assert len(sizes) > 100 and max(sizes) <= 2**23
     # the state (A, F: 2 d x d; P, Q and a step's products: 4 n C x C) and a few chunks
@@ -220,18 +217,22 @@ def test_peak_memory_of_every_phase_is_recorded(nets, rows):
 
 
 def _nccl_worker(rank, world, port, out):
-    from skfisher.distributed import select_batch_sharded
+    from skfisher.selection import select_batch_sharded
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.cuda.set_device(rank)
     torch.distributed.init_process_group("nccl", rank=rank, world_size=world)
     try:
-        for i, (n, C, d, K, n_labeled, b, split, _) in enumerate(CASES):  # as with gloo
+        for i, (_n, _C, _d, K, n_labeled, b, split, _) in enumerate(CASES):  # as with gloo
             V, L = _problem(i)
             shard = V if world == 1 else (V[:split] if rank == 0 else V[split:])
             picks = select_batch_sharded(
-                shard, K, labeled_fisher=L if n_labeled else None, n_labeled=n_labeled,
-                backward_steps=b, device=f"cuda:{rank}",
+                shard,
+                K,
+                labeled_fisher=L if n_labeled else None,
+                n_labeled=n_labeled,
+                backward_steps=b,
+                device=f"cuda:{rank}",
             )
             out[(rank, i)] = picks.tolist()
     finally:
@@ -248,12 +249,17 @@ def test_sharded_selection_over_nccl_picks_what_one_process_picks():
         out = manager.dict()
         mp.spawn(_nccl_worker, args=(world, _free_port(), out), nprocs=world, join=True)
         out = dict(out)
-    for i, (n, C, d, K, n_labeled, b, _, dtype) in enumerate(CASES):
+    for i, (_n, _C, _d, K, n_labeled, b, _, dtype) in enumerate(CASES):
         V, L = _problem(i)
         # float64 against the CPU; bfloat16 (float32 passes) against one process on the GPU
-        single = select_batch(V, K, labeled_fisher=L if n_labeled else None,
-                              n_labeled=n_labeled, backward_steps=b,
-                              device="cpu" if dtype == "float64" else CUDA)
+        single = select_batch(
+            V,
+            K,
+            labeled_fisher=L if n_labeled else None,
+            n_labeled=n_labeled,
+            backward_steps=b,
+            device="cpu" if dtype == "float64" else CUDA,
+        )
         assert all(out[(r, i)] == single.tolist() for r in range(world)), (i, out)
 
 

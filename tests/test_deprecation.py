@@ -1,4 +1,4 @@
-"""Renamed keywords: one shim (skfisher._deprecation.renamed) behind every
+"""Renamed keywords: one shim (skfisher.utils._deprecation.renamed) behind every
 deprecated alias, with its FutureWarning attributed to the user's line and
 one ValueError for giving both names."""
 
@@ -10,10 +10,10 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from skfisher import ActiveLearningClassifier, FisherMask, bait, badge, fisher_mask, kcenter_greedy
-from skfisher._deprecation import DEPRECATED, renamed
-from skfisher.compare import run_comparison
-from skfisher.loop import run_active_learning
+from skfisher import ActiveLearningClassifier, FisherMask, badge, bait, fisher_mask, kcenter_greedy
+from skfisher.active import run_active_learning
+from skfisher.experiments import run_comparison
+from skfisher.utils._deprecation import DEPRECATED, renamed
 
 
 def test_renamed_returns_the_new_value_when_the_old_name_is_not_given():
@@ -51,7 +51,13 @@ def _loop(**params):
     X = np.random.RandomState(0).randn(40, 3)
     y = np.arange(40) % 2
     run_active_learning(
-        LogisticRegression(), _first_rows, X, y, n_initial=4, n_rounds=1, progress=False,
+        LogisticRegression(),
+        _first_rows,
+        X,
+        y,
+        n_initial=4,
+        n_rounds=1,
+        progress=False,
         **params,
     )
 
@@ -94,15 +100,31 @@ _SIZE_WARNING = "{old} was renamed {new} in 0.2 and will be removed in 0.3; use 
 SHIMS = [
     ("run_active_learning", "run_active_learning", "batch_size", "n_instances", _LOOP_WARNING),
     ("run_comparison", "run_comparison", "batch_size", "n_instances", _LOOP_WARNING),
-    ("ActiveLearningClassifier", "ActiveLearningClassifier", "batch_size", "n_instances",
-     _SIZE_WARNING),
-    ("ActiveLearningClassifier", "ActiveLearningClassifier", "n_queries", "n_rounds",
-     _SIZE_WARNING),
+    (
+        "ActiveLearningClassifier",
+        "ActiveLearningClassifier",
+        "batch_size",
+        "n_instances",
+        _SIZE_WARNING,
+    ),
+    (
+        "ActiveLearningClassifier",
+        "ActiveLearningClassifier",
+        "n_queries",
+        "n_rounds",
+        _SIZE_WARNING,
+    ),
     # fisher_mask and bait are FisherMask queries: their messages name FisherMask
-    *[(name, owner, "batch_size", "forward_batch_size", _FORWARD_WARNING) for name, owner in [
-        ("FisherMask", "FisherMask"), ("fisher_mask", "FisherMask"), ("bait", "FisherMask"),
-        ("kcenter_greedy", "kcenter_greedy"), ("badge", "badge"),
-    ]],
+    *[
+        (name, owner, "batch_size", "forward_batch_size", _FORWARD_WARNING)
+        for name, owner in [
+            ("FisherMask", "FisherMask"),
+            ("fisher_mask", "FisherMask"),
+            ("bait", "FisherMask"),
+            ("kcenter_greedy", "kcenter_greedy"),
+            ("badge", "badge"),
+        ]
+    ],
 ]
 
 
@@ -129,7 +151,8 @@ def test_every_shim_warns_once_at_the_users_line(shim):
         call(**{old: 2})
     got = [
         (str(w.message), w.filename, f"{name}(" in linecache.getline(w.filename, w.lineno))
-        for w in record if w.category is FutureWarning
+        for w in record
+        if w.category is FutureWarning
     ]
     assert got == [(warning, __file__, True)]
 

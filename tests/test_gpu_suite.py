@@ -11,8 +11,12 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-FASHION = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+FASHION = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
 
 
 @pytest.fixture
@@ -22,13 +26,25 @@ def suite(tmp_path):
     fashion.mkdir()
     for name in FASHION:
         (fashion / (name + ".gz")).touch()
-    env = {**os.environ, "PYTHON": sys.executable, "SKFISHER_FASHION_MNIST": str(fashion),
-           "GPU_SUITE_SITE": str(tmp_path / "site")}
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "SKFISHER_FASHION_MNIST": str(fashion),
+        "GPU_SUITE_SITE": str(tmp_path / "site"),
+    }
 
     def run(*args):
         out = subprocess.run(
-            ["bash", str(ROOT / "benchmarks" / "gpu_suite.sh"), "--state-dir",
-             str(tmp_path / "state"), *args], env=env, capture_output=True, text=True,
+            [
+                "bash",
+                str(ROOT / "benchmarks" / "gpu_suite.sh"),
+                "--state-dir",
+                str(tmp_path / "state"),
+                *args,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         return out.returncode, out.stdout + out.stderr
 
@@ -38,16 +54,25 @@ def suite(tmp_path):
 def _write_state(tmp_path, **statuses):
     state = tmp_path / "state" / "state.json"
     state.parent.mkdir(exist_ok=True)
-    pieces = {name.replace("_", "-"): {"status": s, "seconds": 100.0, "device": "NVIDIA H100"}
-              for name, s in statuses.items()}
+    pieces = {
+        name.replace("_", "-"): {"status": s, "seconds": 100.0, "device": "NVIDIA H100"}
+        for name, s in statuses.items()
+    }
     state.write_text(json.dumps({"pieces": pieces}))
 
 
 def test_list_names_every_piece_and_what_remains(suite):
     rc, out = suite("--list")
     assert rc == 0, out
-    for piece in ["cuda-tests", "bench-selection", "bench-query", "scale-w16-p50000",
-                  "scale-w64-p50000-bf16", "label-fashion_imb100", "label-fashion_4class"]:
+    for piece in [
+        "cuda-tests",
+        "bench-selection",
+        "bench-query",
+        "scale-w16-p50000",
+        "scale-w64-p50000-bf16",
+        "label-fashion_imb100",
+        "label-fashion_4class",
+    ]:
         assert f"\n{piece} " in out
     assert "--widths 64 --pools 50000 --K 1000 --dtypes bfloat16" in out
     assert "--settings fashion_4class --seeds 0 1 2 --device cuda" in out
@@ -65,8 +90,13 @@ def test_dry_run_skips_completed_pieces_and_keeps_to_the_budget(suite, tmp_path)
     assert "remaining pieces: bench-query " in out
     # the pieces planned fit in 8.5 minutes; the rest are left for the next invocation
     planned = [line for line in lines if line.startswith("would run")]
-    seconds = [min(60 * int(line.split("(~")[1].split(" min")[0]),
-                   int(line.split("timeout ")[1].split(" s)")[0])) for line in planned]
+    seconds = [
+        min(
+            60 * int(line.split("(~")[1].split(" min")[0]),
+            int(line.split("timeout ")[1].split(" s)")[0]),
+        )
+        for line in planned
+    ]
     assert 0 < sum(seconds) <= 510 and "min left in this invocation" in out
 
 
@@ -75,8 +105,13 @@ def test_named_pieces_run_again_and_patterns_match(suite, tmp_path):
     rc, out = suite("--dry-run", "--budget", "3600", "cuda-tests", "scale-w64-*")
     assert rc == 0, out
     planned = [line.split()[2] for line in out.splitlines() if line.startswith("would run")]
-    assert planned == ["cuda-tests", "scale-w64-p5750", "scale-w64-p20000-K250",
-                       "scale-w64-p20000-K1000", "scale-w64-p50000-bf16"]
+    assert planned == [
+        "cuda-tests",
+        "scale-w64-p5750",
+        "scale-w64-p20000-K250",
+        "scale-w64-p20000-K1000",
+        "scale-w64-p50000-bf16",
+    ]
 
 
 def test_resumable_labeling_starts_with_little_time_left(suite, tmp_path):

@@ -8,21 +8,18 @@ from pathlib import Path
 import skfisher
 
 #: the README's layers, in the order the data flows; a module may import from
-#: its own layer and from earlier ones
+#: its own subpackage and from earlier layers
 LAYERS = [
-    ("estimator", {"_compat", "_deprecation", "_device", "_images", "_inputs", "_resnet",
-                   "_training", "_net", "preprocessing"}),
-    ("embedding storage", {"_storage", "_factored"}),
-    ("Fisher", {"_inspect", "_features", "_persample", "_funcgrad", "_squares", "_paths",
-                "_mask", "_embeddings", "fisher"}),
-    ("selection", {"_backends", "_greedy", "_problem", "selection", "distributed"}),
-    ("strategies and the loop", {"strategies", "loop", "metrics"}),
-    ("meta-estimator", {"_active"}),
-    ("experiments and data", {"datasets", "_benchmarks", "_own_images", "experiments",
-                              "compare", "_settings", "_records", "labeling", "_label_init",
-                              "_label_query", "_label_teach", "_label_status",
-                              "_label_model", "_label_files", "_plot", "_files"}),
-    ("command line", {"cli", "_label_cli", "__main__"}),
+    ("utils", {"utils", "_config"}),
+    ("data sets", {"datasets"}),
+    ("networks", {"nets"}),
+    ("Fisher", {"fisher"}),
+    ("selection", {"selection"}),
+    ("strategies", {"strategies"}),
+    ("active learning", {"active"}),
+    ("experiments", {"experiments"}),
+    ("labeling", {"labeling"}),
+    ("command line", {"cli", "__main__"}),
 ]
 PACKAGE = Path(skfisher.__file__).parent
 
@@ -50,8 +47,11 @@ def _imports(path):
 
 def test_every_module_has_a_layer():
     names = set().union(*(names for _, names in LAYERS))
-    modules = {p.relative_to(PACKAGE).parts[0].removesuffix(".py")
-               for p in PACKAGE.glob("*") if p.suffix == ".py" or (p / "__init__.py").exists()}
+    modules = {
+        p.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        for p in PACKAGE.glob("*")
+        if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
     assert modules - {"__init__"} == names
 
 
@@ -63,6 +63,8 @@ def test_modules_import_only_their_layer_and_the_layers_below():
             continue
         for target in imported:
             if _layer_of(target) > _layer_of(module):
-                wrong.append(f"{module} ({LAYERS[_layer_of(module)][0]}) imports {target} "
-                             f"({LAYERS[_layer_of(target)][0]})")
+                wrong.append(
+                    f"{module} ({LAYERS[_layer_of(module)][0]}) imports {target} "
+                    f"({LAYERS[_layer_of(target)][0]})"
+                )
     assert not wrong, "\n".join(wrong)

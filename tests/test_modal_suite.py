@@ -23,7 +23,8 @@ sys.path.insert(0, str(SUITE))
 import core_tests  # noqa: E402
 
 globals().update(
-    (name, obj) for name, obj in vars(core_tests).items()
+    (name, obj)
+    for name, obj in vars(core_tests).items()
     if isinstance(obj, type) and issubclass(obj, unittest.TestCase)
 )
 

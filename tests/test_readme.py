@@ -72,7 +72,9 @@ def test_directives():
         "```bash\nls\n```\n```python\nd = 3\n```\n"
     )
     assert readme_examples(text) == [
-        (1, "a = 1\nb = a\n", None), (9, "c = 2\n", "needs a GPU"), (15, "d = 3\n", None)
+        (1, "a = 1\nb = a\n", None),
+        (9, "c = 2\n", "needs a GPU"),
+        (15, "d = 3\n", None),
     ]
     with pytest.raises(ValueError, match="needs a reason"):
         readme_examples("<!-- readme-test: skip -->\n```python\nx\n```\n")

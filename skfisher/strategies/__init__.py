@@ -30,7 +30,8 @@ STRATEGIES = {
 
 #: Strategies that draw at random: those with a ``random_state`` parameter.
 _SEEDED = {
-    name for name, strategy in STRATEGIES.items()
+    name
+    for name, strategy in STRATEGIES.items()
     if "random_state" in inspect.signature(strategy).parameters
 }
 
@@ -41,16 +42,21 @@ _CALL_ARGUMENTS = {"classifier", "X_pool", "n_instances", "X_labeled", "random_s
 
 def _forwards_to_fisher_mask(name):
     """Whether ``name`` passes its ``**params`` on to :class:`FisherMask` (fisher_mask, bait)."""
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD
-               for p in inspect.signature(STRATEGIES[name]).parameters.values())
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in inspect.signature(STRATEGIES[name]).parameters.values()
+    )
 
 
 def _bindable(name):
     """The parameters :func:`get_strategy` can bind for ``name``: its keyword
     parameters (:class:`FisherMask`'s for fisher_mask and bait) but the calling
     contract's and ``random_state``."""
-    names = {p.name for p in inspect.signature(STRATEGIES[name]).parameters.values()
-             if p.default is not inspect.Parameter.empty}
+    names = {
+        p.name
+        for p in inspect.signature(STRATEGIES[name]).parameters.values()
+        if p.default is not inspect.Parameter.empty
+    }
     if _forwards_to_fisher_mask(name):
         names.update(FisherMask._get_param_names())
     return sorted(names - _CALL_ARGUMENTS)
@@ -58,9 +64,7 @@ def _bindable(name):
 
 def _check_name(name):
     if name not in STRATEGIES:
-        raise ValueError(
-            f"Unknown query strategy {name!r}; choose one of {sorted(STRATEGIES)}."
-        )
+        raise ValueError(f"Unknown query strategy {name!r}; choose one of {sorted(STRATEGIES)}.")
 
 
 def _check_strategy_params(name, params):

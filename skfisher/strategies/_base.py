@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .._deprecation import renamed
+from ..utils._deprecation import renamed
 
 __all__ = [
     "Count",
@@ -47,7 +47,11 @@ def forward_rows(forward_batch_size, batch_size, *, default, owner):
     :func:`skfisher._deprecation.renamed`).
     """
     return renamed(
-        owner, "forward_batch_size", forward_batch_size, "batch_size", batch_size,
+        owner,
+        "forward_batch_size",
+        forward_batch_size,
+        "batch_size",
+        batch_size,
         default=default,
         message=f"{owner}'s `batch_size` (rows per forward pass) was renamed "
         "`forward_batch_size` in 0.2 and will be removed in 0.3; pass forward_batch_size "

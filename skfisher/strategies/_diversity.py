@@ -5,10 +5,16 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, StrOptions, validate_params
 
-from .._features import output_layer_inputs
-from .._inspect import check_classifier_module, find_output_layer
-from ._base import Count, check_finite_outputs, check_n_instances, forward_rows
-from ._base import images_for, resolve_estimator
+from ..fisher._features import output_layer_inputs
+from ..fisher._inspect import check_classifier_module, find_output_layer
+from ._base import (
+    Count,
+    check_finite_outputs,
+    check_n_instances,
+    forward_rows,
+    images_for,
+    resolve_estimator,
+)
 
 __all__ = ["kcenter_greedy", "badge", "kcenter_select", "kmeanspp_select", "badge_embeddings"]
 
@@ -123,7 +129,9 @@ def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size, st
             out.append(None)
             continue
         features, logits = output_layer_inputs(
-            model, pool if X is X_pool else images_for(estimator, X), output_layer=output_layer,
+            model,
+            pool if X is X_pool else images_for(estimator, X),
+            output_layer=output_layer,
             batch_size=batch_size,
         )
         check_finite_outputs(features, "penultimate features", strategy)
@@ -145,8 +153,15 @@ _CONSTRAINTS = {
 
 @validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
 def kcenter_greedy(
-    classifier, X_pool, n_instances=1, *, X_labeled=None, output_layer=None,
-    forward_batch_size=256, random_state=None, batch_size="deprecated",
+    classifier,
+    X_pool,
+    n_instances=1,
+    *,
+    X_labeled=None,
+    output_layer=None,
+    forward_batch_size=256,
+    random_state=None,
+    batch_size="deprecated",
 ):
     """Core-Set (Sener & Savarese 2018): k-center greedy on penultimate features.
 
@@ -180,8 +195,9 @@ def kcenter_greedy(
     distances : ndarray of shape (n_instances,)
     """
     check_n_instances(n_instances, X_pool)
-    rows_per_pass = forward_rows(forward_batch_size, batch_size, default=256,
-                                 owner="kcenter_greedy")
+    rows_per_pass = forward_rows(
+        forward_batch_size, batch_size, default=256, owner="kcenter_greedy"
+    )
     (pool, _), labeled = _network_outputs(
         classifier, X_pool, X_labeled, output_layer, rows_per_pass, "kcenter_greedy"
     )
@@ -191,8 +207,14 @@ def kcenter_greedy(
 
 @validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
 def badge(
-    classifier, X_pool, n_instances=1, *, output_layer=None, forward_batch_size=256,
-    random_state=None, batch_size="deprecated",
+    classifier,
+    X_pool,
+    n_instances=1,
+    *,
+    output_layer=None,
+    forward_batch_size=256,
+    random_state=None,
+    batch_size="deprecated",
 ):
     """BADGE (Ash et al. 2020): k-means++ seeding on last-layer gradient embeddings.
 
@@ -225,6 +247,7 @@ def badge(
         classifier, X_pool, [], output_layer, rows_per_pass, "badge"
     )
     return kmeanspp_select(
-        badge_embeddings(features.double(), logits.double()), n_instances,
+        badge_embeddings(features.double(), logits.double()),
+        n_instances,
         random_state=random_state,
     )

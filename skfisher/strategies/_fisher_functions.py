@@ -6,8 +6,7 @@ from ._fisher_mask import FisherMask
 __all__ = ["bait", "fisher_mask"]
 
 
-def fisher_mask(classifier, X_pool, n_instances=1, *, X_labeled=None, random_state=None,
-                **params):
+def fisher_mask(classifier, X_pool, n_instances=1, *, X_labeled=None, random_state=None, **params):
     """FisherMask query function (modAL contract).
 
     ``fisher_mask(clf, X, n, **params)`` is ``FisherMask(**params)(clf, X, n)``;
@@ -47,5 +46,6 @@ def bait(classifier, X_pool, n_instances=1, *, X_labeled=None, random_state=None
     gains : ndarray of shape (n_instances,)
     """
     params = {"mask": "output", "backward_steps": 1, **params}
-    return fisher_mask(classifier, X_pool, n_instances, X_labeled=X_labeled,
-                       random_state=random_state, **params)
+    return fisher_mask(
+        classifier, X_pool, n_instances, X_labeled=X_labeled, random_state=random_state, **params
+    )

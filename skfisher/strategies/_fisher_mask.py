@@ -9,13 +9,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
-from .._device import model_device, phase, resolve_device
-from .._embeddings import block_tensors, stored_embeddings
-from .._greedy import LocalPool
-from .._inspect import check_classifier_module, find_output_layer
-from .._problem import prepare
-from .._storage import STORAGE_DTYPES, storage_dtype
-from ..fisher import (
+from ..fisher._diagonal import (
     FISHER_ESTIMATORS,
     MASK_METHODS,
     ParamLayout,
@@ -24,6 +18,12 @@ from ..fisher import (
     mask_candidates,
     mask_summary,
 )
+from ..fisher._embeddings import block_tensors, stored_embeddings
+from ..fisher._inspect import check_classifier_module, find_output_layer
+from ..fisher._storage import STORAGE_DTYPES, storage_dtype
+from ..selection._greedy import LocalPool
+from ..selection._problem import prepare
+from ..utils._device import model_device, phase, resolve_device
 from ._base import (
     Count,
     check_finite_outputs,
@@ -248,8 +248,16 @@ class FisherMask(BaseEstimator):
         >>> FisherMask.reference(random_state=0).weighting
         'unweighted'
         """
-        preset = dict(sparsity=0.002, mask="global", layers=None, fisher="exact",
-                      fisher_samples=1024, weighting="unweighted", lam=1.0, backward_steps=0)
+        preset = dict(
+            sparsity=0.002,
+            mask="global",
+            layers=None,
+            fisher="exact",
+            fisher_samples=1024,
+            weighting="unweighted",
+            lam=1.0,
+            backward_steps=0,
+        )
         return cls(**{**preset, **params})
 
     def _check_params(self):
@@ -317,9 +325,15 @@ class FisherMask(BaseEstimator):
         with phase("embeddings", device, seconds, peaks):
             sets = [pool] if labeled is None else [pool, labeled]
             blocks = stored_embeddings(
-                model, sets, indices, output_layer=mask_args["output_layer"],
-                weighting=self.weighting, dtype=storage_dtype(self.embedding_dtype),
-                device=device, storage=self.storage, batch_size=rows_per_pass,
+                model,
+                sets,
+                indices,
+                output_layer=mask_args["output_layer"],
+                weighting=self.weighting,
+                dtype=storage_dtype(self.embedding_dtype),
+                device=device,
+                storage=self.storage,
+                batch_size=rows_per_pass,
                 factored=_FACTORED,
             )
             for block in blocks:
@@ -330,9 +344,15 @@ class FisherMask(BaseEstimator):
             # the pool Fisher averages over labeled and unlabeled rows, as the
             # reference; given as two blocks, so neither is copied
             chosen, gains, objective = prepare(
-                V, n_instances, pool_fisher=None if L is None else [V, L], labeled_fisher=L,
-                n_labeled=0 if L is None else len(labeled), lam=float(self.lam),
-                backward_steps=self.backward_steps, device=device, storage=self.storage,
+                V,
+                n_instances,
+                pool_fisher=None if L is None else [V, L],
+                labeled_fisher=L,
+                n_labeled=0 if L is None else len(labeled),
+                lam=float(self.lam),
+                backward_steps=self.backward_steps,
+                device=device,
+                storage=self.storage,
                 make_pool=LocalPool,
             ).solve()
         if scored is not None:
@@ -368,9 +388,12 @@ class FisherMask(BaseEstimator):
         check_classifier_module(model, pool)
         output_layer = find_output_layer(model, pool, self.output_layer)
         layout = ParamLayout(model)
-        mask_args = dict(method=self.mask, output_layer=output_layer,
-                         layers=None if self.layers is None else list(self.layers),
-                         trainable_only=self.trainable_only)
+        mask_args = dict(
+            method=self.mask,
+            output_layer=output_layer,
+            layers=None if self.layers is None else list(self.layers),
+            trainable_only=self.trainable_only,
+        )
         if self.mask in ("global", "per_layer"):
             build_mask(np.zeros(layout.n_params), layout, float(self.sparsity), **mask_args)
         return layout, mask_args
@@ -378,17 +401,22 @@ class FisherMask(BaseEstimator):
     def _mask(self, model, pool, layout, mask_args, rng, rows_per_pass, name):
         """The mask's flat indices, and the Fisher rows it read (0: no diagonal)."""
         if self.mask in ("output", "random"):
-            return build_mask(None, layout, float(self.sparsity), random_state=rng,
-                              **mask_args), 0
+            return build_mask(None, layout, float(self.sparsity), random_state=rng, **mask_args), 0
         m = self._fisher_rows(len(pool))
         rows = np.sort(rng.choice(len(pool), size=m, replace=False))
         candidates = mask_candidates(
-            layout, output_layer=mask_args["output_layer"], layers=mask_args["layers"],
+            layout,
+            output_layer=mask_args["output_layer"],
+            layers=mask_args["layers"],
             trainable_only=self.trainable_only,
         )  # only these need the diagonal
         diag = fisher_diagonal(
-            model, pool[rows], names=[layout.names[j] for j in candidates],
-            batch_size=rows_per_pass, estimator=self.fisher, random_state=rng,
+            model,
+            pool[rows],
+            names=[layout.names[j] for j in candidates],
+            batch_size=rows_per_pass,
+            estimator=self.fisher,
+            random_state=rng,
         )
         check_finite_outputs(diag, "Fisher diagonal", name)
         return build_mask(diag, layout, float(self.sparsity), random_state=rng, **mask_args), m

@@ -1,0 +1,188 @@
+"""``skfisher label {init,query,teach,status,export}``: the CLI of :class:`~skfisher.LabelingProject`."""
+
+import argparse
+import sys
+import warnings
+
+from ..labeling._project import LabelingProject
+from ..strategies import STRATEGIES
+
+__all__ = ["add_label_parser", "label_command"]
+
+
+def add_label_parser(subparsers, positive_int):
+    """Add ``skfisher label {init,query,teach,status,export}`` to the CLI."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    label = subparsers.add_parser(
+        "label",
+        help="label your own images: query -> label -> teach, in a project folder",
+        formatter_class=fmt,
+    )
+    sub = label.add_subparsers(dest="label_command", required=True)
+    init = sub.add_parser("init", help="create a project from image folders", formatter_class=fmt)
+    init.add_argument("project")
+    init.add_argument("--labeled", default=None, help="labeled images, one sub-folder per class")
+    init.add_argument("--unlabeled", default=None, help="images to label (searched recursively)")
+    init.add_argument(
+        "--classes", nargs="+", default=None, help="class names (besides the --labeled sub-folders)"
+    )
+    init.add_argument(
+        "--image-size",
+        type=positive_int,
+        nargs="+",
+        default=[32],
+        metavar=("HEIGHT", "WIDTH"),
+        help="every image is resized to this",
+    )
+    init.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="1 greyscale, 3 RGB (default: greyscale if every image is)",
+    )
+    init.add_argument("--width", type=int, choices=(16, 64), default=16)
+    init.add_argument("--max-epochs", type=positive_int, default=30)
+    init.add_argument("--seed", type=int, default=0)
+
+    query = sub.add_parser(
+        "query", help="train on the labels so far and pick images to label", formatter_class=fmt
+    )
+    query.add_argument("project")
+    query.add_argument("-n", type=positive_int, default=100, help="images to query")
+    query.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
+    query.add_argument("--sparsity", type=float, default=None, help="fisher_mask only")
+    query.add_argument("--device", default="auto")
+
+    teach = sub.add_parser("teach", help="take in a filled-in labels CSV", formatter_class=fmt)
+    teach.add_argument("project")
+    teach.add_argument("labels", help="CSV with columns path and label (blank labels skipped)")
+    teach.add_argument("--relabel", action="store_true", help="allow changing earlier labels")
+
+    status = sub.add_parser(
+        "status", help="rounds, label counts, cross-validated accuracy", formatter_class=fmt
+    )
+    status.add_argument("project")
+    status.add_argument("--cv", type=int, default=3, help="folds; 0 skips cross-validation")
+    status.add_argument("--device", default="auto")
+
+    export = sub.add_parser(
+        "export", help="pickle a round's model for use in Python", formatter_class=fmt
+    )
+    export.add_argument("project")
+    export.add_argument("output", help="file to write (.pkl)")
+    export.add_argument("--round", type=int, default=None, help="default: the last")
+    return label
+
+
+def label_command(args):
+    """Run a parsed ``skfisher label ...`` command; returns the exit status."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = _LABEL_COMMANDS[args.label_command](args)
+        except KeyboardInterrupt:
+            print(
+                "skfisher: interrupted; the project is as the last finished step left it "
+                "and the next command continues from there",
+                file=sys.stderr,
+            )
+            code = 130
+        finally:
+            for w in caught:
+                if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
+                    print(f"skfisher: warning: {w.message}", flush=True)
+    return code
+
+
+def _init(args):
+    if len(args.image_size) > 2:
+        raise ValueError(f"--image-size takes HEIGHT [WIDTH]; got {args.image_size}.")
+    project = LabelingProject.create(
+        args.project,
+        labeled=args.labeled,
+        unlabeled=args.unlabeled,
+        classes=args.classes,
+        image_size=tuple(args.image_size * 2 if len(args.image_size) == 1 else args.image_size),
+        channels=args.channels,
+        width=args.width,
+        max_epochs=args.max_epochs,
+        random_state=args.seed,
+    )
+    n_labeled = len(project.labels())
+    n_pool = len(project._pool()[1])
+    print(
+        f"created {project.path}: {n_pool} images ({n_labeled} labeled), classes "
+        f"{', '.join(project.classes)}, stored at {project.config['channels']} x "
+        f"{project.config['image_size'][0]} x {project.config['image_size'][1]}"
+    )
+    print(f"next: skfisher label query {project.path} -n 100")
+    return 0
+
+
+def _query(args):
+    project = LabelingProject(args.project)
+    params = {} if args.sparsity is None else {"sparsity": args.sparsity}
+    if params and args.strategy != "fisher_mask":
+        raise ValueError("--sparsity applies to --strategy fisher_mask only.")
+    result = project.query(
+        args.n, strategy=args.strategy, strategy_params=params, device=args.device
+    )
+    print(f"round {result['round']}: {len(result['paths'])} images to label")
+    print(f"  fill in the label column of {result['to_label']}")
+    print(f"  (the images are numbered as its rows in {result['contact_sheet']})")
+    print(f"then: skfisher label teach {project.path} {result['to_label']}")
+    return 0
+
+
+def _teach(args):
+    project = LabelingProject(args.project)
+    s = project.teach(args.labels, relabel=args.relabel)
+    print(
+        f"taught {s['new']} new label(s)"
+        + (f", changed {s['changed']}" if s["changed"] else "")
+        + f"; {s['already_known']} already known, {s['blank']} blank row(s) skipped; "
+        f"{len(project.labels())} labels in all"
+    )
+    return 0
+
+
+def _status(args):
+    project = LabelingProject(args.project)
+    s = project.status(cv=args.cv, device=args.device)
+    print(f"{project.path}: {s['n_labeled']} of {s['n_pool']} images labeled")
+    width = max(len(c) for c in s["counts"])
+    for name, count in s["counts"].items():
+        print(f"  {name:<{width}}  {count:>6}")
+    for r in s["rounds"]:
+        print(
+            f"round {r['round']:>2}: {r['n_queried']} queried ({r['strategy']}), "
+            f"{r['n_labeled']} labeled, {r['n_waiting']} waiting in {r['to_label']}"
+        )
+    if s["skipped"]:
+        print(f"{len(s['skipped'])} unreadable file(s) skipped at init")
+    if s["learning_curve"]:
+        print(f"{'labels':>6}  accuracy ({args.cv}-fold cross-validation)")
+        for p in s["learning_curve"]:
+            acc = (
+                f"{p['accuracy']:.3f} ± {p['std']:.3f}" if p["accuracy"] is not None else p["note"]
+            )
+            print(f"{p['n_labels']:>6}  {acc}")
+    if s["plot"]:
+        print(f"wrote {s['plot']}")
+    return 0
+
+
+def _export(args):
+    path = LabelingProject(args.project).export_model(args.output, args.round)
+    print(f"wrote {path}; load it with pickle.load(open({str(path)!r}, 'rb'))")
+    return 0
+
+
+_LABEL_COMMANDS = {
+    "init": _init,
+    "query": _query,
+    "teach": _teach,
+    "status": _status,
+    "export": _export,
+}

@@ -1,0 +1,43 @@
+"""Image data sets read from local files; nothing is ever downloaded."""
+
+from ._base import (
+    CIFAR10_CLASSES,
+    DATASETS,
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_DEFAULT_PATH,
+    IMAGE_EXTENSIONS,
+    ImageReadWarning,
+    image_folder_files,
+    list_image_files,
+    load_cifar10,
+    load_digits_images,
+    load_fashion_mnist,
+    load_image_folder,
+    load_npz,
+    load_own_data,
+    load_own_split,
+    load_split,
+    make_imbalanced,
+    read_images,
+)
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_DEFAULT_PATH",
+    "IMAGE_EXTENSIONS",
+    "ImageReadWarning",
+    "image_folder_files",
+    "list_image_files",
+    "load_cifar10",
+    "load_digits_images",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "load_npz",
+    "load_own_data",
+    "load_own_split",
+    "load_split",
+    "make_imbalanced",
+    "read_images",
+]

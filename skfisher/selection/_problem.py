@@ -1,0 +1,287 @@
+"""One entry that turns the arguments of a selection into a problem to solve.
+
+:func:`prepare` validates the inputs against each other (shapes, sizes,
+finiteness, ``lam`` against float64's resolution of the embeddings), stores
+the embeddings once (:class:`~skfisher._storage.EmbeddingRows`, on the device
+or the host, with the memory the state needs in reserve), builds the Fishers
+and picks the backend. Both :func:`skfisher.selection.select_batch` and
+:func:`skfisher.distributed.select_batch_sharded` go through it; the type
+and range checks of their parameters are their ``validate_params``.
+"""
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval
+
+from ..fisher._factored import FactoredRows
+from ..fisher._storage import STORAGE_DTYPES, EmbeddingRows
+from ..utils._device import fits, resolve_device
+from ._backends import BACKENDS, FisherFactor, FisherMatrix, cheaper_space
+from ._greedy import greedy_loop
+
+__all__ = ["COMMON_CONSTRAINTS", "Problem", "prepare"]
+
+#: the parameters common to every selection entry (their ``validate_params``)
+COMMON_CONSTRAINTS = {
+    "embeddings": ["array-like"],
+    "n_select": [Interval(numbers.Integral, 1, None, closed="left")],
+    "labeled_fisher": ["array-like", list, None],
+    "n_labeled": [Interval(numbers.Integral, 0, None, closed="left")],
+    "lam": [Interval(numbers.Real, 0, None, closed="neither")],
+    "backward_steps": [Interval(numbers.Integral, 0, None, closed="left")],
+    "device": [str, torch.device, None],
+}
+
+
+def _to_tensor(name, value, ndims):
+    """A real numeric array or tensor with allowed ndims, as a tensor (no copy when possible).
+
+    Floating types of :data:`STORAGE_DTYPES` are kept; other numbers become float64.
+    """
+    if isinstance(value, torch.Tensor):
+        t = value.detach()
+    else:
+        arr = np.asarray(value)
+        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise ValueError(f"{name} must be a real numeric array; got dtype {arr.dtype}.")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise ValueError(f"{name} must be a real numeric array; got dtype {t.dtype}.")
+    if t.ndim not in ndims:
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, ndims))} dimensions; got shape "
+            f"{tuple(t.shape)}."
+        )
+    return t if t.dtype in STORAGE_DTYPES.values() else t.double()
+
+
+def _place(t, device, storage, reserve=0):
+    """Where the stored rows live: ``device``, or the host when it is short of memory.
+
+    ``storage="auto"`` keeps rows already on the device there, and moves host
+    rows to the device when they and ``reserve`` bytes fit (see
+    :func:`skfisher._device.fits`); host rows stay as given (pass pinned
+    tensors for the fastest streaming).
+    """
+    if storage == "device" or device.type == "cpu":
+        return t.to(device)
+    if storage == "host":
+        return t.cpu()
+    if t.device == device or fits(device, t.numel() * t.element_size() + reserve):
+        return t.to(device)
+    return t.cpu()
+
+
+def _embedding_rows(name, t, device, storage, reserve=0):
+    """:class:`EmbeddingRows` over a validated (m, C, d) tensor, checked finite."""
+    m, C, d = t.shape
+    rows = EmbeddingRows(_place(t, device, storage, reserve).reshape(m * C, d), device, group=C)
+    rows.check_finite(name)
+    return rows
+
+
+def _same_tensor(a, b):
+    return (
+        a.data_ptr() == b.data_ptr()
+        and a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.device == b.device
+        and a.stride() == b.stride()
+    )
+
+
+def _fisher_arg(name, value, n_classes, dim, device, storage, known=None):
+    """A Fisher given as a (d, d) matrix or as (m, C, d) embeddings (their mean
+    outer product), possibly as a list of such blocks.
+
+    ``known`` is ``(tensor, rows)``: a block that is ``tensor`` reuses its
+    validated :class:`EmbeddingRows`. Returns a :class:`FisherMatrix` or a
+    :class:`FisherFactor`.
+    """
+    blocks = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(b, FactoredRows) for b in blocks):
+        return _factored_fisher(name, blocks, n_classes, dim, known)
+    tensors = [_to_tensor(name, b, (2, 3) if len(blocks) == 1 else (3,)) for b in blocks]
+    if tensors[0].ndim == 2:
+        t = tensors[0].to(device, torch.float64)
+        if t.shape != (dim, dim):
+            raise ValueError(
+                f"{name} must have shape ({dim}, {dim}) to match the embeddings; "
+                f"got {tuple(t.shape)}."
+            )
+        if not torch.isfinite(t.sum()):
+            raise ValueError(f"{name} contains NaN or infinity.")
+        return FisherMatrix(t)
+    for t in tensors:
+        if t.shape[1:] != (n_classes, dim) or (len(tensors) == 1 and t.shape[0] == 0):
+            raise ValueError(
+                f"{name} given as embeddings must have shape (m, {n_classes}, {dim}) "
+                f"with m >= 1; got {tuple(t.shape)}."
+            )
+    m = sum(len(t) for t in tensors)
+    if m == 0:
+        raise ValueError(f"{name} given as blocks of embeddings holds no rows.")
+    rows = [
+        known[1]
+        if known is not None and _same_tensor(t, known[0])
+        else _embedding_rows(name, t, device, storage)
+        for t in tensors
+        if len(t)
+    ]
+    return FisherFactor(rows, 1.0 / m)
+
+
+def _factored_fisher(name, blocks, n_classes, dim, known):
+    """A :class:`FisherFactor` over :class:`FactoredRows` blocks (never mixed with arrays)."""
+    if not all(
+        isinstance(b, FactoredRows) and b.group == n_classes and b.shape[1] == dim for b in blocks
+    ):
+        raise ValueError(
+            f"{name}: factored embedding blocks cannot be mixed with arrays, and must "
+            f"have {n_classes} rows a candidate and {dim} columns like the candidates."
+        )
+    m = sum(b.shape[0] for b in blocks) // n_classes
+    if m == 0:
+        raise ValueError(f"{name} given as blocks of embeddings holds no rows.")
+    for b in blocks:
+        if known is None or b is not known[1]:
+            b.check_finite(name)
+    return FisherFactor([b for b in blocks if b.shape[0]], 1.0 / m)
+
+
+def _check_int(name, value, low, high, why=""):
+    if (
+        not isinstance(value, numbers.Integral)
+        or isinstance(value, bool)
+        or not low <= value <= high
+    ):
+        raise ValueError(f"{name} must be an int in [{low}, {high}]{why}; got {value!r}.")
+    return int(value)
+
+
+def _check_lam(lam):
+    if (
+        not isinstance(lam, numbers.Real)
+        or isinstance(lam, bool)
+        or not (np.isfinite(lam) and lam > 0)
+    ):
+        raise ValueError(f"lam must be a positive finite number; got {lam!r}.")
+
+
+_LAM_RESOLUTION = 1e3 * np.finfo(np.float64).eps
+
+
+def _largest_trace(rows):
+    """The largest ``tr(Ṽ_xᵀ Ṽ_x)`` over the candidates of ``rows``."""
+    traces = rows.traces()
+    return traces.max().item() if len(traces) else 0.0
+
+
+def _check_resolvable(lam, scale):
+    """Refuse a ``lam`` below float64's resolution of the largest ``Ṽ_xᵀ Ṽ_x``
+    (``scale``): ``lam I + Σ Ṽᵀ Ṽ`` would round ``lam`` away."""
+    if lam < _LAM_RESOLUTION * scale:
+        raise ValueError(
+            f"lam={lam!r} is too small against the scale of the embeddings (the largest "
+            f"tr(Ṽ_xᵀ Ṽ_x) is {scale:.3g}): the selection is numerically ill-conditioned "
+            f"below lam ≈ {_LAM_RESOLUTION * scale:.1e} in float64; increase lam."
+        )
+
+
+@dataclass(eq=False)
+class Problem:
+    """A validated selection: ``n_select`` picks, ``backward_steps`` removals,
+    the candidates' ``pool`` and the ``backend`` that holds their state."""
+
+    backend: object
+    pool: object
+    n_select: int
+    backward_steps: int
+
+    def solve(self):
+        """``(indices, gains, objective)``: global indices in the order chosen,
+        each one's gain, and ``tr(A F_pool)`` of the batch."""
+        P, Q, objective = self.backend.initial_state()
+        order, gains, objective = greedy_loop(
+            P, Q, objective, self.backend, self.n_select, self.backward_steps, self.pool
+        )
+        return np.asarray(order, dtype=np.int64), np.asarray(gains), objective
+
+
+def prepare(
+    embeddings,
+    n_select,
+    *,
+    pool_fisher=None,
+    labeled_fisher=None,
+    n_labeled=0,
+    lam=1.0,
+    backward_steps=0,
+    device=None,
+    space="auto",
+    storage="auto",
+    make_pool,
+):
+    """A :class:`Problem` from the arguments of ``select_batch``.
+
+    ``make_pool(n, device)`` gives the pool that holds this process's ``n``
+    candidates (:class:`~skfisher._greedy.LocalPool` or a sharded pool); it
+    defaults ``F_pool`` and makes the ``lam`` check agree over processes.
+    ``space`` is ``"auto"``, ``"covariance"`` or ``"gram"``.
+    """
+    dev = resolve_device(device)
+    if isinstance(embeddings, FactoredRows):  # FisherMask's output-layer factors
+        V, C, d = None, embeddings.group, embeddings.shape[1]
+        n = embeddings.shape[0] // C
+    else:
+        V = _to_tensor("embeddings", embeddings, (3,))
+        n, C, d = V.shape
+    pool = make_pool(n, dev)
+    N = pool.n_total
+    if N == 0 or C == 0 or d == 0:
+        raise ValueError(f"embeddings must be non-empty; got shape {(n, C, d)}.")
+    b = _check_int("backward_steps", backward_steps, 0, N)
+    K = _check_int(
+        "n_select",
+        n_select,
+        1,
+        N // (b + 1),
+        f" with (backward_steps + 1) * n_select <= {N} candidates{pool.where}"
+        if b
+        else f" for {N} candidates{pool.where}",
+    )
+    _check_lam(lam)
+    # beside the embeddings: A, F and the set-up's A F A (d x d), P and Q, a step's products
+    reserve = 8 * (4 * d * d + 4 * n * C * C)
+    if V is None:
+        rows = embeddings
+        rows.check_finite("embeddings")
+    else:
+        rows = _embedding_rows("embeddings", V, dev, storage, reserve)
+    pool_f = (
+        pool.fisher(rows)
+        if pool_fisher is None
+        else _fisher_arg("pool_fisher", pool_fisher, C, d, dev, storage, known=(V, rows))
+    )
+    labeled = (
+        None
+        if labeled_fisher is None
+        else _fisher_arg("labeled_fisher", labeled_fisher, C, d, dev, storage)
+    )
+    if labeled is not None and n_labeled == 0:
+        raise ValueError("labeled_fisher is given but n_labeled is 0; pass n_labeled > 0.")
+    alpha = n_labeled / (n_labeled + K)
+    if n_labeled:
+        rows = rows.scaled(np.sqrt(K / (n_labeled + K)))  # Ṽ, without a copy
+    _check_resolvable(lam, pool.max(_largest_trace(rows)))
+    if space == "auto":
+        space = cheaper_space(rows, C, (2 * b + 1) * K, pool_f, labeled, dev)
+    elif space == "gram" and (
+        isinstance(pool_f, FisherMatrix) or isinstance(labeled, FisherMatrix)
+    ):
+        raise ValueError("space='gram' needs the Fisher matrices given as embeddings.")
+    backend = BACKENDS[space](rows, C, pool_f, labeled, float(lam), alpha)
+    return Problem(backend, pool, K, b)

@@ -1,0 +1,149 @@
+"""Result files that survive crashes, Ctrl-C and a second process.
+
+* :func:`folder_lock` takes an exclusive ``fcntl.flock`` on a lock file in the
+  results folder (``.skfisher.lock`` by default). A command holds it while it
+  writes there, so a second command into the same folder stops with
+  :class:`FolderInUseError` instead of mixing or duplicating results. The
+  operating system releases the lock when the process ends, however it ends.
+  Where ``fcntl`` does not exist (Windows) nothing is locked.
+* :func:`write_atomic` writes a temporary file next to the target, then
+  ``os.replace`` s it: a reader sees the old file or the new one, never half.
+* :func:`append_line` appends one durable line, first ending a torn last line.
+* :func:`check_writable` fails early, before any expensive work.
+* :func:`results_folder` does both for a command's output folder, and removes
+  the folder again when the command fails before writing anything there.
+"""
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+__all__ = [
+    "FolderInUseError",
+    "append_line",
+    "check_writable",
+    "folder_lock",
+    "results_folder",
+    "write_atomic",
+]
+
+LOCK_NAME = ".skfisher.lock"
+
+
+class FolderInUseError(OSError):
+    """Another process holds the results folder's lock."""
+
+
+@contextmanager
+def folder_lock(folder, *, name=LOCK_NAME, wait=False):
+    """Hold an exclusive lock on ``folder / name`` for the ``with`` block.
+
+    Parameters
+    ----------
+    folder : path-like
+        An existing folder.
+    name : str, default=".skfisher.lock"
+    wait : bool, default=False
+        Block until the lock is free instead of raising.
+
+    Raises
+    ------
+    FolderInUseError
+        When ``wait=False`` and another process holds the lock; the message
+        names its process id.
+    """
+    path = Path(folder) / name
+    with open(path, "a+") as f:
+        if fcntl is not None:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "unknown"
+                raise FolderInUseError(
+                    f"{folder} is in use by another skfisher process (pid {holder}, lock "
+                    f"file {path}); wait for it to finish or choose another output folder."
+                ) from None
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+        yield path
+
+
+def write_atomic(path, data):
+    """Replace ``path`` with ``data`` (str or bytes) in one step."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def append_line(path, line):
+    """Append ``line`` and a newline durably; a torn last line is ended first."""
+    with open(path, "ab+") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write(line.encode() + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def check_writable(folder):
+    """Create ``folder`` if needed and check that files can be written there.
+
+    Raises
+    ------
+    OSError
+        With a message naming the folder.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OSError(
+            f"cannot write results to {folder}: {exc.strerror or exc}; choose another "
+            "output folder."
+        ) from None
+
+
+@contextmanager
+def results_folder(folder):
+    """Check that ``folder`` is writable (creating it), then hold its lock.
+
+    If the block raises (bad input, Ctrl-C) and this call created the folder
+    and nothing but the lock file is in it, the folder is removed again: a
+    failed command leaves no empty results folder behind.
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    check_writable(folder)
+    try:
+        with folder_lock(folder) as lock:
+            yield lock
+    except BaseException:
+        if created and [p.name for p in folder.iterdir()] == [LOCK_NAME]:
+            try:
+                (folder / LOCK_NAME).unlink()
+                folder.rmdir()
+            except OSError:  # another process got there: leave it to that one
+                pass
+        raise
