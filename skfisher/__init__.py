@@ -1,6 +1,7 @@
 """skfisher: FisherMask active learning for scikit-learn, skorch and modAL."""
 
 from . import active, datasets, experiments, fisher, labeling, nets, selection, strategies, utils
+from ._config import config_context, get_config, set_config
 from .active import ActiveLearningClassifier
 from .labeling import LabelingProject
 from .nets import ImageReshaper, ResNet18, ResNet18Classifier
@@ -33,11 +34,13 @@ __all__ = [
     "active",
     "badge",
     "bait",
+    "config_context",
     "datasets",
     "entropy_sampling",
     "experiments",
     "fisher",
     "fisher_mask",
+    "get_config",
     "kcenter_greedy",
     "labeling",
     "least_confidence",
@@ -46,6 +49,7 @@ __all__ = [
     "profile_memory",
     "random_sampling",
     "selection",
+    "set_config",
     "strategies",
     "utils",
 ]

@@ -68,3 +68,36 @@ def test_modules_import_only_their_layer_and_the_layers_below():
                     f"({LAYERS[_layer_of(target)][0]})"
                 )
     assert not wrong, "\n".join(wrong)
+
+
+def _code_lines(function):
+    """Lines of ``function`` but its docstring and those of the functions in it."""
+    lines = set(range(function.lineno, function.end_lineno + 1))
+    for node in ast.walk(function):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                lines -= set(range(first.lineno, first.end_lineno + 1))
+    return len(lines)
+
+
+def test_modules_and_functions_stay_small():
+    """No module over 400 lines, no function over 60 lines but its docstring."""
+    big = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        if source.count("\n") > 400:
+            big.append(f"{path.relative_to(PACKAGE)}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _code_lines(node) > 60:
+                big.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}")
+    assert not big, "\n".join(big)
+
+
+def test_no_deprecation_shims():
+    found = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "deprecat" in path.read_text().lower()
+    ]
+    assert not found, found
