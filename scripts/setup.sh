@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install skfisher with its test tools and modAL.
+# Create .venv (if missing) and install skfisher with its test tools (pytest, ruff) and modAL.
 # modAL-python pins skorch==0.9.0, which cannot import, so it goes in with --no-deps;
 # skfisher patches its scikit-learn >= 1.8 incompatibility at import.
 set -euo pipefail

@@ -30,10 +30,16 @@ from the libraries it runs on, and one of its helpers fails on images:
 Each wrapper replaces the function in every loaded modAL module that imported
 it; modAL modules imported later import the wrapper.
 
-``import skfisher`` calls :func:`patch_modal`. Each fix is applied only when
-its failure shows (a probe call, or the import itself), so each one does
-nothing when modAL is not installed, when the library still has the old name,
-or when modAL is fixed upstream; running it again changes nothing.
+``import skfisher`` calls :func:`patch_modal`, which imports neither modAL nor
+pandas: when modAL is already loaded it fixes it at once; otherwise it puts a
+finder on ``sys.meta_path`` that fixes modAL as soon as the ``modAL`` package
+is imported, and imports ``modAL.expected_error`` with ``np.float`` bound
+whenever that module is loaded. So ``import skfisher`` works, and stays quick,
+with only the required dependencies installed (pandas is only imported inside
+the fixes, which run only once modAL, which needs it, is loaded). Each fix is
+applied only when its failure shows (a probe call, or the import itself), so
+each one does nothing when modAL is not installed, when the library still has
+the old name, or when modAL is fixed upstream; running it again changes nothing.
 """
 
 import functools
@@ -43,7 +49,6 @@ import inspect
 import sys
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 from sklearn.utils import validation
 
@@ -96,6 +101,8 @@ def _patch_check_X_y():
 
 def _append_frames(frame, others):
     """``frame.append(others)`` as pandas 1.5 computed it, for a list ``others``."""
+    import pandas as pd
+
     if others and not isinstance(others[0], pd.DataFrame):
         rows = pd.DataFrame(others)  # each Series or dict is one row
         if frame.index.name is not None:
@@ -105,6 +112,8 @@ def _append_frames(frame, others):
 
 
 def _data_vstack_fails(data_vstack):
+    import pandas as pd
+
     try:
         data_vstack([pd.DataFrame([[0]]), pd.DataFrame([[1]])])
     except AttributeError:
@@ -113,6 +122,8 @@ def _data_vstack_fails(data_vstack):
 
 
 def _concat_data_vstack(original):
+    import pandas as pd
+
     def data_vstack(blocks):
         # modAL's own order: anything sparse goes to scipy first
         if isinstance(blocks[0], pd.DataFrame) and not any(sparse.issparse(b) for b in blocks):
@@ -151,23 +162,28 @@ def _patch_add_row():
     return _wrap_modal(data, "add_row", _add_row_fails, _image_add_row)
 
 
-def _import_expected_error():
-    name = "modAL.expected_error"
-    if name in sys.modules:
-        return _is_patch(sys.modules[name])
+def _exec_expected_error(loader, module):
+    """Run ``modAL.expected_error``'s code, with ``np.float`` bound if it needs it."""
     try:
-        importlib.import_module(name)
-        return False
+        loader.exec_module(module)
+        return
     except AttributeError as exc:
         if hasattr(np, "float") or "'float'" not in str(exc):
             raise
     np.float = float  # noqa: NPY001 (the alias numpy < 1.24 had, for this import only)
     try:
-        module = importlib.import_module(name)
+        loader.exec_module(module)  # again, from the top: it only defines names
     finally:
         del np.float  # noqa: NPY001
     module.__skfisher_patch__ = True
-    return True
+
+
+def _import_expected_error():
+    name = "modAL.expected_error"
+    if name not in sys.modules:
+        _install_finder()
+        importlib.import_module(name)
+    return _is_patch(sys.modules[name])
 
 
 _FIXES = {
@@ -178,20 +194,75 @@ _FIXES = {
 }
 
 
+def _apply_fixes():
+    return tuple(name for name, fix in _FIXES.items() if fix())
+
+
+class _PatchingLoader:
+    """A module's own loader, with ``exec_module`` replaced by ``run(loader, module)``."""
+
+    def __init__(self, loader, run):
+        self._loader, self._run = loader, run
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._run(self._loader, module)
+
+    def __getattr__(self, name):  # get_source, is_package, ... as the loader has them
+        return getattr(self._loader, name)
+
+
+def _exec_then_fix(loader, module):
+    loader.exec_module(module)
+    _apply_fixes()
+
+
+class _ModalFinder:
+    """Fixes modAL when it is imported: the package once loaded, and the
+    import of ``modAL.expected_error``; the other finders find the files."""
+
+    _RUN = {"modAL": _exec_then_fix, "modAL.expected_error": _exec_expected_error}
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self._RUN:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _PatchingLoader(spec.loader, self._RUN[fullname])
+                return spec
+        return None
+
+
+def _install_finder():
+    if not any(isinstance(finder, _ModalFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _ModalFinder())
+
+
 def patch_modal():
     """Make modAL-python 0.4.2.1 work on the installed numpy, pandas and scikit-learn.
 
-    Applies each fix described in :mod:`skfisher._compat` that the installed
-    versions need. ``import skfisher`` calls it; calling it again changes nothing.
+    Applies each fix described in :mod:`skfisher.utils._compat` that the
+    installed versions need: at once when modAL is already imported, otherwise
+    as soon as it is (so calling this imports neither modAL nor pandas).
+    ``import skfisher`` calls it; calling it again changes nothing.
 
     Returns
     -------
     fixes : tuple of str
         Names of the fixes in effect, now or from an earlier call, out of
         ``"check_X_y"``, ``"data_vstack"``, ``"add_row"`` and
-        ``"expected_error"``. Empty when modAL is not installed or needs
-        no fix.
+        ``"expected_error"``. Empty when modAL is not installed, not imported
+        yet, or needs no fix.
     """
     if importlib.util.find_spec("modAL") is None:
         return ()
-    return tuple(name for name, fix in _FIXES.items() if fix())
+    _install_finder()
+    if sys.modules.get("modAL") is None:
+        return ()  # not imported yet: the finder fixes it when it is
+    return _apply_fixes()

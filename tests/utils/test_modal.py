@@ -33,6 +33,24 @@ def test_import_applies_each_needed_fix_once():
             assert not _compat._is_patch(fixed.__wrapped__)  # wrapped once
 
 
+def test_modal_imported_after_skfisher_is_fixed_on_import():
+    """``import skfisher`` leaves modAL unloaded; importing modAL later applies the fixes."""
+    code = (
+        "import sys, skfisher\n"
+        "assert 'modAL' not in sys.modules\n"
+        "import modAL.expected_error\n"
+        "from modAL.models import learners\n"
+        "from modAL.utils import data\n"
+        "from skfisher.utils import _compat\n"
+        "print(*(n for n, f in [('check_X_y', learners.check_X_y), ('data_vstack',"
+        " data.data_vstack), ('add_row', data.add_row), ('expected_error',"
+        " modAL.expected_error)] if _compat._is_patch(f)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert tuple(proc.stdout.split()) == tuple(name for name, needed in NEEDED.items() if needed)
+
+
 def test_patched_check_X_y_translates_force_all_finite():
     X = np.array([[1.0, np.nan], [0.0, 1.0]])
     learners.check_X_y(X, [0, 1], force_all_finite=False)
