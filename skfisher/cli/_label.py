@@ -5,7 +5,7 @@ import argparse
 import sys
 import warnings
 
-from ..labeling._project import LabelingProject
+from ..labeling import LabelingProject
 from ..strategies import STRATEGIES
 
 __all__ = ["add_label_parser", "label_command"]
