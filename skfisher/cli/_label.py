@@ -1,26 +1,56 @@
-"""``skfisher label {init,query,teach,status,export}``: the CLI of :class:`~skfisher.LabelingProject`."""
+"""``skfisher label {init,query,teach,status,export}``: the command line of
+:class:`~skfisher.LabelingProject`."""
 
 import argparse
 import sys
 import warnings
 
-from ..labeling._project import LabelingProject
+from ..labeling import LabelingProject
 from ..strategies import STRATEGIES
 
 __all__ = ["add_label_parser", "label_command"]
 
+_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+
 
 def add_label_parser(subparsers, positive_int):
     """Add ``skfisher label {init,query,teach,status,export}`` to the CLI."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
     label = subparsers.add_parser(
         "label",
         help="label your own images: query -> label -> teach, in a project folder",
-        formatter_class=fmt,
+        formatter_class=_FORMAT,
     )
     sub = label.add_subparsers(dest="label_command", required=True)
-    init = sub.add_parser("init", help="create a project from image folders", formatter_class=fmt)
-    init.add_argument("project")
+    _add_init_parser(sub, positive_int)
+    query = _subparser(sub, "query", "train on the labels so far and pick images to label")
+    query.add_argument("-n", type=positive_int, default=100, help="images to query")
+    query.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
+    query.add_argument("--sparsity", type=float, default=None, help="fisher_mask only")
+    query.add_argument("--device", default="auto")
+
+    teach = _subparser(sub, "teach", "take in a filled-in labels CSV")
+    teach.add_argument("labels", help="CSV with columns path and label (blank labels skipped)")
+    teach.add_argument("--relabel", action="store_true", help="allow changing earlier labels")
+
+    status = _subparser(sub, "status", "rounds, label counts, cross-validated accuracy")
+    status.add_argument("--cv", type=int, default=3, help="folds; 0 skips cross-validation")
+    status.add_argument("--device", default="auto")
+
+    export = _subparser(sub, "export", "pickle a round's model for use in Python")
+    export.add_argument("output", help="file to write (.pkl)")
+    export.add_argument("--round", type=int, default=None, help="default: the last")
+    return label
+
+
+def _subparser(sub, name, help):
+    """``skfisher label <name> PROJECT ...``."""
+    parser = sub.add_parser(name, help=help, formatter_class=_FORMAT)
+    parser.add_argument("project")
+    return parser
+
+
+def _add_init_parser(sub, positive_int):
+    init = _subparser(sub, "init", "create a project from image folders")
     init.add_argument("--labeled", default=None, help="labeled images, one sub-folder per class")
     init.add_argument("--unlabeled", default=None, help="images to label (searched recursively)")
     init.add_argument(
@@ -44,35 +74,6 @@ def add_label_parser(subparsers, positive_int):
     init.add_argument("--width", type=int, choices=(16, 64), default=16)
     init.add_argument("--max-epochs", type=positive_int, default=30)
     init.add_argument("--seed", type=int, default=0)
-
-    query = sub.add_parser(
-        "query", help="train on the labels so far and pick images to label", formatter_class=fmt
-    )
-    query.add_argument("project")
-    query.add_argument("-n", type=positive_int, default=100, help="images to query")
-    query.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
-    query.add_argument("--sparsity", type=float, default=None, help="fisher_mask only")
-    query.add_argument("--device", default="auto")
-
-    teach = sub.add_parser("teach", help="take in a filled-in labels CSV", formatter_class=fmt)
-    teach.add_argument("project")
-    teach.add_argument("labels", help="CSV with columns path and label (blank labels skipped)")
-    teach.add_argument("--relabel", action="store_true", help="allow changing earlier labels")
-
-    status = sub.add_parser(
-        "status", help="rounds, label counts, cross-validated accuracy", formatter_class=fmt
-    )
-    status.add_argument("project")
-    status.add_argument("--cv", type=int, default=3, help="folds; 0 skips cross-validation")
-    status.add_argument("--device", default="auto")
-
-    export = sub.add_parser(
-        "export", help="pickle a round's model for use in Python", formatter_class=fmt
-    )
-    export.add_argument("project")
-    export.add_argument("output", help="file to write (.pkl)")
-    export.add_argument("--round", type=int, default=None, help="default: the last")
-    return label
 
 
 def label_command(args):
@@ -109,12 +110,11 @@ def _init(args):
         max_epochs=args.max_epochs,
         random_state=args.seed,
     )
-    n_labeled = len(project.labels())
-    n_pool = len(project._pool()[1])
+    s, config = project.status(cv=0, plot=False), project.config
     print(
-        f"created {project.path}: {n_pool} images ({n_labeled} labeled), classes "
-        f"{', '.join(project.classes)}, stored at {project.config['channels']} x "
-        f"{project.config['image_size'][0]} x {project.config['image_size'][1]}"
+        f"created {project.path}: {s['n_pool']} images ({s['n_labeled']} labeled), classes "
+        f"{', '.join(project.classes)}, stored at {config['channels']} x "
+        f"{config['image_size'][0]} x {config['image_size'][1]}"
     )
     print(f"next: skfisher label query {project.path} -n 100")
     return 0

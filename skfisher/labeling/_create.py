@@ -1,10 +1,8 @@
 """Creating a labeling project: read the images once, write ``pool.npz``,
 ``labels.csv`` and, last (the commit), ``project.json``."""
 
-import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -15,16 +13,21 @@ from ..datasets._own_images import (
     list_image_files,
     read_images,
 )
-from ._files import _csv_text, _norm, _write_atomic, _write_text
+from ._folder import norm_path
+
+__all__ = ["create_project"]
 
 #: The version of the project folder's layout, saved in ``project.json``.
 _FORMAT = 1
 
 
-def create_project(path, *, labeled, unlabeled, classes, image_size, channels, model, random_state):
-    """Write a new project into ``path``; see :meth:`LabelingProject.create`."""
-    root = Path(path)
-    if (root / "project.json").exists():
+def create_project(
+    folder, *, labeled, unlabeled, classes, image_size, channels, model, random_state
+):
+    """Write a new project into ``folder`` (a :class:`ProjectFolder`); see
+    :meth:`LabelingProject.create`."""
+    root = folder.path
+    if folder.config_file.exists():
         raise ValueError(f"{root} is already a labeling project.")
     if labeled is None and unlabeled is None:
         raise ValueError("give labeled (an ImageFolder folder), unlabeled, or both.")
@@ -38,7 +41,7 @@ def create_project(path, *, labeled, unlabeled, classes, image_size, channels, m
     if labeled is not None:
         folder_classes, found, found_labels = image_folder_files(labeled)
         names.update(folder_classes)
-        files = [_norm(f) for f in found]
+        files = [norm_path(f) for f in found]
         labels = dict(zip(files, found_labels))
     names = sorted(str(n).strip() for n in names)
     if len(names) < 2 or "" in names:
@@ -47,10 +50,10 @@ def create_project(path, *, labeled, unlabeled, classes, image_size, channels, m
             "labeled (one sub-folder per class) or classes."
         )
     if unlabeled is not None:
-        project = _norm(root)
+        project = norm_path(root)
         files += [
             p
-            for p in map(_norm, list_image_files(unlabeled))
+            for p in map(norm_path, list_image_files(unlabeled))
             if p not in labels and not p.startswith(project + os.sep)
         ]
     files = list(dict.fromkeys(files))
@@ -59,21 +62,20 @@ def create_project(path, *, labeled, unlabeled, classes, image_size, channels, m
     X, kept, skipped = read_images(files, image_size=size, channels=channels)
     paths = np.array([files[i] for i in kept])
     root.mkdir(parents=True, exist_ok=True)
-    _write_atomic(root / "pool.npz", lambda f: np.savez(f, X=X, paths=paths))
+    folder.write_pool(X, paths)
     now = time.time()
-    rows = [(p, labels[p], 0, now) for p in paths if p in labels]
-    _write_text(root / "labels.csv", _csv_text(("path", "label", "batch", "time"), rows))
+    folder.write_labels([(p, labels[p], 0, now) for p in paths if p in labels])
     config = {
         "format": _FORMAT,
         "classes": names,
         "image_size": list(size),
         "channels": int(X.shape[1]),
-        "labeled_dir": None if labeled is None else _norm(labeled),
-        "unlabeled_dir": None if unlabeled is None else _norm(unlabeled),
+        "labeled_dir": None if labeled is None else norm_path(labeled),
+        "unlabeled_dir": None if unlabeled is None else norm_path(unlabeled),
         "model": dict(model),
         "random_state": int(random_state),
         "skipped": [list(s) for s in skipped],
         "rounds": [],
         "created": now,
     }
-    _write_text(root / "project.json", json.dumps(config, indent=1))  # the commit
+    folder.write_config(config)  # the commit

@@ -1,9 +1,10 @@
-"""The model of a labeling project: the estimator its settings describe, and
-the model a query round saved, restored with skorch's ``load_params``."""
+"""The model of a labeling project: the estimator its settings describe, the
+labeled rows it trains on, and the model a query round saved, restored with
+skorch's ``load_params``."""
 
 import numpy as np
 
-__all__ = ["project_estimator", "restore_model"]
+__all__ = ["labeled_rows", "project_estimator", "restore_model"]
 
 
 def project_estimator(config, device):
@@ -18,12 +19,26 @@ def project_estimator(config, device):
     )
 
 
-def restore_model(project, round, device):
+def labeled_rows(paths, labels):
+    """``(rows, y)``: the pool rows with a label, in the pool's order, and their labels.
+
+    Parameters
+    ----------
+    paths : array of str
+        The pool's paths (:meth:`ProjectFolder.read_pool`).
+    labels : dict of str to (str, int)
+        :meth:`ProjectFolder.read_labels`.
+    """
+    rows = np.array([i for i, p in enumerate(paths) if p in labels], dtype=np.int64)
+    y = np.array([labels[paths[i]][0] for i in rows], dtype=object).astype(str)
+    return rows, y
+
+
+def restore_model(folder, config, round, device):
     """The model of query round ``round`` (None: the last that trained one);
     see :meth:`LabelingProject.load_model`."""
     from sklearn.preprocessing import LabelEncoder
 
-    config = project.config
     trained = [r for r in config["rounds"] if r.get("model")]
     if round is not None:
         trained = [r for r in trained if r["round"] == round]
@@ -41,5 +56,5 @@ def restore_model(project, round, device):
     net.n_features_in_ = int(np.prod(net.image_shape_))
     net.init_seed_ = net.shuffle_generator_ = None
     net.initialize()
-    net.load_params(f_params=project.path / record["model"])
+    net.load_params(f_params=folder.path / record["model"])
     return net

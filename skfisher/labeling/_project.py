@@ -1,45 +1,28 @@
 """A labeling project on disk: query -> a person labels -> teach, over days.
 
-One folder holds the whole state::
-
-    PROJECT/
-      project.json       settings, classes, skipped files and the committed rounds
-      pool.npz           every image (uint8, resized) and its path
-      labels.csv         every label given so far: path, label, batch, time
-      round-01/          what query round 1 wrote: to_label.csv,
-                         contact_sheet.png, model.pt (skorch's save_params)
-      cv.json            cross-validated accuracy of each labeled state (a cache)
-      learning_curve.png
-
-Every file is written under a temporary name and renamed into place
-(``os.replace``), so a reader sees the old file or the new one, never a part.
-Each command commits with one rename: ``init`` and ``query`` by writing
-``project.json`` last, ``teach`` by replacing ``labels.csv``. A round folder
-that ``project.json`` does not list is what an interrupted query left; the
-next query writes that round again. Labels therefore survive any interrupt,
-and teaching the same file twice adds nothing.
+The folder's files and the order in which they are committed are those of
+``ProjectFolder`` (``_folder.py``). :class:`LabelingProject` is the public
+face: it checks the arguments and hands each step what it needs, the
+``ProjectFolder`` and the settings. The steps are functions, a module each:
+``create_project`` (``_create.py``), ``query_round`` (``_query.py``),
+``teach_labels`` (``_teach.py``) and ``project_status`` (``_status.py``); the
+model, its training rows and a round's saved model are in ``_model.py``.
 """
 
 import functools
-import json
 import pickle
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from ..utils._files import write_atomic
 from ._create import create_project
-from ._files import (
-    _learning_curve_plot,
-    _read_csv,
-    _write_atomic,
-    _write_text,
-)
-from ._model import project_estimator, restore_model
-from ._query import fit_and_pick, top_guesses, write_round
-from ._status import learning_curve
-from ._teach import check_labels, commit_labels, label_rows
+from ._folder import ProjectFolder
+from ._model import labeled_rows, project_estimator, restore_model
+from ._query import query_round
+from ._status import project_status
+from ._teach import teach_labels
 
 __all__ = ["LabelingProject"]
 
@@ -80,18 +63,13 @@ class LabelingProject:
 
     def __init__(self, path):
         self.path = Path(path)
-        self.config  # fails early for a folder that is no project
+        self._folder = ProjectFolder(self.path)
+        self._folder.read_config()  # fails early for a folder that is no project
 
     @property
     def config(self):
         """``project.json``, read afresh."""
-        config_path = self.path / "project.json"
-        if not config_path.is_file():
-            raise FileNotFoundError(
-                f"{self.path} is not a labeling project (no project.json); create it with "
-                "LabelingProject.create (an interrupted create is simply run again)."
-            )
-        return json.loads(config_path.read_text())
+        return self._folder.read_config()
 
     # ------------------------------------------------------------------ set-up
     @classmethod
@@ -145,7 +123,7 @@ class LabelingProject:
         ``config["skipped"]``.
         """
         create_project(
-            path,
+            ProjectFolder(path),
             labeled=labeled,
             unlabeled=unlabeled,
             classes=classes,
@@ -167,10 +145,6 @@ class LabelingProject:
         """The committed query rounds (dicts), oldest first."""
         return list(self.config["rounds"])
 
-    def _pool(self):
-        with np.load(self.path / "pool.npz") as f:
-            return f["X"], f["paths"].astype(str)
-
     def labels(self):
         """Every label given so far.
 
@@ -180,30 +154,17 @@ class LabelingProject:
             ``path -> (label, batch)``; batch 0 is the labeled folder of
             ``create``, batch b the b-th :meth:`teach` that added labels.
         """
-        return {
-            r["path"]: (r["label"], int(r["batch"])) for r in _read_csv(self.path / "labels.csv")
-        }
+        return self._folder.read_labels()
 
     def pending(self):
         """Paths queried in a committed round and not labeled yet, by round."""
-        labels = self.labels()
-        return {
-            r["round"]: [p for p in r["paths"] if p not in labels] for r in self.config["rounds"]
-        }
-
-    def _round_dir(self, number):
-        return self.path / f"round-{number:02d}"
+        return self._folder.pending()
 
     # ------------------------------------------------------------------- model
-    def _estimator(self, device):
-        return project_estimator(self.config, device)
-
     def labeled_data(self):
         """``(X, y, paths)`` of the labeled images, in the pool's order."""
-        X, paths = self._pool()
-        labels = self.labels()
-        rows = np.array([i for i, p in enumerate(paths) if p in labels], dtype=np.int64)
-        y = np.array([labels[paths[i]][0] for i in rows], dtype=object).astype(str)
+        X, paths = self._folder.read_pool()
+        rows, y = labeled_rows(paths, self._folder.read_labels())
         return X[rows], y, paths[rows]
 
     def train_model(self, *, device="auto"):
@@ -213,7 +174,7 @@ class LabelingProject:
             raise ValueError(
                 f"training needs labels of at least two classes; have {dict(Counter(y))}."
             )
-        return self._estimator(device).fit(X, y)
+        return project_estimator(self.config, device).fit(X, y)
 
     def load_model(self, round=None, *, device="auto"):
         """The model a query round trained, restored with skorch's ``load_params``.
@@ -230,7 +191,7 @@ class LabelingProject:
             Fitted: ``predict``/``predict_proba`` on images of the project's
             size (``config["channels"]``, ``*config["image_size"]``).
         """
-        return restore_model(self, round, device)
+        return restore_model(self._folder, self.config, round, device)
 
     def export_model(self, path, round=None):
         """Pickle the model of a round (default: the last) to ``path`` for use in Python.
@@ -238,7 +199,7 @@ class LabelingProject:
         ``pickle.load`` gives a fitted :class:`~skfisher.ResNet18Classifier`.
         """
         net = self.load_model(round, device="cpu")
-        _write_atomic(path, lambda f: pickle.dump(net, f))
+        write_atomic(path, lambda f: pickle.dump(net, f))
         return Path(path)
 
     # ------------------------------------------------------------------- query
@@ -277,44 +238,15 @@ class LabelingProject:
         query_fn = get_strategy(strategy, random_state=config["random_state"] + number)
         if strategy_params:
             query_fn = functools.partial(query_fn, **strategy_params)
-        X, paths = self._pool()
-        labels = self.labels()
-        waiting = {p for ps in self.pending().values() for p in ps}
-        candidates = np.array(
-            [i for i, p in enumerate(paths) if p not in labels and p not in waiting],
-            dtype=np.int64,
+        return query_round(
+            self._folder,
+            config,
+            n,
+            query_fn,
+            strategy=strategy,
+            strategy_params=strategy_params,
+            device=device,
         )
-        if not len(candidates):
-            raise ValueError(
-                f"nothing left to query: all {len(paths)} images are labeled or wait for "
-                f"labels ({len(waiting)} waiting); teach the earlier rounds' to_label.csv."
-            )
-        labeled_rows = np.array([i for i, p in enumerate(paths) if p in labels], dtype=np.int64)
-        y = np.array([labels[paths[i]][0] for i in labeled_rows], dtype=object).astype(str)
-        record = {
-            "round": number,
-            "strategy": strategy,
-            "strategy_params": strategy_params or {},
-            "n_requested": int(n),
-            "n_labels": len(labeled_rows),
-            "time": time.time(),
-            "model": None,
-            "model_params": None,
-        }
-        net, picked = fit_and_pick(self, record, X, y, labeled_rows, candidates, query_fn, device)
-        rows = candidates[picked]
-        record["paths"] = [str(p) for p in paths[rows]]
-        guesses = top_guesses(net, X[rows])
-        folder = write_round(self, number, record, net, X[rows], guesses)
-        config["rounds"].append(record)
-        _write_text(self.path / "project.json", json.dumps(config, indent=1))  # the commit
-        return {
-            "round": number,
-            "to_label": folder / "to_label.csv",
-            "contact_sheet": folder / "contact_sheet.png",
-            "paths": record["paths"],
-            "guesses": dict(zip(record["paths"], guesses)),
-        }
 
     # ------------------------------------------------------------------- teach
     def teach(self, labels, *, relabel=False):
@@ -347,18 +279,7 @@ class LabelingProject:
             in the pool, an image given two different labels, or a changed
             label without ``relabel``. Nothing is written then.
         """
-        rows, source = label_rows(labels)
-        known = self.labels()
-        given, blank = check_labels(
-            rows,
-            source,
-            pool=set(self._pool()[1]),
-            skipped=dict(self.config["skipped"]),
-            known=known,
-            classes=self.classes,
-            relabel=relabel,
-        )
-        return commit_labels(self.path / "labels.csv", known, given, blank)
+        return teach_labels(self._folder, labels, relabel=relabel)
 
     # ------------------------------------------------------------------ status
     def status(self, *, cv=3, device="auto", plot=True):
@@ -388,31 +309,4 @@ class LabelingProject:
         """
         if not isinstance(cv, (int, np.integer)) or cv == 1 or cv < 0:
             raise ValueError(f"cv must be 0 (no cross-validation) or an int >= 2; got {cv!r}.")
-        labels = self.labels()
-        counts = Counter(lab for lab, _ in labels.values())
-        rounds = [
-            {
-                "round": r["round"],
-                "strategy": r["strategy"],
-                "n_queried": len(r["paths"]),
-                "n_labeled": sum(p in labels for p in r["paths"]),
-                "n_waiting": sum(p not in labels for p in r["paths"]),
-                "to_label": str(self._round_dir(r["round"]) / "to_label.csv"),
-            }
-            for r in self.config["rounds"]
-        ]
-        curve = learning_curve(self, labels, cv, device) if cv else []
-        out = {
-            "n_pool": len(self._pool()[1]),
-            "n_labeled": len(labels),
-            "counts": {c: counts.get(c, 0) for c in self.classes},
-            "rounds": rounds,
-            "skipped": [tuple(s) for s in self.config["skipped"]],
-            "learning_curve": curve,
-            "plot": None,
-        }
-        points = [p for p in curve if p.get("accuracy") is not None]
-        if plot and points:
-            out["plot"] = self.path / "learning_curve.png"
-            _learning_curve_plot(points, out["plot"], cv)
-        return out
+        return project_status(self._folder, cv=cv, device=device, plot=plot)

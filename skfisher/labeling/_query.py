@@ -1,28 +1,96 @@
-"""One query round of a labeling project: fit, pick, and write ``round-XX/``."""
+"""One query round of a labeling project: fit on the labels, pick the images
+to label, write ``round-XX/`` (model, ``to_label.csv``, contact sheet) and
+commit the round in ``project.json``."""
 
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ._files import _contact_sheet, _csv_text, _write_atomic, _write_text
+from ..utils._files import write_atomic
+from ..utils._plot import new_figure
+from ._folder import csv_text
+from ._model import labeled_rows, project_estimator
 
-__all__ = ["fit_and_pick", "top_guesses", "write_round"]
+__all__ = ["contact_sheet", "fit_and_pick", "query_round", "top_guesses", "write_round"]
 
 #: The model's most probable classes listed per queried image.
 N_GUESSES = 3
 
 
-def fit_and_pick(project, record, X, y, labeled_rows, candidates, query_fn, device):
-    """Fit on the labels (two classes at least) and pick ``record["n_requested"]``
-    candidates; timings and the model's settings go into ``record``."""
+def query_round(folder, config, n, query_fn, *, strategy, strategy_params, device):
+    """Query round ``len(config["rounds"]) + 1`` with ``query_fn``; see
+    :meth:`LabelingProject.query`.
+
+    Parameters
+    ----------
+    folder : ProjectFolder
+    config : dict
+        ``project.json`` as read for this round; the round is appended to it
+        and written back last (the commit).
+    n : int
+    query_fn : callable
+        ``query_fn(learner, X_candidates, n_instances=n)``, a strategy.
+    strategy, strategy_params : str, dict or None
+        What the round record notes.
+    device : str
+    """
+    number = len(config["rounds"]) + 1
+    X, paths = folder.read_pool()
+    labels = folder.read_labels()
+    waiting = {p for ps in folder.pending(config, labels).values() for p in ps}
+    candidates = np.array(
+        [i for i, p in enumerate(paths) if p not in labels and p not in waiting],
+        dtype=np.int64,
+    )
+    if not len(candidates):
+        raise ValueError(
+            f"nothing left to query: all {len(paths)} images are labeled or wait for "
+            f"labels ({len(waiting)} waiting); teach the earlier rounds' to_label.csv."
+        )
+    labeled, y = labeled_rows(paths, labels)
+    record = {
+        "round": number,
+        "strategy": strategy,
+        "strategy_params": strategy_params or {},
+        "n_requested": int(n),
+        "n_labels": len(labeled),
+        "time": time.time(),
+        "model": None,
+        "model_params": None,
+    }
+    net, picked = fit_and_pick(config, record, X, y, labeled, candidates, query_fn, device)
+    rows = candidates[picked]
+    record["paths"] = [str(p) for p in paths[rows]]
+    guesses = top_guesses(net, X[rows])
+    round_dir = write_round(folder.round_dir(number), config, record, net, X[rows], guesses)
+    config["rounds"].append(record)
+    folder.write_config(config)  # the commit
+    return {
+        "round": number,
+        "to_label": round_dir / "to_label.csv",
+        "contact_sheet": round_dir / "contact_sheet.png",
+        "paths": record["paths"],
+        "guesses": dict(zip(record["paths"], guesses)),
+    }
+
+
+def fit_and_pick(config, record, X, y, labeled, candidates, query_fn, device):
+    """Fit on the rows ``labeled`` (two classes at least) and pick
+    ``record["n_requested"]`` of the rows ``candidates``.
+
+    Returns the fitted model (None when fewer than two classes are labeled:
+    the pick is then random) and the picked positions in ``candidates``;
+    timings and the model's settings go into ``record``.
+    """
     from ..active._loop import PoolLearner, _check_picks
 
-    config, n, number = project.config, record["n_requested"], record["round"]
+    n, number = record["n_requested"], record["round"]
     tic = time.perf_counter()
     net = None
     if len(np.unique(y)) >= 2:
-        net = project._estimator(device).fit(X[labeled_rows], y)
+        net = project_estimator(config, device).fit(X[labeled], y)
         record["model_params"] = dict(config["model"])
     record["fit_seconds"] = time.perf_counter() - tic
     tic = time.perf_counter()
@@ -33,36 +101,10 @@ def fit_and_pick(project, record, X, y, labeled_rows, candidates, query_fn, devi
         picked = np.sort(rng.choice(len(candidates), n, replace=False))
         record["strategy"] = "random (fewer than two classes labeled)"
     else:
-        result = query_fn(PoolLearner(net, X[labeled_rows]), X[candidates], n_instances=n)
+        result = query_fn(PoolLearner(net, X[labeled]), X[candidates], n_instances=n)
         picked = _check_picks(result, n, len(candidates))
     record["query_seconds"] = time.perf_counter() - tic
     return net, picked
-
-
-def write_round(project, number, record, net, images, guesses):
-    """``round-XX/``: the model, ``to_label.csv`` and the contact sheet."""
-    folder = project._round_dir(number)
-    folder.mkdir(exist_ok=True)
-    if net is not None:
-        _write_atomic(folder / "model.pt", lambda f: net.save_params(f_params=f))
-        record["model"] = f"{folder.name}/model.pt"
-    k = min(N_GUESSES, len(project.classes))
-    header = ["path", "label"] + [f"{w}_{j + 1}" for j in range(k) for w in ("guess", "p")]
-    csv_rows = [
-        [p, ""] + [v for c, q in g for v in (c, f"{q:.3f}")]
-        for p, g in zip(record["paths"], guesses)
-    ]
-    _write_text(folder / "to_label.csv", _csv_text(header, csv_rows))
-    _contact_sheet(
-        images,
-        [
-            f"{i + 1}. {Path(p).name[:18]}" + (f"\n{g[0][0][:12]} {g[0][1]:.0%}" if g else "")
-            for i, (p, g) in enumerate(zip(record["paths"], guesses))
-        ],
-        folder / "contact_sheet.png",
-        title=f"round {number}: {len(images)} images to label ({record['strategy']})",
-    )
-    return folder
 
 
 def top_guesses(net, X):
@@ -72,3 +114,47 @@ def top_guesses(net, X):
     proba = net.predict_proba(X)
     top = np.argsort(-proba, axis=1, kind="stable")[:, :N_GUESSES]
     return [[(str(net.classes_[c]), float(p[c])) for c in t] for p, t in zip(proba, top)]
+
+
+def write_round(round_dir, config, record, net, images, guesses):
+    """Write ``round_dir`` (``round-XX/``): the model, ``to_label.csv`` and the
+    contact sheet; returns ``round_dir``."""
+    round_dir.mkdir(exist_ok=True)
+    if net is not None:
+        write_atomic(round_dir / "model.pt", lambda f: net.save_params(f_params=f))
+        record["model"] = f"{round_dir.name}/model.pt"
+    k = min(N_GUESSES, len(config["classes"]))
+    header = ["path", "label"] + [f"{w}_{j + 1}" for j in range(k) for w in ("guess", "p")]
+    csv_rows = [
+        [p, ""] + [v for c, q in g for v in (c, f"{q:.3f}")]
+        for p, g in zip(record["paths"], guesses)
+    ]
+    write_atomic(round_dir / "to_label.csv", csv_text(header, csv_rows))
+    contact_sheet(
+        images,
+        [
+            f"{i + 1}. {Path(p).name[:18]}" + (f"\n{g[0][0][:12]} {g[0][1]:.0%}" if g else "")
+            for i, (p, g) in enumerate(zip(record["paths"], guesses))
+        ],
+        round_dir / "contact_sheet.png",
+        title=f"round {record['round']}: {len(images)} images to label ({record['strategy']})",
+    )
+    return round_dir
+
+
+def contact_sheet(images, titles, path, *, title="", columns=10):
+    """A grid of (n, c, h, w) uint8 images with a title each, written as a PNG."""
+    n = len(images)
+    cols = min(columns, n)
+    rows = math.ceil(n / cols)
+    fig = new_figure(figsize=(1.4 * cols, 1.7 * rows + 0.4), layout="constrained")
+    for i, (image, name) in enumerate(zip(images, titles)):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        if image.shape[0] == 1:
+            ax.imshow(image[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(image.transpose(1, 2, 0), interpolation="nearest")
+        ax.set_title(name, fontsize=6)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=90))

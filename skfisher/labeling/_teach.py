@@ -1,12 +1,32 @@
-"""Reading, checking and committing the labels a person gives to
-:meth:`LabelingProject.teach`."""
+"""Teaching a labeling project: read the labels a person gives, check them
+all, and commit the new ones with one rename of ``labels.csv``."""
 
 import difflib
 import os
 import time
 from pathlib import Path
 
-from ._files import _csv_text, _norm, _read_csv, _write_text
+from ._folder import norm_path, read_csv
+
+__all__ = ["check_labels", "commit_labels", "label_rows", "teach_labels"]
+
+
+def teach_labels(folder, labels, *, relabel):
+    """Check and commit ``labels`` into the project in ``folder`` (a
+    :class:`ProjectFolder`); see :meth:`LabelingProject.teach`."""
+    rows, source = label_rows(labels)
+    config = folder.read_config()
+    known = folder.read_labels()
+    given, blank = check_labels(
+        rows,
+        source,
+        pool=set(folder.read_pool()[1]),
+        skipped=dict(config["skipped"]),
+        known=known,
+        classes=list(config["classes"]),
+        relabel=relabel,
+    )
+    return commit_labels(folder, known, given, blank)
 
 
 def label_rows(labels):
@@ -15,7 +35,7 @@ def label_rows(labels):
         path = Path(labels)
         if not path.is_file():
             raise FileNotFoundError(f"labels file {path} does not exist.")
-        table = _read_csv(path)
+        table = read_csv(path)
         if not table or not {"path", "label"} <= set(table[0]):
             columns = sorted(table[0]) if table else []
             raise ValueError(
@@ -70,7 +90,7 @@ def check_labels(rows, source, *, pool, skipped, known, classes, relabel):
         if not label:
             blank += 1
             continue
-        path = _norm(path) if str(path).strip() else ""
+        path = norm_path(path) if str(path).strip() else ""
         problem = _problem(
             where,
             path,
@@ -96,9 +116,17 @@ def check_labels(rows, source, *, pool, skipped, known, classes, relabel):
     return given, blank
 
 
-def commit_labels(labels_csv, known, given, blank):
-    """Write the new and changed labels of ``given`` into ``labels_csv`` with
-    one rename (the commit of a teach); see :meth:`LabelingProject.teach`.
+def commit_labels(folder, known, given, blank):
+    """Write the new and changed labels of ``given`` into ``folder``'s
+    ``labels.csv`` with one rename (the commit of a teach).
+
+    Parameters
+    ----------
+    folder : ProjectFolder
+    known : dict of str to (str, int)
+        The labels before, :meth:`ProjectFolder.read_labels`.
+    given, blank
+        What :func:`check_labels` returned.
 
     Returns
     -------
@@ -118,7 +146,8 @@ def commit_labels(labels_csv, known, given, blank):
     if new or changed:
         merged = {**known, **{p: (lab, batch) for p, lab in {**new, **changed}.items()}}
         now = time.time()
-        old_time = {r["path"]: r["time"] for r in _read_csv(labels_csv)}
-        table = [(p, lab, b, old_time[p] if b != batch else now) for p, (lab, b) in merged.items()]
-        _write_text(labels_csv, _csv_text(("path", "label", "batch", "time"), table))
+        old_time = folder.label_times()
+        folder.write_labels(
+            [(p, lab, b, old_time[p] if b != batch else now) for p, (lab, b) in merged.items()]
+        )
     return summary

@@ -6,7 +6,8 @@
   :class:`FolderInUseError` instead of mixing or duplicating results. The
   operating system releases the lock when the process ends, however it ends.
   Where ``fcntl`` does not exist (Windows) nothing is locked.
-* :func:`write_atomic` writes a temporary file next to the target, then
+* :func:`write_atomic` writes a temporary file next to the target (text,
+  bytes, or through a writer function such as ``np.savez``), fsyncs it, then
   ``os.replace`` s it: a reader sees the old file or the new one, never half.
 * :func:`append_line` appends one durable line, first ending a torn last line.
 * :func:`check_writable` fails early, before any expensive work.
@@ -15,6 +16,7 @@
 """
 
 import os
+import secrets
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,17 +80,40 @@ def folder_lock(folder, *, name=LOCK_NAME, wait=False):
 
 
 def write_atomic(path, data):
-    """Replace ``path`` with ``data`` (str or bytes) in one step."""
+    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one.
+
+    The data go to a temporary file next to ``path`` (created like ``open``
+    creates files, so with the usual permissions), which is flushed, fsynced
+    and renamed over ``path`` with ``os.replace``. When writing fails, the
+    temporary file is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write; its folder must exist.
+    data : str, bytes or callable
+        The content: text (written as UTF-8), bytes, or a function that
+        writes into the binary file object it is given, e.g.
+        ``lambda f: np.savez(f, X=X)`` or ``lambda f: fig.savefig(f, format="png")``.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if not (callable(data) or isinstance(data, (bytes, bytearray, memoryview))):
+        raise TypeError(f"data must be str, bytes or a callable; got {type(data).__name__}.")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    f = open(tmp, "xb")  # a new file, never another writer's
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+        with f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -20,9 +20,9 @@ import skfisher
 from skfisher import LabelingProject
 from skfisher.cli import main
 from skfisher.datasets import ImageReadWarning
-from skfisher.labeling import _files as _label_files
-from skfisher.labeling import _project as labeling
+from skfisher.labeling import _query as _label_query
 from skfisher.labeling import _teach as _label_teach
+from skfisher.labeling._folder import ProjectFolder
 
 #: the checkout whose skfisher the tests import, for subprocesses
 SOURCE = str(Path(skfisher.__file__).parents[1])
@@ -168,14 +168,15 @@ def test_commit_labels_keeps_the_batch_and_time_of_earlier_labels(tmp_path, monk
     known = {"a": ("x", 0), "b": ("y", 0)}
     given = {"a": ("x", "row 2"), "b": ("z", "row 3"), "c": ("x", "row 4")}  # b relabeled
     monkeypatch.setattr(_label_teach.time, "time", lambda: 200.0)
-    summary = _label_teach.commit_labels(labels_csv, known, given, 2)
+    folder = ProjectFolder(tmp_path)
+    summary = _label_teach.commit_labels(folder, known, given, 2)
     assert summary == {"new": 1, "changed": 1, "already_known": 1, "blank": 2, "batch": 1}
     with open(labels_csv) as f:
         rows = [tuple(r.values()) for r in csv.DictReader(f)]
     assert rows == [("a", "x", "0", "100.0"), ("b", "z", "1", "200.0"), ("c", "x", "1", "200.0")]
     before = labels_csv.read_bytes()
     known = {"a": ("x", 0), "b": ("z", 1), "c": ("x", 1)}
-    summary = _label_teach.commit_labels(labels_csv, known, {"a": ("x", "row 2")}, 0)
+    summary = _label_teach.commit_labels(folder, known, {"a": ("x", "row 2")}, 0)
     assert summary == {"new": 0, "changed": 0, "already_known": 1, "blank": 0, "batch": None}
     assert labels_csv.read_bytes() == before  # nothing new: nothing written
 
@@ -257,14 +258,11 @@ def test_to_label_written_but_round_not_recorded(tmp_path, images, monkeypatch):
     CSV can still be taught, and the next query writes that round again."""
     _, truth = images
     project = new_project(tmp_path, images)
-    real = labeling._write_text
 
-    def stop_at_commit(path, text):
-        if path.name == "project.json":
-            raise Interrupt
-        real(path, text)
+    def stop_at_commit(folder, config):  # ProjectFolder.write_config writes project.json
+        raise Interrupt
 
-    monkeypatch.setattr(labeling, "_write_text", stop_at_commit)
+    monkeypatch.setattr(ProjectFolder, "write_config", stop_at_commit)
     with pytest.raises(Interrupt):
         project.query(5, strategy="margin")
     monkeypatch.undo()
@@ -588,6 +586,6 @@ def test_contact_sheet_of_rgb_and_grey_images(tmp_path):
     for c in (1, 3):
         images = rng.randint(0, 256, (13, c, 9, 7)).astype(np.uint8)
         path = tmp_path / f"sheet{c}.png"
-        _label_files._contact_sheet(images, [str(i) for i in range(13)], path, title="t")
+        _label_query.contact_sheet(images, [str(i) for i in range(13)], path, title="t")
         with Image.open(path) as sheet:
             assert sheet.format == "PNG" and sheet.width > sheet.height  # 10 x 2 grid
