@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._config import get_config
 from ..utils._device import fitting_rows, free_memory
 
 __all__ = [
@@ -58,19 +59,18 @@ def iter_chunks(X, batch_size, model):
         yield start, X[start : start + batch_size].to(device=p.device, dtype=p.dtype)
 
 
-_DEFAULT_BATCH = 128  # rows per pass where device memory cannot be measured (CPU)
 _PROBE_ROWS = 8
-_BATCH_FRACTION = 0.15  # of the free device memory, for one batch's temporaries
-_MAX_BATCH = 2048
 
 
 def auto_batch_size(model, X, work):
     """Rows per pass for ``work(rows)`` on the model's device.
 
     On CUDA, ``work`` runs on a probe of ``_PROBE_ROWS`` rows and the batch is
-    what fits, at its peak memory per row, in ``_BATCH_FRACTION`` of the free
-    memory (at most ``_MAX_BATCH``); elsewhere, or for X of at most
-    ``_PROBE_ROWS`` rows, it is ``_DEFAULT_BATCH``. The peak statistics are
+    what fits, at its peak memory per row, in the configuration's
+    ``forward_memory_fraction`` of the free memory (at most
+    ``max_forward_batch_size``); elsewhere, or for X of at most
+    ``_PROBE_ROWS`` rows, it is ``cpu_forward_batch_size`` (see
+    :func:`skfisher.set_config`). The peak statistics are
     read, never reset (only :func:`skfisher.profile_memory` resets them): a
     probe whose peak rises above the peak ``P0`` before it is measured
     exactly; one that does not is hidden, ``(P0 - a0) / rows`` bounding its
@@ -79,9 +79,10 @@ def auto_batch_size(model, X, work):
     until its peak shows; else the batch is sized from the bound.
     """
     device = next(model.parameters()).device
+    config = get_config()
     if device.type != "cuda" or len(X) <= _PROBE_ROWS:
-        return _DEFAULT_BATCH
-    budget = _BATCH_FRACTION * free_memory(device)
+        return config["cpu_forward_batch_size"]
+    budget = config["forward_memory_fraction"] * free_memory(device)
     rows = _PROBE_ROWS
     while True:
         torch.cuda.synchronize(device)
@@ -91,7 +92,7 @@ def auto_batch_size(model, X, work):
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device)
         # exact when the peak shows (peak > before); else an upper bound (peak == before)
-        fitting = fitting_rows((peak - base) / rows, budget, high=_MAX_BATCH)
+        fitting = fitting_rows((peak - base) / rows, budget, high=config["max_forward_batch_size"])
         if peak > before or rows >= min(fitting, len(X)):
             return fitting
         rows = min(2 * rows, fitting, len(X))
@@ -273,10 +274,6 @@ def _layer_grad(module, pname, U, gout, index):
     return _weight_entries(_output_grad(module, gout), U, index)
 
 
-_DENSE_RATIO = 32  # a matmul over whole output rows, up to this many entries per needed one
-_GATHER_ELEMENTS = 2**24  # (B, entries, L) elements per chunk of the sparse path
-
-
 class _Entries:
     """Flat weight entries ``index = o * K + k`` and how to compute them, planned
     once a call: the output rows they fall in, and whether those rows are
@@ -286,7 +283,7 @@ class _Entries:
         self.index = index
         self.rows, self.pos = torch.unique(index // n_k, return_inverse=True)
         self.cols = index % n_k
-        self.dense = len(self.rows) * n_k <= _DENSE_RATIO * len(index)
+        self.dense = len(self.rows) * n_k <= get_config()["dense_ratio"] * len(index)
 
 
 def _plan(module, pname, index):
@@ -309,7 +306,7 @@ def _weight_entries(G, U, entries):
     if entries.dense:
         return torch.bmm(G[:, entries.rows], U.transpose(1, 2))[:, entries.pos, entries.cols]
     n_k = U.shape[1]
-    step = max(_GATHER_ELEMENTS // (B * L), 1)
+    step = max(get_config()["gather_elements"] // (B * L), 1)
     return torch.cat(
         [(G[:, i // n_k] * U[:, i % n_k]).sum(-1) for i in entries.index.split(step)], dim=1
     )

@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
+from .._config import get_config
 from ..fisher._diagonal import (
     FISHER_ESTIMATORS,
     MASK_METHODS,
@@ -38,9 +39,6 @@ __all__ = ["FisherMask"]
 
 _AUTO_FISHER_ROWS = 1024
 _EXACT_DIAG_COST = 3  # exact diagonal / embeddings, in forward passes per row (CPU)
-#: keep a linear output layer's embedding block as D_x ⊗ h_x (skfisher._factored);
-#: False stores every embedding densely (the tests compare both)
-_FACTORED = True
 
 
 class FisherMask(BaseEstimator):
@@ -334,7 +332,7 @@ class FisherMask(BaseEstimator):
                 device=device,
                 storage=self.storage,
                 batch_size=rows_per_pass,
-                factored=_FACTORED,
+                factored=get_config()["factored_output"],
             )
             for block in blocks:
                 _check_finite_embeddings(block, name)

@@ -6,10 +6,10 @@ import torch
 from _reference import brute_force_select
 from torch import nn
 
+from skfisher import config_context
 from skfisher.fisher import (
     EmbeddingRows,
     ParamLayout,
-    _factored,
     factorable_output,
     factored_embeddings,
     masked_embeddings,
@@ -52,12 +52,13 @@ def _dense(prob, H, G, weighting="fisher", scale=1.0):
 @pytest.mark.parametrize("m", [0, 7])
 @pytest.mark.parametrize("weighting", ["fisher", "unweighted"])
 @pytest.mark.parametrize("chunk_bytes", [None, 1])  # 1: one candidate a chunk
-def test_products_match_the_dense_matrix(monkeypatch, m, weighting, chunk_bytes):
-    if chunk_bytes:
-        monkeypatch.setattr(_factored, "_CHUNK_BYTES", chunk_bytes)
+def test_products_match_the_dense_matrix(m, weighting, chunk_bytes):
     n, C, h, scale = 9, 4, 5, 0.7
     prob, H, G = _factors(n, C, h, m)
-    rows, V = _rows(prob, H, G, weighting, scale), _dense(prob, H, G, weighting, scale)
+    with config_context(factored_chunk_bytes=chunk_bytes):  # None: the default
+        rows = _rows(prob, H, G, weighting, scale)
+    assert (rows.chunk == 1) == bool(chunk_bytes)
+    V = _dense(prob, H, G, weighting, scale)
     d = C * h + m
     flat = V.reshape(n * C, d)
     g = torch.Generator().manual_seed(1)

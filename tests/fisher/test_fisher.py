@@ -6,7 +6,7 @@ import torch
 from _reference import autograd_problem, randomise_batchnorm
 from torch import nn
 
-from skfisher import ResNet18
+from skfisher import ResNet18, config_context, get_config
 from skfisher.fisher import (
     ParamLayout,
     build_mask,
@@ -76,10 +76,13 @@ def test_masked_embeddings_write_into_out(problem):
 
 
 def test_auto_batch_size_on_the_cpu_is_the_default(problem):
-    from skfisher.fisher._persample import _DEFAULT_BATCH, auto_batch_size
+    from skfisher.fisher._persample import auto_batch_size
 
     net, X = problem[0], problem[1]
-    assert auto_batch_size(net, X, lambda xb: pytest.fail("no probe on the CPU")) == _DEFAULT_BATCH
+    probe = lambda xb: pytest.fail("no probe on the CPU")  # noqa: E731
+    assert auto_batch_size(net, X, probe) == get_config()["cpu_forward_batch_size"]
+    with config_context(cpu_forward_batch_size=7):
+        assert auto_batch_size(net, X, probe) == 7
 
 
 def test_eval_mode_is_restored(problem):
@@ -203,7 +206,7 @@ def test_a_layer_that_does_not_reach_the_output_has_zero_gradients():
 
 
 @pytest.mark.parametrize("pattern", ["dense", "sparse"])
-def test_weight_entries_both_paths_match_the_full_gradient(monkeypatch, pattern):
+def test_weight_entries_both_paths_match_the_full_gradient(pattern):
     from skfisher.fisher import _persample
 
     g = torch.Generator().manual_seed(0)
@@ -213,10 +216,9 @@ def test_weight_entries_both_paths_match_the_full_gradient(monkeypatch, pattern)
     index = torch.tensor(
         [41, 45, 50, 60, 79, 120, 121, 150, 159] if pattern == "dense" else [3, 47, 95, 130, 201]
     )
-    monkeypatch.setattr(_persample, "_DENSE_RATIO", 10)
-    monkeypatch.setattr(_persample, "_GATHER_ELEMENTS", 3 * 5 * 2)  # two entries a chunk
     rows = torch.unique(index // 40)
     assert (len(rows) * 40 <= 10 * len(index)) == (pattern == "dense")
-    entries = _persample._Entries(index, 40)
-    assert entries.dense == (pattern == "dense")
-    torch.testing.assert_close(_persample._weight_entries(G, U, entries), full[:, index])
+    with config_context(dense_ratio=10, gather_elements=3 * 5 * 2):  # two entries a chunk
+        entries = _persample._Entries(index, 40)
+        assert entries.dense == (pattern == "dense")
+        torch.testing.assert_close(_persample._weight_entries(G, U, entries), full[:, index])

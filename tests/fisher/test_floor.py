@@ -12,7 +12,7 @@ from _reference import autograd_problem, randomise_batchnorm
 from sklearn.base import clone
 from torch import nn
 
-from skfisher import FisherMask
+from skfisher import FisherMask, config_context
 from skfisher.fisher import ParamLayout, fisher_diagonal
 from skfisher.fisher._paths import group_sq_sums, split_paths
 
@@ -50,14 +50,13 @@ def test_exact_diagonal_matches_autograd_on_both_square_paths(problem):
 
 
 @pytest.mark.parametrize("estimator", ["exact", "sampled"])
-def test_diagonal_in_chunks_of_one_row_is_unchanged(problem, monkeypatch, estimator):
-    from skfisher.fisher import _squares
-
+def test_diagonal_in_chunks_of_one_row_is_unchanged(problem, estimator):
     net, X, _, _ = problem
     whole = fisher_diagonal(net, X, batch_size=5, estimator=estimator, random_state=0)
-    monkeypatch.setattr(_squares, "_SQ_ELEMENTS", 1)  # one row per product
+    with config_context(square_elements=1):  # one row per product
+        chunked = fisher_diagonal(net, X, batch_size=5, estimator=estimator, random_state=0)
     torch.testing.assert_close(
-        fisher_diagonal(net, X, batch_size=5, estimator=estimator, random_state=0),
+        chunked,
         whole,
         rtol=1e-12,
         atol=1e-15,
@@ -75,7 +74,7 @@ def test_sampled_diagonal_of_a_class_is_its_squared_gradient(problem):
     expectation = torch.zeros(layout.n_params, dtype=torch.float64)
     for c in range(p.shape[1]):
         sums = group_sq_sums(
-            net, X, layout, hooked, generic, lambda prob: torch.full((len(prob),), c)
+            net, X, layout, hooked, generic, lambda prob, c=c: torch.full((len(prob),), c)
         )
         got = torch.cat([sums[j] for j in range(len(layout.names))])
         torch.testing.assert_close(got, (J[:, c] ** 2).sum(0), rtol=1e-10, atol=1e-14)

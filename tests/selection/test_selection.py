@@ -5,6 +5,7 @@ import pytest
 import torch
 from _reference import brute_force_select, exact_greedy_select
 
+from skfisher import config_context
 from skfisher.fisher import _storage
 from skfisher.selection import _backends, _problem
 from skfisher.selection._select import greedy_select, select_batch
@@ -206,8 +207,8 @@ def test_chunked_reads_bound_memory_and_change_nothing(monkeypatch, dtype):
             yield start, chunk
 
     monkeypatch.setattr(_storage.EmbeddingRows, "chunks", spy)
-    monkeypatch.setattr(_storage, "_CPU_CHUNK_BYTES", 8 * 16 * 12)  # 12 float64 rows
-    chunked = _select(V, 5, **kwargs)
+    with config_context(cpu_chunk_bytes=8 * 16 * 12):  # 12 float64 rows
+        chunked = _select(V, 5, **kwargs)
     np.testing.assert_array_equal(chunked[0], whole[0])
     np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-6)
     # no full-size copy, whatever the storage type (float64 is read as views)
