@@ -143,7 +143,7 @@ def _mask_overlap(net, pool, fisher_rows, device):
     masks = [
         set(
             build_mask(
-                fisher_diagonal(model, rows, names=names, estimator=e, random_state=0),
+                fisher_diagonal(model, rows, names=names, method=e, random_state=0),
                 layout,
                 sparsity,
             ).tolist()

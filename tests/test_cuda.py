@@ -24,7 +24,14 @@ from skfisher import (
     profile_memory,
 )
 from skfisher.active import PoolLearner
-from skfisher.fisher import EmbeddingRows, ParamLayout, _persample, build_mask
+from skfisher.fisher import (
+    EmbeddingRows,
+    ParamLayout,
+    _diagonal,
+    _embeddings,
+    _persample,
+    build_mask,
+)
 from skfisher.nets import ResNet18
 from skfisher.selection import select_batch
 from skfisher.strategies import _fisher_mask
@@ -132,15 +139,15 @@ def test_host_storage_streams_pinned_memory_with_the_same_picks(nets, rows, monk
 
 @pytest.mark.parametrize("earlier_peak", [0, 2**29, 2**32])  # none, below, above the budget
 @pytest.mark.parametrize("work", ["fisher_diagonal", "masked_embeddings"])
-def test_auto_batch_size_stays_inside_free_memory(monkeypatch, work, earlier_peak):
+def test_auto_forward_batch_size_stays_inside_free_memory(monkeypatch, work, earlier_peak):
     """The batches stay inside the budget whether or not an earlier
-    allocation hides the probe's peak (auto_batch_size never resets it)."""
+    allocation hides the probe's peak (auto_forward_batch_size never resets it)."""
     device = torch.device(CUDA, torch.cuda.current_device())
     model = ResNet18(width=64).to(device).eval()  # full width: megabytes of memory a row
     X = torch.rand(2048, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     free = torch.cuda.mem_get_info(device)[0]
     budget = 2**30  # one batch's temporaries may take 1 GiB of the free memory
-    chosen, bases, auto = [], [], fisher.auto_batch_size
+    chosen, bases, auto = [], [], _persample.auto_forward_batch_size
 
     def auto_spy(*args):
         torch.cuda.synchronize(device)
@@ -154,14 +161,15 @@ def test_auto_batch_size_stays_inside_free_memory(monkeypatch, work, earlier_pea
         torch.cuda.reset_peak_memory_stats(device)  # the batches' peak from here
         return chosen[-1]
 
-    monkeypatch.setattr(fisher, "auto_batch_size", auto_spy)
+    for module in (_diagonal, _embeddings):  # where the two works look it up
+        monkeypatch.setattr(module, "auto_forward_batch_size", auto_spy)
     with config_context(forward_memory_fraction=budget / free):
         if work == "fisher_diagonal":
-            fisher.fisher_diagonal(model, X, batch_size="auto")
+            fisher.fisher_diagonal(model, X, forward_batch_size="auto")
         else:
             mask = build_mask(None, ParamLayout(model), 0.0005, method="random", random_state=0)
             out = torch.empty(len(X), 10, len(mask))  # on the host: only temporaries on the GPU
-            fisher.masked_embeddings(model, X, mask, batch_size="auto", out=out)
+            fisher.masked_embeddings(model, X, mask, forward_batch_size="auto", out=out)
     torch.cuda.synchronize(device)
     (batch,), (base,) = chosen, bases
     peak = torch.cuda.max_memory_allocated(device) - base

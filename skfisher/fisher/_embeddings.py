@@ -10,7 +10,13 @@ from ._factored import FactoredRows, output_factor
 from ._features import first_call, output_inputs
 from ._mask import output_params
 from ._paths import group_grads, split_paths
-from ._persample import ParamLayout, auto_batch_size, check_batch_size, eval_mode, iter_chunks
+from ._persample import (
+    ParamLayout,
+    auto_forward_batch_size,
+    check_forward_batch_size,
+    eval_mode,
+    iter_chunks,
+)
 from ._storage import EmbeddingRows, allocate
 
 __all__ = [
@@ -24,7 +30,14 @@ __all__ = [
 
 
 def masked_embeddings(
-    model, X, indices, *, weighting="fisher", batch_size="auto", dtype=torch.float32, out=None
+    model,
+    X,
+    indices,
+    *,
+    weighting="fisher",
+    forward_batch_size="auto",
+    dtype=torch.float32,
+    out=None,
 ):
     """Per-sample, per-class gradient embeddings on the masked parameters.
 
@@ -43,9 +56,9 @@ def masked_embeddings(
     indices : ndarray of shape (d,)
         Sorted flat parameter indices (see :func:`build_mask`).
     weighting : {"fisher", "unweighted"}, default="fisher"
-    batch_size : int or "auto", default="auto"
+    forward_batch_size : int or "auto", default="auto"
         Rows per forward pass; ``"auto"`` sizes batches from the free device
-        memory (see :func:`skfisher._persample.auto_batch_size`).
+        memory (see :func:`skfisher._persample.auto_forward_batch_size`).
     dtype : torch.dtype, default=torch.float32
         Storage type of the result when ``out`` is None.
     out : Tensor of shape (n, n_classes, d), default=None
@@ -61,7 +74,7 @@ def masked_embeddings(
     """
     if weighting not in ("fisher", "unweighted"):
         raise ValueError(f"weighting must be 'fisher' or 'unweighted'; got {weighting!r}.")
-    batch_size = check_batch_size(batch_size)
+    forward_batch_size = check_forward_batch_size(forward_batch_size)
     if out is not None and (out.ndim != 3 or len(out) != len(X) or out.shape[2] != len(indices)):
         raise ValueError(
             f"out must have shape ({len(X)}, n_classes, {len(indices)}); got {tuple(out.shape)}."
@@ -84,9 +97,9 @@ def masked_embeddings(
             )
             return torch.cat([grads[j] for j, _ in groups], dim=2)
 
-        if batch_size == "auto":
-            batch_size = auto_batch_size(model, X, embed)
-        for start, xb in iter_chunks(X, batch_size, model):
+        if forward_batch_size == "auto":
+            forward_batch_size = auto_forward_batch_size(model, X, embed)
+        for start, xb in iter_chunks(X, forward_batch_size, model):
             rows = embed(xb)
             if out is None:
                 out = torch.empty((len(X),) + rows.shape[1:], dtype=dtype, device=device)
@@ -158,7 +171,7 @@ def factored_embeddings(
     *,
     output_layer,
     weighting="fisher",
-    batch_size="auto",
+    forward_batch_size="auto",
     out=None,
     reduced=True,
 ):
@@ -177,7 +190,7 @@ def factored_embeddings(
         Sorted flat parameter indices, the whole output layer among them.
     output_layer : str
     weighting : {"fisher", "unweighted"}, default="fisher"
-    batch_size : int or "auto", default="auto"
+    forward_batch_size : int or "auto", default="auto"
     out : Tensor of shape (n, r, m), default=None
         Where to write ``G`` (any device and floating type); None allocates
         it (float32, on the model's device). Unused when ``m = 0``.
@@ -195,7 +208,7 @@ def factored_embeddings(
     G : Tensor of shape (n, r, m) or None
         ``out``; None when the mask holds the output layer only.
     """
-    batch_size = check_batch_size(batch_size)
+    forward_batch_size = check_forward_batch_size(forward_batch_size)
     layout = ParamLayout(model)
     device = model_device(model)
     module = dict(model.named_modules())[output_layer]
@@ -237,9 +250,9 @@ def factored_embeddings(
                 }
             return D, h, torch.cat([grads[j] for j, _ in groups], dim=2)
 
-        if batch_size == "auto":
-            batch_size = auto_batch_size(model, X, embed)
-        for start, xb in iter_chunks(X, batch_size, model):
+        if forward_batch_size == "auto":
+            forward_batch_size = auto_forward_batch_size(model, X, embed)
+        for start, xb in iter_chunks(X, forward_batch_size, model):
             Db, h, G = embed(xb)
             if D is None:
                 D = torch.empty((len(X),) + Db.shape[1:], dtype=torch.float64, device=device)
@@ -264,7 +277,7 @@ def stored_embeddings(
     dtype=torch.float64,
     device=None,
     storage="auto",
-    batch_size="auto",
+    forward_batch_size="auto",
     factored=True,
 ):
     """The embeddings of several sets of rows (a query's pool and labeled rows),
@@ -302,7 +315,12 @@ def stored_embeddings(
         if not factored:
             blocks.append(
                 masked_embeddings(
-                    model, X, indices, weighting=weighting, batch_size=batch_size, out=out
+                    model,
+                    X,
+                    indices,
+                    weighting=weighting,
+                    forward_batch_size=forward_batch_size,
+                    out=out,
                 )
             )
             continue
@@ -312,7 +330,7 @@ def stored_embeddings(
             indices,
             output_layer=output_layer,
             weighting=weighting,
-            batch_size=batch_size,
+            forward_batch_size=forward_batch_size,
             out=out if m else None,
         )
         G = None if G is None else EmbeddingRows(G.view(-1, m), device, group=r)

@@ -28,8 +28,8 @@ from ..utils._device import fitting_rows, free_memory
 
 __all__ = [
     "ParamLayout",
-    "auto_batch_size",
-    "check_batch_size",
+    "auto_forward_batch_size",
+    "check_forward_batch_size",
     "eval_mode",
     "hook_params",
     "iter_chunks",
@@ -51,18 +51,18 @@ def eval_mode(model):
             m.training = flag
 
 
-def iter_chunks(X, batch_size, model):
+def iter_chunks(X, forward_batch_size, model):
     """``(start, rows)`` chunks of X on the model's device, in its dtype."""
     p = next(model.parameters())
     X = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
-    for start in range(0, len(X), batch_size):
-        yield start, X[start : start + batch_size].to(device=p.device, dtype=p.dtype)
+    for start in range(0, len(X), forward_batch_size):
+        yield start, X[start : start + forward_batch_size].to(device=p.device, dtype=p.dtype)
 
 
 _PROBE_ROWS = 8
 
 
-def auto_batch_size(model, X, work):
+def auto_forward_batch_size(model, X, work):
     """Rows per pass for ``work(rows)`` on the model's device.
 
     On CUDA, ``work`` runs on a probe of ``_PROBE_ROWS`` rows and the batch is
@@ -98,17 +98,19 @@ def auto_batch_size(model, X, work):
         rows = min(2 * rows, fitting, len(X))
 
 
-def check_batch_size(batch_size):
-    """``batch_size`` if it is an int >= 1 or ``"auto"``; else a ValueError."""
-    if isinstance(batch_size, str) and batch_size == "auto":
-        return batch_size
+def check_forward_batch_size(forward_batch_size):
+    """``forward_batch_size`` if it is an int >= 1 or ``"auto"``; else a ValueError."""
+    if isinstance(forward_batch_size, str) and forward_batch_size == "auto":
+        return forward_batch_size
     if (
-        isinstance(batch_size, (int, np.integer))
-        and not isinstance(batch_size, bool)
-        and (batch_size >= 1)
+        isinstance(forward_batch_size, (int, np.integer))
+        and not isinstance(forward_batch_size, bool)
+        and (forward_batch_size >= 1)
     ):
-        return int(batch_size)
-    raise ValueError(f"batch_size must be an int >= 1 or 'auto'; got {batch_size!r}.")
+        return int(forward_batch_size)
+    raise ValueError(
+        f"forward_batch_size must be an int >= 1 or 'auto'; got {forward_batch_size!r}."
+    )
 
 
 class ParamLayout:

@@ -11,7 +11,8 @@ defaults to and combines a figure over processes (:meth:`LocalPool.max`).
 import numpy as np
 import torch
 
-from ._backends import FisherFactor, check_gain
+from ._backends import check_gain
+from ._fishers import FisherFactor
 
 __all__ = ["LocalPool", "greedy_loop"]
 
@@ -77,7 +78,7 @@ class LocalPool:
         return P[u].clone(), Q[u].clone(), backend.rows(u)
 
 
-def greedy_loop(P, Q, objective, backend, K, b, pool):
+def greedy_loop(P, Q, objective, backend, n_instances, b, pool):
     """Forward then backward greedy steps on the per-candidate state (in place).
 
     ``pool`` says where candidates live: :class:`LocalPool` or a sharded pool
@@ -101,7 +102,7 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
     order, gains, picked_rows = [], [], []
     built = backend.objective(objective)  # tr(A F) when the state was last built
 
-    for _ in range((b + 1) * K):
+    for _ in range((b + 1) * n_instances):
         score = _scores(P, Q, 1.0).masked_fill(chosen, -torch.inf)
         u, gain = pool.best(score, local_index)
         check_gain(gain, objective)
@@ -127,7 +128,9 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
             built = objective
     objective = backend.objective(objective)
     if b:
-        order, gains, objective = _backward(order, gains, objective, picked_rows, backend, K)
+        order, gains, objective = _backward(
+            order, gains, objective, picked_rows, backend, n_instances
+        )
     return order, gains, objective
 
 
@@ -148,7 +151,7 @@ def _members(backend, rows, objective):
     return E, W
 
 
-def _backward(order, gains, objective, rows, backend, K):
+def _backward(order, gains, objective, rows, backend, n_instances):
     """Backward steps: drop the chosen row whose removal raises ``tr(A F)`` least.
 
     For the chosen rows ``B`` (``rows``, in the order chosen), the backend's
@@ -163,7 +166,7 @@ def _backward(order, gains, objective, rows, backend, K):
     order, gains, rows = list(order), list(gains), list(rows)
     C, d = rows[0].shape
     E, W = _members(backend, rows, objective)
-    while len(order) > K:
+    while len(order) > n_instances:
         Ed = _block_diagonal(E, C)
         inc = (torch.linalg.inv(Ed) * _block_diagonal(W, C)).sum((1, 2))
         by_index = np.argsort(order)  # near-ties go to the lowest row index

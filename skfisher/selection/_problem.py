@@ -19,15 +19,16 @@ from sklearn.utils._param_validation import Interval
 from ..fisher._factored import FactoredRows
 from ..fisher._storage import STORAGE_DTYPES, EmbeddingRows
 from ..utils._device import fits, resolve_device
-from ._backends import BACKENDS, FisherFactor, FisherMatrix, cheaper_space
+from ._fishers import FisherFactor, FisherMatrix
 from ._greedy import greedy_loop
+from ._space import BACKENDS, cheaper_space
 
 __all__ = ["COMMON_CONSTRAINTS", "Problem", "prepare"]
 
 #: the parameters common to every selection entry (their ``validate_params``)
 COMMON_CONSTRAINTS = {
     "embeddings": ["array-like"],
-    "n_select": [Interval(numbers.Integral, 1, None, closed="left")],
+    "n_instances": [Interval(numbers.Integral, 1, None, closed="left")],
     "labeled_fisher": ["array-like", list, None],
     "n_labeled": [Interval(numbers.Integral, 0, None, closed="left")],
     "lam": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -193,12 +194,12 @@ def _check_resolvable(lam, scale):
 
 @dataclass(eq=False)
 class Problem:
-    """A validated selection: ``n_select`` picks, ``backward_steps`` removals,
+    """A validated selection: ``n_instances`` picks, ``backward_steps`` removals,
     the candidates' ``pool`` and the ``backend`` that holds their state."""
 
     backend: object
     pool: object
-    n_select: int
+    n_instances: int
     backward_steps: int
 
     def solve(self):
@@ -206,14 +207,14 @@ class Problem:
         each one's gain, and ``tr(A F_pool)`` of the batch."""
         P, Q, objective = self.backend.initial_state()
         order, gains, objective = greedy_loop(
-            P, Q, objective, self.backend, self.n_select, self.backward_steps, self.pool
+            P, Q, objective, self.backend, self.n_instances, self.backward_steps, self.pool
         )
         return np.asarray(order, dtype=np.int64), np.asarray(gains), objective
 
 
 def prepare(
     embeddings,
-    n_select,
+    n_instances,
     *,
     pool_fisher=None,
     labeled_fisher=None,
@@ -244,12 +245,12 @@ def prepare(
     if N == 0 or C == 0 or d == 0:
         raise ValueError(f"embeddings must be non-empty; got shape {(n, C, d)}.")
     b = _check_int("backward_steps", backward_steps, 0, N)
-    K = _check_int(
-        "n_select",
-        n_select,
+    n_instances = _check_int(
+        "n_instances",
+        n_instances,
         1,
         N // (b + 1),
-        f" with (backward_steps + 1) * n_select <= {N} candidates{pool.where}"
+        f" with (backward_steps + 1) * n_instances <= {N} candidates{pool.where}"
         if b
         else f" for {N} candidates{pool.where}",
     )
@@ -273,15 +274,15 @@ def prepare(
     )
     if labeled is not None and n_labeled == 0:
         raise ValueError("labeled_fisher is given but n_labeled is 0; pass n_labeled > 0.")
-    alpha = n_labeled / (n_labeled + K)
+    alpha = n_labeled / (n_labeled + n_instances)
     if n_labeled:
-        rows = rows.scaled(np.sqrt(K / (n_labeled + K)))  # Ṽ, without a copy
+        rows = rows.scaled(np.sqrt(n_instances / (n_labeled + n_instances)))  # Ṽ, without a copy
     _check_resolvable(lam, pool.max(_largest_trace(rows)))
     if space == "auto":
-        space = cheaper_space(rows, C, (2 * b + 1) * K, pool_f, labeled, dev)
+        space = cheaper_space(rows, C, (2 * b + 1) * n_instances, pool_f, labeled, dev)
     elif space == "gram" and (
         isinstance(pool_f, FisherMatrix) or isinstance(labeled, FisherMatrix)
     ):
         raise ValueError("space='gram' needs the Fisher matrices given as embeddings.")
     backend = BACKENDS[space](rows, C, pool_f, labeled, float(lam), alpha)
-    return Problem(backend, pool, K, b)
+    return Problem(backend, pool, n_instances, b)

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
 from .._config import get_config
 from ..fisher._diagonal import (
-    FISHER_ESTIMATORS,
+    DIAGONAL_METHODS,
     MASK_METHODS,
     ParamLayout,
     build_mask,
@@ -196,7 +196,7 @@ class FisherMask(BaseEstimator):
     _parameter_constraints = {
         "sparsity": [Interval(Real, 0, 1, closed="right")],
         "fisher_samples": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "fisher": [StrOptions(set(FISHER_ESTIMATORS))],
+        "fisher": [StrOptions(set(DIAGONAL_METHODS))],
         "max_candidates": [Interval(Integral, 1, None, closed="left"), None],
         "lam": [Interval(Real, 0, None, closed="neither")],
         "backward_steps": [Interval(Integral, 0, None, closed="left")],
@@ -331,7 +331,7 @@ class FisherMask(BaseEstimator):
                 dtype=storage_dtype(self.embedding_dtype),
                 device=device,
                 storage=self.storage,
-                batch_size=rows_per_pass,
+                forward_batch_size=rows_per_pass,
                 factored=get_config()["factored_output"],
             )
             for block in blocks:
@@ -412,8 +412,8 @@ class FisherMask(BaseEstimator):
             model,
             pool[rows],
             names=[layout.names[j] for j in candidates],
-            batch_size=rows_per_pass,
-            estimator=self.fisher,
+            forward_batch_size=rows_per_pass,
+            method=self.fisher,
             random_state=rng,
         )
         check_finite_outputs(diag, "Fisher diagonal", name)

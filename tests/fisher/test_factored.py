@@ -159,7 +159,7 @@ def test_factored_embeddings_are_the_masked_embeddings(weighting):
     mid = np.array([2, 9, 31, 36, 40, 47])  # entries of body.0, body.1 and body.3
     head, indices = _head_mask(layout, mid)
     dense = masked_embeddings(
-        model, X, indices, weighting=weighting, batch_size=4, dtype=torch.float64
+        model, X, indices, weighting=weighting, forward_batch_size=4, dtype=torch.float64
     )
     D, H, G = factored_embeddings(
         model,
@@ -167,7 +167,7 @@ def test_factored_embeddings_are_the_masked_embeddings(weighting):
         indices,
         output_layer="head",
         weighting=weighting,
-        batch_size=4,
+        forward_batch_size=4,
         out=torch.empty(11, 3, 6, dtype=torch.float64),
         reduced=False,
     )
@@ -211,7 +211,7 @@ def _embedded(model, X, indices, weighting, reduced):
         indices,
         output_layer="head",
         weighting=weighting,
-        batch_size=4,
+        forward_batch_size=4,
         reduced=reduced,
         out=out,
     )

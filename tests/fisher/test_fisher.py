@@ -41,7 +41,7 @@ def problem():
 def test_fisher_diagonal_matches_autograd(problem):
     net, X, J, p = problem
     expected = (p[:, :, None] * J**2).sum(1).mean(0)
-    got = fisher_diagonal(net, X, batch_size=3)
+    got = fisher_diagonal(net, X, forward_batch_size=3)
     assert got.dtype == torch.float64 and got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-14)
 
@@ -50,7 +50,9 @@ def test_fisher_diagonal_matches_autograd(problem):
 def test_masked_embeddings_match_autograd(problem, weighting):
     net, X, J, p = problem
     indices = np.sort(np.random.RandomState(0).choice(J.shape[2], 40, replace=False))
-    got = masked_embeddings(net, X, indices, weighting=weighting, batch_size=4, dtype=torch.float64)
+    got = masked_embeddings(
+        net, X, indices, weighting=weighting, forward_batch_size=4, dtype=torch.float64
+    )
     expected = J[:, :, indices]
     if weighting == "fisher":
         expected = expected * p.sqrt()[:, :, None]
@@ -61,9 +63,9 @@ def test_masked_embeddings_match_autograd(problem, weighting):
 def test_masked_embeddings_write_into_out(problem):
     net, X, J, p = problem
     indices = np.arange(0, J.shape[2], 3)
-    expected = masked_embeddings(net, X, indices, batch_size=3, dtype=torch.float64)
+    expected = masked_embeddings(net, X, indices, forward_batch_size=3, dtype=torch.float64)
     out = torch.full((7, 5, len(indices)), np.nan, dtype=torch.bfloat16)
-    got = masked_embeddings(net, X, indices, batch_size="auto", out=out)
+    got = masked_embeddings(net, X, indices, forward_batch_size="auto", out=out)
     assert got is out and torch.isfinite(got.float()).all()
     torch.testing.assert_close(got, expected.to(torch.bfloat16), rtol=0, atol=0)
     with pytest.raises(ValueError, match=rf"out must have shape \(7, n_classes, {len(indices)}\)"):
@@ -71,18 +73,18 @@ def test_masked_embeddings_write_into_out(problem):
     with pytest.raises(ValueError, match="out has 4 classes but the model outputs 5"):
         masked_embeddings(net, X, indices, out=out[:, :4].contiguous())
     for bad in (0, -2, 2.5, "big", True):
-        with pytest.raises(ValueError, match="batch_size must be an int >= 1 or 'auto'"):
-            fisher_diagonal(net, X, batch_size=bad)
+        with pytest.raises(ValueError, match="forward_batch_size must be an int >= 1 or 'auto'"):
+            fisher_diagonal(net, X, forward_batch_size=bad)
 
 
-def test_auto_batch_size_on_the_cpu_is_the_default(problem):
-    from skfisher.fisher._persample import auto_batch_size
+def test_auto_forward_batch_size_on_the_cpu_is_the_default(problem):
+    from skfisher.fisher._persample import auto_forward_batch_size
 
     net, X = problem[0], problem[1]
     probe = lambda xb: pytest.fail("no probe on the CPU")  # noqa: E731
-    assert auto_batch_size(net, X, probe) == get_config()["cpu_forward_batch_size"]
+    assert auto_forward_batch_size(net, X, probe) == get_config()["cpu_forward_batch_size"]
     with config_context(cpu_forward_batch_size=7):
-        assert auto_batch_size(net, X, probe) == 7
+        assert auto_forward_batch_size(net, X, probe) == 7
 
 
 def test_eval_mode_is_restored(problem):

@@ -37,7 +37,7 @@ def test_bare_estimator_equals_the_pipeline_by_hand(fitted_net, digits):
     # by hand: the same 64 Fisher rows, mask, embeddings and selection
     model = fitted_net.module_
     rows = np.sort(np.random.RandomState(0).choice(200, 64, replace=False))
-    mask = build_mask(fisher_diagonal(model, pool[rows], batch_size=128), ParamLayout(model), 0.002)
+    mask = build_mask(fisher_diagonal(model, pool[rows], forward_batch_size=128), ParamLayout(model), 0.002)
     V = masked_embeddings(model, pool, mask)
     np.testing.assert_array_equal(idx, select_batch(V.double(), 6, device="cpu"))
     assert gains.shape == (6,) and np.all(gains > 0)

@@ -16,8 +16,8 @@ import torch
 import skfisher
 from skfisher.fisher import _persample, _storage
 from skfisher.fisher._storage import EmbeddingRows, allocate, on_device
-from skfisher.selection import _backends, _problem
-from skfisher.selection._backends import FisherFactor
+from skfisher.selection import _problem, _space
+from skfisher.selection._fishers import FisherFactor
 from skfisher.utils._device import fits, fitting_rows, free_memory, phase, profile_memory
 
 GPU = torch.device("cuda", 0)  # constructing a device needs no GPU
@@ -118,7 +118,7 @@ class _FakeCudaModel:
 
 @pytest.fixture
 def probe(gpu, monkeypatch):
-    """``probe(n_rows, per_row)``: auto_batch_size on a fake GPU whose work takes
+    """``probe(n_rows, per_row)``: auto_forward_batch_size on a fake GPU whose work takes
     ``per_row`` bytes a row above the allocation; returns the batch and the
     probes' rows. Resetting the peak statistics fails the test."""
     monkeypatch.setattr(
@@ -127,7 +127,7 @@ def probe(gpu, monkeypatch):
     monkeypatch.setattr(
         torch.cuda,
         "reset_peak_memory_stats",
-        lambda device=None: pytest.fail("auto_batch_size reset the peak-memory statistics"),
+        lambda device=None: pytest.fail("auto_forward_batch_size reset the peak-memory statistics"),
     )
 
     def run(n_rows, per_row):
@@ -139,7 +139,7 @@ def probe(gpu, monkeypatch):
             gpu.peak = max(gpu.peak, gpu.allocated + len(rows) * per_row)
 
         X = np.zeros((n_rows, 1, 8, 8), dtype=np.float32)
-        return _persample.auto_batch_size(_FakeCudaModel(), X, work), probed
+        return _persample.auto_forward_batch_size(_FakeCudaModel(), X, work), probed
 
     return run
 
@@ -152,7 +152,7 @@ def probe(gpu, monkeypatch):
         (4 * GiB, 10 * GiB, 1),  # at least one row
     ],
 )
-def test_auto_batch_size_probe_arithmetic(gpu, probe, per_row, free, expected):
+def test_auto_forward_batch_size_probe_arithmetic(gpu, probe, per_row, free, expected):
     gpu.free, gpu.allocated = free, 3 * GiB
     gpu.peak = gpu.allocated  # no earlier peak above the allocation: the probe's shows
     assert probe(100, per_row) == (expected, [_persample._PROBE_ROWS])
@@ -163,13 +163,13 @@ def test_auto_batch_size_probe_arithmetic(gpu, probe, per_row, free, expected):
 
 
 def _budget_of(nbytes, gpu):
-    """Free memory and fraction giving auto_batch_size a budget of exactly ``nbytes``
+    """Free memory and fraction giving auto_forward_batch_size a budget of exactly ``nbytes``
     (the fraction inside the returned context)."""
     gpu.free, gpu.allocated = 4 * nbytes, 3 * GiB
     return skfisher.config_context(forward_memory_fraction=0.25)
 
 
-def test_auto_batch_size_grows_a_probe_whose_peak_is_hidden(gpu, probe):
+def test_auto_forward_batch_size_grows_a_probe_whose_peak_is_hidden(gpu, probe):
     """An earlier peak 1 GiB above the allocation hides the small probes'
     peaks; the probe doubles until its own peak shows, then is exact."""
     with _budget_of(3 * GiB, gpu):
@@ -180,7 +180,7 @@ def test_auto_batch_size_grows_a_probe_whose_peak_is_hidden(gpu, probe):
     assert gpu.calls.count("sync") == 2 * len(probed)
 
 
-def test_auto_batch_size_probes_stay_inside_the_budget(gpu, probe):
+def test_auto_forward_batch_size_probes_stay_inside_the_budget(gpu, probe):
     """Hidden probes grow no further than the budget allows at their bound."""
     budget = 3 * GiB
     with _budget_of(budget, gpu):
@@ -204,7 +204,7 @@ def test_auto_batch_size_probes_stay_inside_the_budget(gpu, probe):
         (20, 1280 * MiB, 48, [8, 16, 20]),
     ],
 )
-def test_auto_batch_size_sizes_from_the_bound_of_a_hidden_peak(
+def test_auto_forward_batch_size_sizes_from_the_bound_of_a_hidden_peak(
     gpu, probe, n_rows, hidden, expected, probes
 ):
     with _budget_of(3 * GiB, gpu):
@@ -213,9 +213,11 @@ def test_auto_batch_size_sizes_from_the_bound_of_a_hidden_peak(
     assert expected == fitting_rows(hidden / probes[-1], 3 * GiB)
 
 
-def test_auto_batch_size_skips_the_probe_for_tiny_inputs(gpu):
+def test_auto_forward_batch_size_skips_the_probe_for_tiny_inputs(gpu):
     X = np.zeros((_persample._PROBE_ROWS, 1, 8, 8), dtype=np.float32)
-    batch = _persample.auto_batch_size(_FakeCudaModel(), X, lambda rows: pytest.fail("probed"))
+    batch = _persample.auto_forward_batch_size(
+        _FakeCudaModel(), X, lambda rows: pytest.fail("probed")
+    )
     assert batch == skfisher.get_config()["cpu_forward_batch_size"]
 
 
@@ -271,15 +273,15 @@ def test_sample_space_only_when_its_grams_fit(gpu):
     n, C, d, steps = 50, 10, 5000, 10  # d large: the Gram form is cheaper
     rows = EmbeddingRows(torch.zeros(n * C, d), "cpu", group=C)
     pool = FisherFactor([rows], 1.0 / n)
-    costs = _backends._costs(rows, C, steps, pool, None)
+    costs = _space._costs(rows, C, steps, pool, None)
     assert costs["gram"] < costs["covariance"]
     # float64 rows of the candidates and the pool factor (here the same), and Z
     grams = 8 * (2 * n * C * d + n * C * (n * C + n * C))
     fraction = skfisher.get_config()["embedding_memory_fraction"]
     gpu.free = int(grams / fraction) + 8
-    assert _backends.cheaper_space(rows, C, steps, pool, None, GPU) == "gram"
+    assert _space.cheaper_space(rows, C, steps, pool, None, GPU) == "gram"
     gpu.free = int(grams / fraction) - 8
-    assert _backends.cheaper_space(rows, C, steps, pool, None, GPU) == "covariance"
+    assert _space.cheaper_space(rows, C, steps, pool, None, GPU) == "covariance"
     with skfisher.config_context(embedding_memory_fraction=fraction / 2):
         gpu.free = int(grams / fraction) + 8  # no longer fits in the smaller fraction
-        assert _backends.cheaper_space(rows, C, steps, pool, None, GPU) == "covariance"
+        assert _space.cheaper_space(rows, C, steps, pool, None, GPU) == "covariance"
