@@ -164,6 +164,34 @@ def factored_rows(model, X, indices, output_layer, *, reduced=True):
     return n_classes - 1 if reduced and not generic else n_classes
 
 
+def _factored_batch(model, xb, layout, module, groups, hooked, generic, weighting, reduced):
+    """``(D, h, G)`` of :func:`factored_embeddings` for a batch ``xb``: the output
+    block's factors and the other masked entries (None when there are none)."""
+    factors = []  # the rows the hooks' passes follow, kept for the output block
+
+    def rows(prob):
+        factors.append(output_factor(prob, weighting, reduced=True))
+        return factors[-1]
+
+    scale = weighting == "fisher"
+    # the hooks' forward pass (made first) also records the output layer;
+    # torch.func's batched forward passes do not count
+    with first_call(module) as recorded:
+        grads = hooked and group_grads(
+            model, xb, layout, hooked, [], scale_by_sqrt_p=scale, rows=rows if reduced else None
+        )
+    prob, h = output_inputs(model, module, xb, recorded if hooked else [])
+    D = factors[0] if factors else output_factor(prob, weighting, reduced=reduced)
+    if not groups:
+        return D, h, None
+    if generic:
+        grads = {
+            **(grads or {}),
+            **group_grads(model, xb, layout, [], generic, scale_by_sqrt_p=scale),
+        }
+    return D, h, torch.cat([grads[j] for j, _ in groups], dim=2)
+
+
 def factored_embeddings(
     model,
     X,
@@ -219,36 +247,9 @@ def factored_embeddings(
         reduced = reduced and not generic
 
         def embed(xb):
-            factors = []  # the rows the hooks' passes follow, kept for the output block
-
-            def rows(prob):
-                factors.append(output_factor(prob, weighting, reduced=True))
-                return factors[-1]
-
-            # the hooks' forward pass (made first) also records the output layer;
-            # torch.func's batched forward passes do not count
-            with first_call(module) as recorded:
-                grads = hooked and group_grads(
-                    model,
-                    xb,
-                    layout,
-                    hooked,
-                    [],
-                    scale_by_sqrt_p=weighting == "fisher",
-                    rows=rows if reduced else None,
-                )
-            prob, h = output_inputs(model, module, xb, recorded if hooked else [])
-            D = factors[0] if factors else output_factor(prob, weighting, reduced=reduced)
-            if not groups:
-                return D, h, None
-            if generic:
-                grads = {
-                    **(grads or {}),
-                    **group_grads(
-                        model, xb, layout, [], generic, scale_by_sqrt_p=weighting == "fisher"
-                    ),
-                }
-            return D, h, torch.cat([grads[j] for j, _ in groups], dim=2)
+            return _factored_batch(
+                model, xb, layout, module, groups, hooked, generic, weighting, reduced
+            )
 
         if forward_batch_size == "auto":
             forward_batch_size = auto_forward_batch_size(model, X, embed)

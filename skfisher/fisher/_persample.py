@@ -25,6 +25,7 @@ from torch import nn
 
 from .._config import get_config
 from ..utils._device import fitting_rows, free_memory
+from ._entries import plan_entries, weight_entries
 
 __all__ = [
     "ParamLayout",
@@ -256,7 +257,8 @@ def _layer_grad(module, pname, U, gout, index):
     """Per-sample gradient of ``module.<pname>`` at flat ``index`` (None: all) -> (B, m).
 
     ``U`` is :func:`_layer_input` of the layer; for a Linear or Conv2d weight,
-    ``index`` is planned as :class:`_Entries` (see :func:`_plan`).
+    ``index`` is planned as :class:`~skfisher.fisher._entries.WeightEntries`
+    (see :func:`~skfisher.fisher._entries.plan_entries`).
     """
     B = gout.shape[0]
     if isinstance(module, nn.BatchNorm2d):
@@ -273,45 +275,7 @@ def _layer_grad(module, pname, U, gout, index):
         )
         return g if index is None else g[:, index]
     # weight entry (o, k) = sum over positions of gout[o] * input[k]
-    return _weight_entries(_output_grad(module, gout), U, index)
-
-
-class _Entries:
-    """Flat weight entries ``index = o * K + k`` and how to compute them, planned
-    once a call: the output rows they fall in, and whether those rows are
-    dense enough for one matmul."""
-
-    def __init__(self, index, n_k):
-        self.index = index
-        self.rows, self.pos = torch.unique(index // n_k, return_inverse=True)
-        self.cols = index % n_k
-        self.dense = len(self.rows) * n_k <= get_config()["dense_ratio"] * len(index)
-
-
-def _plan(module, pname, index):
-    """``index`` as :class:`_Entries` for a Linear or Conv2d weight; else as given."""
-    if index is None or pname != "weight" or isinstance(module, nn.BatchNorm2d):
-        return index
-    return _Entries(index, module.weight[0].numel())
-
-
-def _weight_entries(G, U, entries):
-    """Per-sample ``Σ_l G[b, o, l] U[b, k, l]`` at :class:`_Entries` (None: all).
-
-    Entries that fill enough of their output rows come from one batched
-    matmul over those rows (BLAS-efficient); sparse ones from products of
-    the gathered rows, in chunks that bound the temporaries.
-    """
-    B, _, L = G.shape
-    if entries is None:
-        return torch.bmm(G, U.transpose(1, 2)).reshape(B, -1)
-    if entries.dense:
-        return torch.bmm(G[:, entries.rows], U.transpose(1, 2))[:, entries.pos, entries.cols]
-    n_k = U.shape[1]
-    step = max(get_config()["gather_elements"] // (B * L), 1)
-    return torch.cat(
-        [(G[:, i // n_k] * U[:, i % n_k]).sum(-1) for i in entries.index.split(step)], dim=1
-    )
+    return weight_entries(_output_grad(module, gout), U, index)
 
 
 def _record(model, x, layout, groups):
@@ -409,7 +373,7 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, rows=Non
     prob = logp.detach().exp()
     weights = prob.sqrt() if scale_by_sqrt_p else torch.ones_like(prob)
     inputs = {id(m): _layer_input(m, records[id(m)][0].detach()) for m in mods}
-    groups = [(j, _plan(*layout.owners[j], index)) for j, index in groups]
+    groups = [(j, plan_entries(*layout.owners[j], index)) for j, index in groups]
     outputs = [records[id(m)][1] for m in mods]
     passes = _output_grads(
         logp, outputs, weights, rows=None if rows is None else rows(prob).to(logp.dtype)

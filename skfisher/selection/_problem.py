@@ -192,6 +192,31 @@ def _check_resolvable(lam, scale):
         )
 
 
+def _candidates(embeddings):
+    """``(V, (n, C, d))``: the embeddings as a validated tensor (None for
+    FisherMask's :class:`FactoredRows`) and their shape."""
+    if isinstance(embeddings, FactoredRows):  # FisherMask's output-layer factors
+        C = embeddings.group
+        return None, (embeddings.shape[0] // C, C, embeddings.shape[1])
+    V = _to_tensor("embeddings", embeddings, (3,))
+    return V, tuple(V.shape)
+
+
+def _check_counts(pool, shape, n_instances, backward_steps):
+    """``(backward_steps, n_instances)`` checked against the candidates of ``pool``
+    (over every process) and the embeddings' ``shape``."""
+    N = pool.n_total
+    if N == 0 or 0 in shape[1:]:
+        raise ValueError(f"embeddings must be non-empty; got shape {shape}.")
+    b = _check_int("backward_steps", backward_steps, 0, N)
+    where = (
+        f" with (backward_steps + 1) * n_instances <= {N} candidates{pool.where}"
+        if b
+        else f" for {N} candidates{pool.where}"
+    )
+    return b, _check_int("n_instances", n_instances, 1, N // (b + 1), where)
+
+
 @dataclass(eq=False)
 class Problem:
     """A validated selection: ``n_instances`` picks, ``backward_steps`` removals,
@@ -234,26 +259,9 @@ def prepare(
     ``space`` is ``"auto"``, ``"covariance"`` or ``"gram"``.
     """
     dev = resolve_device(device)
-    if isinstance(embeddings, FactoredRows):  # FisherMask's output-layer factors
-        V, C, d = None, embeddings.group, embeddings.shape[1]
-        n = embeddings.shape[0] // C
-    else:
-        V = _to_tensor("embeddings", embeddings, (3,))
-        n, C, d = V.shape
+    V, (n, C, d) = _candidates(embeddings)
     pool = make_pool(n, dev)
-    N = pool.n_total
-    if N == 0 or C == 0 or d == 0:
-        raise ValueError(f"embeddings must be non-empty; got shape {(n, C, d)}.")
-    b = _check_int("backward_steps", backward_steps, 0, N)
-    n_instances = _check_int(
-        "n_instances",
-        n_instances,
-        1,
-        N // (b + 1),
-        f" with (backward_steps + 1) * n_instances <= {N} candidates{pool.where}"
-        if b
-        else f" for {N} candidates{pool.where}",
-    )
+    b, n_instances = _check_counts(pool, (n, C, d), n_instances, backward_steps)
     _check_lam(lam)
     # beside the embeddings: A, F and the set-up's A F A (d x d), P and Q, a step's products
     reserve = 8 * (4 * d * d + 4 * n * C * C)

@@ -209,7 +209,7 @@ def test_a_layer_that_does_not_reach_the_output_has_zero_gradients():
 
 @pytest.mark.parametrize("pattern", ["dense", "sparse"])
 def test_weight_entries_both_paths_match_the_full_gradient(pattern):
-    from skfisher.fisher import _persample
+    from skfisher.fisher import _entries
 
     g = torch.Generator().manual_seed(0)
     G, U = torch.randn(3, 6, 5, generator=g), torch.randn(3, 40, 5, generator=g)
@@ -221,6 +221,6 @@ def test_weight_entries_both_paths_match_the_full_gradient(pattern):
     rows = torch.unique(index // 40)
     assert (len(rows) * 40 <= 10 * len(index)) == (pattern == "dense")
     with config_context(dense_ratio=10, gather_elements=3 * 5 * 2):  # two entries a chunk
-        entries = _persample._Entries(index, 40)
+        entries = _entries.WeightEntries(index, 40)
         assert entries.dense == (pattern == "dense")
-        torch.testing.assert_close(_persample._weight_entries(G, U, entries), full[:, index])
+        torch.testing.assert_close(_entries.weight_entries(G, U, entries), full[:, index])
