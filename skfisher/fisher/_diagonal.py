@@ -1,5 +1,5 @@
 """Fisher information of a network: its diagonal, the sparse mask, and the
-masked per-class gradient embeddings (design notes §1).
+masked per-class gradient embeddings (docs/design.md, The algorithm).
 
 All functions take a ``torch.nn.Module`` that returns logits and inputs as a
 float tensor or array of shape (n, ...) (images, sequences, tabular rows);
@@ -7,8 +7,8 @@ BatchNorm runs in eval mode and no augmentation is applied. Work is chunked
 by ``forward_batch_size`` rows, which bounds memory.
 
 Per-sample gradients come from layer hooks for the layers that allow it
-(:mod:`skfisher._persample`) and from torch.func for every other parameter
-(:mod:`skfisher._funcgrad`); a model may mix both. Either way a row's output
+(:mod:`skfisher.fisher._persample`) and from torch.func for every other parameter
+(:mod:`skfisher.fisher._funcgrad`); a model may mix both. Either way a row's output
 must not depend on the other rows of its batch.
 """
 
@@ -82,7 +82,7 @@ def fisher_diagonal(
         Parameters to compute; the others are left at zero. None: all.
     forward_batch_size : int or "auto", default="auto"
         Rows per forward pass; ``"auto"`` sizes batches from the free device
-        memory (see :func:`skfisher._persample.auto_forward_batch_size`).
+        memory (see :func:`skfisher.fisher._persample.auto_forward_batch_size`).
     method : {"exact", "sampled"}, default="exact"
     random_state : int, RandomState instance or None, default=None
         Draws the classes of ``method="sampled"``.

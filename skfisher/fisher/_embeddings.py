@@ -1,5 +1,5 @@
-"""Masked per-class gradient embeddings (design notes §1), dense or with the
-output layer's block factored (:mod:`skfisher._factored`), and the one
+"""Masked per-class gradient embeddings (docs/design.md, The algorithm), dense or with the
+output layer's block factored (:mod:`skfisher.fisher._factored`), and the one
 buffer a query stores them in."""
 
 import torch
@@ -58,7 +58,7 @@ def masked_embeddings(
     weighting : {"fisher", "unweighted"}, default="fisher"
     forward_batch_size : int or "auto", default="auto"
         Rows per forward pass; ``"auto"`` sizes batches from the free device
-        memory (see :func:`skfisher._persample.auto_forward_batch_size`).
+        memory (see :func:`skfisher.fisher._persample.auto_forward_batch_size`).
     dtype : torch.dtype, default=torch.float32
         Storage type of the result when ``out`` is None.
     out : Tensor of shape (n, n_classes, d), default=None
@@ -113,7 +113,7 @@ def masked_embeddings(
 
 def factorable_output(model, X, output_layer):
     """Whether the output layer's embedding block is ``D_x ⊗ h_x`` (see
-    :mod:`skfisher._factored`).
+    :mod:`skfisher.fisher._factored`).
 
     True when ``output_layer`` is a ``Linear`` owning its parameters alone,
     called once per forward pass on one vector per row, and its output, on a
@@ -207,7 +207,7 @@ def factored_embeddings(
 
     For a mask that holds the whole output layer of a model where
     :func:`factorable_output` is true, ``V_x = [D_x ⊗ h_xᵀ | G_x]`` (see
-    :mod:`skfisher._factored`): the output block needs one forward pass
+    :mod:`skfisher.fisher._factored`): the output block needs one forward pass
     (no backward pass), and ``G_x`` the masked entries of the other layers.
 
     Parameters
@@ -285,11 +285,11 @@ def stored_embeddings(
     stored once, in one buffer of type ``dtype``.
 
     With ``factored`` and a model where :func:`factorable_output` holds, each
-    set is a :class:`~skfisher._factored.FactoredRows` (with the reduced
+    set is a :class:`~skfisher.fisher._factored.FactoredRows` (with the reduced
     rows of :func:`factored_embeddings`) whose stored part is its non-output
     entries; otherwise an (n_i, C, d) tensor. Either way the sets are views of
     one buffer on ``device`` or in host memory (see
-    :func:`~skfisher._storage.allocate`), with room for the selection's state
+    :func:`~skfisher.fisher._storage.allocate`), with room for the selection's state
     kept in reserve.
 
     Returns
@@ -341,7 +341,7 @@ def stored_embeddings(
 
 def block_tensors(block):
     """The stored tensors of an embedding block: the tensor itself, or the
-    factors of a :class:`~skfisher._factored.FactoredRows` (its stored rows last)."""
+    factors of a :class:`~skfisher.fisher._factored.FactoredRows` (its stored rows last)."""
     if not isinstance(block, FactoredRows):
         return [block]
     return [block.D, block.H] + ([] if block.G is None else [block.G.data])

@@ -12,7 +12,7 @@ gradients of the other masked entries in ``G_x`` (C x m). Stored this way a
 candidate takes ``h + C² + C m`` numbers instead of ``C (C h + m)``, and every
 product the selection needs costs about a factor ``C`` less on the output
 block. :class:`FactoredRows` serves the same products as
-:class:`~skfisher._storage.EmbeddingRows`; its columns are the output
+:class:`~skfisher.fisher._storage.EmbeddingRows`; its columns are the output
 layer's ``(k, j)`` entries, class-major, followed by the ``m`` others (the
 selection does not depend on the order of the columns, as long as every
 Fisher it reads uses the same).

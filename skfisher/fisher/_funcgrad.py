@@ -1,6 +1,6 @@
 """Per-sample, per-class gradients of log-probabilities for any parameter, by torch.func.
 
-The generic counterpart of the layer hooks in :mod:`skfisher._persample`:
+The generic counterpart of the layer hooks in :mod:`skfisher.fisher._persample`:
 ``vmap`` over the rows of ``jacrev`` of one row's log-probabilities, taken
 with ``functional_call`` with respect to the requested parameter tensors
 only (every other parameter and buffer is read from the model). This works
@@ -114,7 +114,7 @@ def func_class_grads(model, x, names, indices, *, scale_by_sqrt_p=False, max_ele
 def func_sum_sq_grads(model, x, names, *, classes=None, max_elements=None):
     """Sums over the rows of ``x`` of squared per-sample gradients, for the Fisher diagonal.
 
-    The generic counterpart of :func:`skfisher._squares.sum_sq_grads`:
+    The generic counterpart of :func:`skfisher.fisher._squares.sum_sq_grads`:
     without ``classes``, ``Σ_b Σ_c p_c (∂ log p_c / ∂θ)²``; with ``classes``,
     ``Σ_b (∂ log p_{classes[b]} / ∂θ)²``.
 

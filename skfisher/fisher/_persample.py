@@ -8,12 +8,12 @@ layer's input and output gradient, and only the requested entries are
 computed: a conv weight entry is a sum over positions of output gradient times
 input patch, so no full per-sample gradient is formed for a sparse mask. The
 Fisher diagonal's sums of squares build on the same records in
-:mod:`skfisher._squares`.
+:mod:`skfisher.fisher._squares`.
 
 Supported layers: ``Conv2d`` (groups=1, zero padding), ``Linear`` and
 ``BatchNorm2d`` in eval mode with running statistics, each called once per
 forward pass and owning its parameters alone. Every other parameter takes the
-generic path of :mod:`skfisher._funcgrad` (:func:`hook_params` decides).
+generic path of :mod:`skfisher.fisher._funcgrad` (:func:`hook_params` decides).
 """
 
 import contextlib
@@ -356,7 +356,7 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, rows=Non
     rows : callable, default=None
         Instead of one pass per class, one pass per row ``k`` of
         ``rows(prob)`` (B, r, C): the gradients of ``Σ_c rows[:, k, c] log p_c``
-        (e.g. the reduced rows of :func:`skfisher._factored.output_factor`).
+        (e.g. the reduced rows of :func:`skfisher.fisher._factored.output_factor`).
 
     Yields
     ------

@@ -1,8 +1,8 @@
 """Sums over rows of squared per-sample gradients, for the Fisher diagonal.
 
-The same layer records as :mod:`skfisher._persample` (one forward pass, then
+The same layer records as :mod:`skfisher.fisher._persample` (one forward pass, then
 ``C - 1`` backward passes to the layer outputs along the reduced output rows
-of :func:`skfisher._factored.output_factor`, or one for a sampled class);
+of :func:`skfisher.fisher._factored.output_factor`, or one for a sampled class);
 only the squares summed over rows are kept, accumulated layer by layer over
 the backward passes.
 """

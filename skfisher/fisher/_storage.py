@@ -45,7 +45,7 @@ def on_device(device, storage, nbytes):
     """Whether :func:`allocate` keeps ``nbytes`` of stored rows on ``device``.
 
     Always off CUDA and with ``storage="device"``; never with ``"host"``;
-    with ``"auto"`` when they fit (see :func:`skfisher._device.fits`).
+    with ``"auto"`` when they fit (see :func:`skfisher.utils._device.fits`).
     """
     device = torch.device(device)
     return (

@@ -25,7 +25,7 @@ __all__ = ["Backend", "check_gain", "removal_state"]
 
 
 class Backend(Protocol):
-    """The products of a greedy step (see :func:`skfisher._greedy.greedy_loop`).
+    """The products of a greedy step (see :func:`skfisher.selection._greedy.greedy_loop`).
 
     ``shape`` is ``(n, C)``, the local candidates and classes; ``dim`` is
     ``d``. Below ``rebuild_below`` times its value at the last build,
@@ -62,8 +62,8 @@ def removal_state(BA0, B):
     """``E = N⁻¹`` and ``B A = N⁻¹ B A0`` with ``N = I + B A0 Bᵀ``, by Cholesky.
 
     ``E = I - B A Bᵀ`` is small for rows that ``A`` pins down well; taken
-    from ``N`` it keeps its digits, where ``I - B A Bᵀ`` would not (design
-    notes §6). For rows that span the space, factor ``A⁻¹`` instead.
+    from ``N`` it keeps its digits, where ``I - B A Bᵀ`` would not
+    (docs/design.md, Numerics). For rows that span the space, factor ``A⁻¹`` instead.
     """
     N = BA0 @ B.T
     N = (N + N.T) / 2

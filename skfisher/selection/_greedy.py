@@ -1,10 +1,10 @@
 """The greedy loop of the Fisher selection: forward steps on the incremental
 per-candidate state, then backward (removal) steps on a fresh factorisation.
 
-The loop (:func:`greedy_loop`) asks a :class:`~skfisher._backends.Backend`
+The loop (:func:`greedy_loop`) asks a :class:`~skfisher.selection._backends.Backend`
 for the products of a step and a pool object where the candidates live:
 :class:`LocalPool` (all in this process), or a pool sharded over processes
-(:class:`skfisher.distributed.ShardedPool`). A pool also says what ``F_pool``
+(:class:`skfisher.selection._sharded.ShardedPool`). A pool also says what ``F_pool``
 defaults to and combines a figure over processes (:meth:`LocalPool.max`).
 """
 
@@ -18,7 +18,8 @@ __all__ = ["LocalPool", "greedy_loop"]
 
 
 def _update_state(P, Q, T, R, S_inv, Qu):
-    """Rank-C update of every candidate's P_x, Q_x after a step (design notes §1).
+    """Rank-C update of every candidate's P_x, Q_x after a step (docs/design.md,
+    Greedy selection and Woodbury updates).
 
     ``P -= T S⁻¹ Tᵀ`` and ``Q -= R S⁻¹ Tᵀ + T S⁻¹ Rᵀ - T S⁻¹ Qu S⁻¹ Tᵀ``,
     written as ``Q -= X Tᵀ + T Xᵀ`` with ``X = R S⁻¹ - ½ T S⁻¹ Qu S⁻¹``; in
@@ -53,7 +54,7 @@ def argmax_lowest(score):
 
 
 class LocalPool:
-    """All candidates live in this process (see :mod:`skfisher.distributed`)."""
+    """All candidates live in this process (see :mod:`skfisher.selection._sharded`)."""
 
     where = ""  # for messages: where the candidates are
 
@@ -118,7 +119,7 @@ def greedy_loop(P, Q, objective, backend, n_instances, b, pool):
         if mine:
             chosen[u - pool.offset] = True
         # the state's rounding errors are relative to its build: when tr(A F)
-        # has dropped far below that, rebuild it (design notes §6); the running
+        # has dropped far below that, rebuild it (docs/design.md, Numerics); the running
         # value is accurate to rounding relative to the build, ample for this test
         if built > 0 and not objective > backend.rebuild_below * built:
             try:

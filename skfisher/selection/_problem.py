@@ -2,10 +2,10 @@
 
 :func:`prepare` validates the inputs against each other (shapes, sizes,
 finiteness, ``lam`` against float64's resolution of the embeddings), stores
-the embeddings once (:class:`~skfisher._storage.EmbeddingRows`, on the device
+the embeddings once (:class:`~skfisher.fisher._storage.EmbeddingRows`, on the device
 or the host, with the memory the state needs in reserve), builds the Fishers
 and picks the backend. Both :func:`skfisher.selection.select_batch` and
-:func:`skfisher.distributed.select_batch_sharded` go through it; the type
+:func:`skfisher.selection.select_batch_sharded` go through it; the type
 and range checks of their parameters are their ``validate_params``.
 """
 
@@ -64,7 +64,7 @@ def _place(t, device, storage, reserve=0):
 
     ``storage="auto"`` keeps rows already on the device there, and moves host
     rows to the device when they and ``reserve`` bytes fit (see
-    :func:`skfisher._device.fits`); host rows stay as given (pass pinned
+    :func:`skfisher.utils._device.fits`); host rows stay as given (pass pinned
     tensors for the fastest streaming).
     """
     if storage == "device" or device.type == "cpu":
@@ -254,7 +254,7 @@ def prepare(
     """A :class:`Problem` from the arguments of ``select_batch``.
 
     ``make_pool(n, device)`` gives the pool that holds this process's ``n``
-    candidates (:class:`~skfisher._greedy.LocalPool` or a sharded pool); it
+    candidates (:class:`~skfisher.selection._greedy.LocalPool` or a sharded pool); it
     defaults ``F_pool`` and makes the ``lam`` check agree over processes.
     ``space`` is ``"auto"``, ``"covariance"`` or ``"gram"``.
     """

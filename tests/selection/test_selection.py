@@ -1,4 +1,4 @@
-"""select_batch against the brute-force algebra of the design notes."""
+"""select_batch against the brute-force algebra of docs/design.md (Greedy selection)."""
 
 import numpy as np
 import pytest
