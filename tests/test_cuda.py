@@ -9,11 +9,12 @@ with faked device figures in tests/test_memory_sizing.py.
 import copy
 import os
 import pickle
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_distributed import CASES, _free_port, _problem
 
 from skfisher import (
     FisherMask,
@@ -35,6 +36,10 @@ from skfisher.fisher import (
 from skfisher.nets import ResNet18
 from skfisher.selection import select_batch
 from skfisher.strategies import _fisher_mask
+
+# the distributed cases live beside the selection tests, a folder pytest may not have visited
+sys.path.append(str(Path(__file__).parent / "selection"))
+from test_distributed import CASES, _free_port, _problem  # noqa: E402
 
 CUDA = "cuda"
 LOW_PRECISION_RTOL = {"float32": 1e-6, "bfloat16": 1e-3, "float16": 1e-3}  # objective drift
