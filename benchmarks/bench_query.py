@@ -24,7 +24,6 @@ Usage: python benchmarks/bench_query.py [--digits] [--device cuda] [--pool 5750 
 """
 
 import argparse
-import contextlib
 import datetime
 import os
 import platform
@@ -35,10 +34,9 @@ import numpy as np
 import torch
 from _common import RESULTS, device_name, synchronize, timed, write_result
 
-from skfisher import FisherMask, ResNet18Classifier
+from skfisher import FisherMask, ResNet18Classifier, config_context
 from skfisher.datasets import FASHION_MNIST_DEFAULT_PATH, load_digits_images, load_split
 from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, mask_candidates
-from skfisher.strategies import _fisher_mask
 
 
 def reference_setting(args, device):
@@ -74,17 +72,6 @@ LABELS = {
     "fisher_mask_dense": "FisherMask, dense embeddings",
     "bait_dense": "BAIT, dense embeddings",
 }
-
-
-@contextlib.contextmanager
-def _factored(on):
-    """FisherMask's output-layer factors on or off inside the block."""
-    saved = _fisher_mask._FACTORED
-    _fisher_mask._FACTORED = on
-    try:
-        yield
-    finally:
-        _fisher_mask._FACTORED = saved
 
 
 def _digits_round(quick):
@@ -156,7 +143,7 @@ def _mask_overlap(net, pool, fisher_rows, device):
     masks = [
         set(
             build_mask(
-                fisher_diagonal(model, rows, names=names, estimator=e, random_state=0),
+                fisher_diagonal(model, rows, names=names, method=e, random_state=0),
                 layout,
                 sparsity,
             ).tolist()
@@ -261,10 +248,10 @@ def floor_setting(spec, device):
     runs += [(name, QUERIES[base], False) for name, base in DENSE.items()]
     for name, params, factored in runs:
         strategy = FisherMask(random_state=0, **params)
-        with _factored(factored):
+        with config_context(factored_output=factored):
             strategy(net, pool[:64], n_instances=2, X_labeled=spec["X_lab"])  # warm-up
             _, seconds = timed(
-                lambda: strategy(net, pool, n_instances=K, X_labeled=spec["X_lab"]), device
+                lambda s=strategy: s(net, pool, n_instances=K, X_labeled=spec["X_lab"]), device
             )
         queries[name] = _query_record(
             net, pool, strategy, params, seconds, predict_seconds, fit_seconds, device

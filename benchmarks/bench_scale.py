@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from _common import RESULTS, device_name, synchronize, timed, write_result
 
-from skfisher import FisherMask, ResNet18Classifier, profile_memory
-from skfisher.fisher._storage import fits, storage_dtype
+from skfisher import FisherMask, ResNet18Classifier, get_config, profile_memory
+from skfisher.fisher import STORAGE_DTYPES
 
 TARGETS = {  # the issue's targets on one H100, as (width, pool, K): limits
     (16, 50000, 1000): {"seconds_total": 15.0},
@@ -80,6 +80,12 @@ def check_targets(entry):
     return verdict
 
 
+def _fits(device, nbytes):
+    """Whether ``nbytes`` of embeddings fit where FisherMask would keep them on the GPU."""
+    free = torch.cuda.mem_get_info(device)[0]
+    return nbytes <= get_config()["embedding_memory_fraction"] * free
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", type=int, nargs="+", default=[5750, 20000, 50000])
@@ -90,8 +96,9 @@ def main(argv=None):
     parser.add_argument("--fisher-samples", type=int, default=1024)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    for dtype in args.dtypes:
-        storage_dtype(dtype)
+    unknown = sorted(set(args.dtypes) - set(STORAGE_DTYPES))
+    if unknown:
+        parser.error(f"--dtypes must be among {sorted(STORAGE_DTYPES)}; got {unknown}")
     device = torch.device(args.device)
     tag = "gpu" if device.type == "cuda" else "cpu"
     path = RESULTS / f"bench_scale-{tag}.json"
@@ -109,8 +116,8 @@ def main(argv=None):
                 # float64 first: the reference of the low-precision runs
                 reference, reason = None, "float64 not in --dtypes"
                 for dtype in sorted(args.dtypes, key=lambda t: t != "float64"):
-                    nbytes = n * 10 * d * storage_dtype(dtype).itemsize
-                    if dtype == "float64" and device.type == "cuda" and not fits(device, nbytes):
+                    nbytes = n * 10 * d * STORAGE_DTYPES[dtype].itemsize
+                    if dtype == "float64" and device.type == "cuda" and not _fits(device, nbytes):
                         reason = f"float64 embeddings ({nbytes / 2**30:.1f} GB) do not fit"
                         continue
                     _, entry = query(net, images[:n], K, dtype, args)

@@ -84,14 +84,16 @@ def set_config(
         embeddings (and the selection's state) may take; beyond it they stay
         in host memory and are streamed in chunks.
     chunk_memory_fraction : float, default=0.025
-        Fraction of the free memory for one float64 chunk of embedding rows
-        (a selection step holds a few such chunks).
+        Fraction of the free memory of the selection's device for one
+        float64 chunk of embedding rows, or, on CUDA, for the float64
+        temporaries of one chunk of candidates whose output-layer block is
+        factored (a selection step holds a few such chunks).
     cpu_chunk_bytes : int, default=64 MiB
-        Cap on one chunk of embedding rows on the CPU (cache-sized chunks,
-        bounded temporaries).
+        Cap on one float64 chunk of embedding rows off CUDA (cache-sized
+        chunks, bounded temporaries).
     factored_chunk_bytes : int, default=64 MiB
         Float64 temporaries of one chunk of candidates whose output-layer
-        block is factored, on the CPU.
+        block is factored, off CUDA.
     forward_memory_fraction : float, default=0.15
         Fraction of the free GPU memory one forward batch of the Fisher
         passes may take when ``forward_batch_size="auto"``.

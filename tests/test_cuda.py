@@ -9,19 +9,37 @@ with faked device figures in tests/test_memory_sizing.py.
 import copy
 import os
 import pickle
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_distributed import CASES, _free_port, _problem
 
-from skfisher import FisherMask, ResNet18Classifier, fisher, profile_memory
+from skfisher import (
+    FisherMask,
+    ResNet18Classifier,
+    config_context,
+    fisher,
+    get_config,
+    profile_memory,
+)
 from skfisher.active import PoolLearner
-from skfisher.fisher import EmbeddingRows, ParamLayout, _persample, _storage, build_mask
+from skfisher.fisher import (
+    EmbeddingRows,
+    ParamLayout,
+    _diagonal,
+    _embeddings,
+    _persample,
+    build_mask,
+)
 from skfisher.nets import ResNet18
 from skfisher.selection import select_batch
 from skfisher.strategies import _fisher_mask
-from skfisher.utils import _device
+
+# the distributed cases live beside the selection tests, a folder pytest may not have visited
+sys.path.append(str(Path(__file__).parent / "selection"))
+from test_distributed import CASES, _free_port, _problem  # noqa: E402
 
 CUDA = "cuda"
 LOW_PRECISION_RTOL = {"float32": 1e-6, "bfloat16": 1e-3, "float16": 1e-3}  # objective drift
@@ -95,8 +113,8 @@ def test_low_precision_storage_on_cuda_stays_within_the_objective_drift(nets, ro
 
 @pytest.mark.parametrize("storage", ["host", "auto"])
 def test_host_storage_streams_pinned_memory_with_the_same_picks(nets, rows, monkeypatch, storage):
-    if storage == "auto":  # embeddings that do not fit on the device go to the host
-        monkeypatch.setattr(_device, "_DEVICE_FRACTION", 1e-12)
+    # with "auto", embeddings that do not fit on the device go to the host
+    fraction = 1e-12 if storage == "auto" else None
     seen, streamed = {}, []
     prepare, chunks = _fisher_mask.prepare, EmbeddingRows.chunks
 
@@ -111,7 +129,8 @@ def test_host_storage_streams_pinned_memory_with_the_same_picks(nets, rows, monk
 
     monkeypatch.setattr(_fisher_mask, "prepare", prepare_spy)
     monkeypatch.setattr(EmbeddingRows, "chunks", chunks_spy)
-    idx_gpu, gains_gpu, gpu = _query(nets["cuda64"], rows, storage=storage)
+    with config_context(embedding_memory_fraction=fraction):
+        idx_gpu, gains_gpu, gpu = _query(nets["cuda64"], rows, storage=storage)
     V = seen["V"].G.data  # the stored (non-output) entries of the factored rows
     assert V.device.type == "cpu" and V.is_pinned()
     assert gpu.last_query_["storage"] == "host"
@@ -125,16 +144,15 @@ def test_host_storage_streams_pinned_memory_with_the_same_picks(nets, rows, monk
 
 @pytest.mark.parametrize("earlier_peak", [0, 2**29, 2**32])  # none, below, above the budget
 @pytest.mark.parametrize("work", ["fisher_diagonal", "masked_embeddings"])
-def test_auto_batch_size_stays_inside_free_memory(monkeypatch, work, earlier_peak):
+def test_auto_forward_batch_size_stays_inside_free_memory(monkeypatch, work, earlier_peak):
     """The batches stay inside the budget whether or not an earlier
-    allocation hides the probe's peak (auto_batch_size never resets it)."""
+    allocation hides the probe's peak (auto_forward_batch_size never resets it)."""
     device = torch.device(CUDA, torch.cuda.current_device())
     model = ResNet18(width=64).to(device).eval()  # full width: megabytes of memory a row
     X = torch.rand(2048, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     free = torch.cuda.mem_get_info(device)[0]
     budget = 2**30  # one batch's temporaries may take 1 GiB of the free memory
-    monkeypatch.setattr(_persample, "_BATCH_FRACTION", budget / free)
-    chosen, bases, auto = [], [], fisher.auto_batch_size
+    chosen, bases, auto = [], [], _persample.auto_forward_batch_size
 
     def auto_spy(*args):
         torch.cuda.synchronize(device)
@@ -148,18 +166,20 @@ def test_auto_batch_size_stays_inside_free_memory(monkeypatch, work, earlier_pea
         torch.cuda.reset_peak_memory_stats(device)  # the batches' peak from here
         return chosen[-1]
 
-    monkeypatch.setattr(fisher, "auto_batch_size", auto_spy)
-    if work == "fisher_diagonal":
-        fisher.fisher_diagonal(model, X, batch_size="auto")
-    else:
-        mask = build_mask(None, ParamLayout(model), 0.0005, method="random", random_state=0)
-        out = torch.empty(len(X), 10, len(mask))  # on the host: only temporaries on the GPU
-        fisher.masked_embeddings(model, X, mask, batch_size="auto", out=out)
+    for module in (_diagonal, _embeddings):  # where the two works look it up
+        monkeypatch.setattr(module, "auto_forward_batch_size", auto_spy)
+    with config_context(forward_memory_fraction=budget / free):
+        if work == "fisher_diagonal":
+            fisher.fisher_diagonal(model, X, forward_batch_size="auto")
+        else:
+            mask = build_mask(None, ParamLayout(model), 0.0005, method="random", random_state=0)
+            out = torch.empty(len(X), 10, len(mask))  # on the host: only temporaries on the GPU
+            fisher.masked_embeddings(model, X, mask, forward_batch_size="auto", out=out)
     torch.cuda.synchronize(device)
     (batch,), (base,) = chosen, bases
     peak = torch.cuda.max_memory_allocated(device) - base
     if earlier_peak < budget:  # the probe's peak shows, at once or once it has grown
-        assert _persample._PROBE_ROWS < batch < _persample._MAX_BATCH, batch
+        assert _persample._PROBE_ROWS < batch < get_config()["max_forward_batch_size"], batch
     else:  # sized from the hidden bound: 4 GiB over 8 rows, 2 rows in 1 GiB
         assert 1 <= batch <= 2, batch
     # the probe's memory per row, extrapolated to the batch, holds (10 % slack)
@@ -175,9 +195,7 @@ def test_chunks_stay_inside_free_memory(monkeypatch):
     free = torch.cuda.mem_get_info(device)[0]
     rows = EmbeddingRows(V.view(n * C, d), device, group=C)
     assert C <= rows.chunk_rows
-    assert 8 * d * rows.chunk_rows <= 1.001 * _storage._CHUNK_FRACTION * free
-    # small chunks, so that a step streams many of them
-    monkeypatch.setattr(_storage, "_CHUNK_FRACTION", 0.9 * 2**23 / free)
+    assert 8 * d * rows.chunk_rows <= 1.001 * get_config()["chunk_memory_fraction"] * free
     sizes, chunks = [], EmbeddingRows.chunks
 
     def chunks_spy(self, dtype=None):
@@ -189,9 +207,11 @@ def test_chunks_stay_inside_free_memory(monkeypatch):
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
-    idx, _, objective = select_batch(
-        V, 5, device=device, storage="host", space="covariance", return_gains=True
-    )
+    # small chunks, so that a step streams many of them
+    with config_context(chunk_memory_fraction=0.9 * 2**23 / free):
+        idx, _, objective = select_batch(
+            V, 5, device=device, storage="host", space="covariance", return_gains=True
+        )
     peak = torch.cuda.max_memory_allocated(device) - base
     assert len(sizes) > 100 and max(sizes) <= 2**23
     # the state (A, F: 2 d x d; P, Q and a step's products: 4 n C x C) and a few chunks

@@ -363,9 +363,9 @@ def _device_description(device):
 
     import torch
 
-    from ..nets._classifier import resolve_device
+    from ..utils._device import auto_device
 
-    resolved = torch.device(resolve_device(device))
+    resolved = torch.device(auto_device(device))
     if resolved.type == "cuda":
         return torch.cuda.get_device_name(resolved)
     n = torch.get_num_threads()

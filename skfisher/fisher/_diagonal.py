@@ -1,14 +1,14 @@
 """Fisher information of a network: its diagonal, the sparse mask, and the
-masked per-class gradient embeddings (design notes §1).
+masked per-class gradient embeddings (docs/design.md, The algorithm).
 
 All functions take a ``torch.nn.Module`` that returns logits and inputs as a
 float tensor or array of shape (n, ...) (images, sequences, tabular rows);
 BatchNorm runs in eval mode and no augmentation is applied. Work is chunked
-by ``batch_size`` rows, which bounds memory.
+by ``forward_batch_size`` rows, which bounds memory.
 
 Per-sample gradients come from layer hooks for the layers that allow it
-(:mod:`skfisher._persample`) and from torch.func for every other parameter
-(:mod:`skfisher._funcgrad`); a model may mix both. Either way a row's output
+(:mod:`skfisher.fisher._persample`) and from torch.func for every other parameter
+(:mod:`skfisher.fisher._funcgrad`); a model may mix both. Either way a row's output
 must not depend on the other rows of its batch.
 """
 
@@ -19,10 +19,16 @@ from ..utils._device import model_device
 from ._embeddings import factorable_output, factored_embeddings, masked_embeddings
 from ._mask import MASK_METHODS, build_mask, mask_candidates, mask_summary, output_params
 from ._paths import group_sq_sums, split_paths
-from ._persample import ParamLayout, auto_batch_size, check_batch_size, eval_mode, iter_chunks
+from ._persample import (
+    ParamLayout,
+    auto_forward_batch_size,
+    check_forward_batch_size,
+    eval_mode,
+    iter_chunks,
+)
 
 __all__ = [
-    "FISHER_ESTIMATORS",
+    "DIAGONAL_METHODS",
     "MASK_METHODS",
     "ParamLayout",
     "build_mask",
@@ -36,7 +42,7 @@ __all__ = [
 ]
 
 
-FISHER_ESTIMATORS = ("exact", "sampled")
+DIAGONAL_METHODS = ("exact", "sampled")
 
 
 def _class_sampler(uniform):
@@ -52,14 +58,14 @@ def _class_sampler(uniform):
 
 
 def fisher_diagonal(
-    model, X, *, names=None, batch_size="auto", estimator="exact", random_state=None
+    model, X, *, names=None, forward_batch_size="auto", method="exact", random_state=None
 ):
     """Diagonal of the expected Fisher under the model's own predictions.
 
     ``F_ii = (1/m) Σ_x Σ_c p_c(x) (∂ log p_c(x) / ∂θ_i)²`` over the ``m`` rows
     of ``X``; no labels are used.
 
-    ``estimator="exact"`` takes ``C - 1`` backward passes per batch (along rows
+    ``method="exact"`` takes ``C - 1`` backward passes per batch (along rows
     ``R`` with ``Rᵀ R = Σ_c p_c (e_c - p)(e_c - p)ᵀ``, which give the same sum
     on the layer hooks' path; ``C`` on the torch.func path); ``"sampled"``
     one per row: it draws a class ``c_x ~ p(x)`` for each row and returns
@@ -74,21 +80,21 @@ def fisher_diagonal(
     X : Tensor or ndarray of shape (m, ...)
     names : list of str, default=None
         Parameters to compute; the others are left at zero. None: all.
-    batch_size : int or "auto", default="auto"
+    forward_batch_size : int or "auto", default="auto"
         Rows per forward pass; ``"auto"`` sizes batches from the free device
-        memory (see :func:`skfisher._persample.auto_batch_size`).
-    estimator : {"exact", "sampled"}, default="exact"
+        memory (see :func:`skfisher.fisher._persample.auto_forward_batch_size`).
+    method : {"exact", "sampled"}, default="exact"
     random_state : int, RandomState instance or None, default=None
-        Draws the classes of ``estimator="sampled"``.
+        Draws the classes of ``method="sampled"``.
 
     Returns
     -------
     diag : Tensor of shape (n_params,), dtype float64, on the model's device
         In ``model.named_parameters()`` order.
     """
-    batch_size = check_batch_size(batch_size)
-    if estimator not in FISHER_ESTIMATORS:
-        raise ValueError(f"estimator must be one of {FISHER_ESTIMATORS}; got {estimator!r}.")
+    forward_batch_size = check_forward_batch_size(forward_batch_size)
+    if method not in DIAGONAL_METHODS:
+        raise ValueError(f"method must be one of {DIAGONAL_METHODS}; got {method!r}.")
     rng = check_random_state(random_state)
     layout = ParamLayout(model)
     if names is not None and set(names) - set(layout.names):
@@ -104,13 +110,13 @@ def fisher_diagonal(
 
         def sq_sums(xb):
             classes = None
-            if estimator == "sampled":
+            if method == "sampled":
                 classes = _class_sampler(rng.random_sample(len(xb)))
             return group_sq_sums(model, xb, layout, hooked, generic, classes)
 
-        if batch_size == "auto":
-            batch_size = auto_batch_size(model, X, sq_sums)
-        for _, xb in iter_chunks(X, batch_size, model):
+        if forward_batch_size == "auto":
+            forward_batch_size = auto_forward_batch_size(model, X, sq_sums)
+        for _, xb in iter_chunks(X, forward_batch_size, model):
             for j, sq in sq_sums(xb).items():
                 diag[layout.offsets[j] : layout.offsets[j] + layout.sizes[j]] += sq.double()
     return diag / len(X)

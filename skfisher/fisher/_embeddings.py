@@ -1,5 +1,5 @@
-"""Masked per-class gradient embeddings (design notes §1), dense or with the
-output layer's block factored (:mod:`skfisher._factored`), and the one
+"""Masked per-class gradient embeddings (docs/design.md, The algorithm), dense or with the
+output layer's block factored (:mod:`skfisher.fisher._factored`), and the one
 buffer a query stores them in."""
 
 import torch
@@ -10,7 +10,13 @@ from ._factored import FactoredRows, output_factor
 from ._features import first_call, output_inputs
 from ._mask import output_params
 from ._paths import group_grads, split_paths
-from ._persample import ParamLayout, auto_batch_size, check_batch_size, eval_mode, iter_chunks
+from ._persample import (
+    ParamLayout,
+    auto_forward_batch_size,
+    check_forward_batch_size,
+    eval_mode,
+    iter_chunks,
+)
 from ._storage import EmbeddingRows, allocate
 
 __all__ = [
@@ -24,7 +30,14 @@ __all__ = [
 
 
 def masked_embeddings(
-    model, X, indices, *, weighting="fisher", batch_size="auto", dtype=torch.float32, out=None
+    model,
+    X,
+    indices,
+    *,
+    weighting="fisher",
+    forward_batch_size="auto",
+    dtype=torch.float32,
+    out=None,
 ):
     """Per-sample, per-class gradient embeddings on the masked parameters.
 
@@ -43,9 +56,9 @@ def masked_embeddings(
     indices : ndarray of shape (d,)
         Sorted flat parameter indices (see :func:`build_mask`).
     weighting : {"fisher", "unweighted"}, default="fisher"
-    batch_size : int or "auto", default="auto"
+    forward_batch_size : int or "auto", default="auto"
         Rows per forward pass; ``"auto"`` sizes batches from the free device
-        memory (see :func:`skfisher._persample.auto_batch_size`).
+        memory (see :func:`skfisher.fisher._persample.auto_forward_batch_size`).
     dtype : torch.dtype, default=torch.float32
         Storage type of the result when ``out`` is None.
     out : Tensor of shape (n, n_classes, d), default=None
@@ -61,7 +74,7 @@ def masked_embeddings(
     """
     if weighting not in ("fisher", "unweighted"):
         raise ValueError(f"weighting must be 'fisher' or 'unweighted'; got {weighting!r}.")
-    batch_size = check_batch_size(batch_size)
+    forward_batch_size = check_forward_batch_size(forward_batch_size)
     if out is not None and (out.ndim != 3 or len(out) != len(X) or out.shape[2] != len(indices)):
         raise ValueError(
             f"out must have shape ({len(X)}, n_classes, {len(indices)}); got {tuple(out.shape)}."
@@ -84,9 +97,9 @@ def masked_embeddings(
             )
             return torch.cat([grads[j] for j, _ in groups], dim=2)
 
-        if batch_size == "auto":
-            batch_size = auto_batch_size(model, X, embed)
-        for start, xb in iter_chunks(X, batch_size, model):
+        if forward_batch_size == "auto":
+            forward_batch_size = auto_forward_batch_size(model, X, embed)
+        for start, xb in iter_chunks(X, forward_batch_size, model):
             rows = embed(xb)
             if out is None:
                 out = torch.empty((len(X),) + rows.shape[1:], dtype=dtype, device=device)
@@ -100,7 +113,7 @@ def masked_embeddings(
 
 def factorable_output(model, X, output_layer):
     """Whether the output layer's embedding block is ``D_x ⊗ h_x`` (see
-    :mod:`skfisher._factored`).
+    :mod:`skfisher.fisher._factored`).
 
     True when ``output_layer`` is a ``Linear`` owning its parameters alone,
     called once per forward pass on one vector per row, and its output, on a
@@ -151,6 +164,34 @@ def factored_rows(model, X, indices, output_layer, *, reduced=True):
     return n_classes - 1 if reduced and not generic else n_classes
 
 
+def _factored_batch(model, xb, layout, module, groups, hooked, generic, weighting, reduced):
+    """``(D, h, G)`` of :func:`factored_embeddings` for a batch ``xb``: the output
+    block's factors and the other masked entries (None when there are none)."""
+    factors = []  # the rows the hooks' passes follow, kept for the output block
+
+    def rows(prob):
+        factors.append(output_factor(prob, weighting, reduced=True))
+        return factors[-1]
+
+    scale = weighting == "fisher"
+    # the hooks' forward pass (made first) also records the output layer;
+    # torch.func's batched forward passes do not count
+    with first_call(module) as recorded:
+        grads = hooked and group_grads(
+            model, xb, layout, hooked, [], scale_by_sqrt_p=scale, rows=rows if reduced else None
+        )
+    prob, h = output_inputs(model, module, xb, recorded if hooked else [])
+    D = factors[0] if factors else output_factor(prob, weighting, reduced=reduced)
+    if not groups:
+        return D, h, None
+    if generic:
+        grads = {
+            **(grads or {}),
+            **group_grads(model, xb, layout, [], generic, scale_by_sqrt_p=scale),
+        }
+    return D, h, torch.cat([grads[j] for j, _ in groups], dim=2)
+
+
 def factored_embeddings(
     model,
     X,
@@ -158,7 +199,7 @@ def factored_embeddings(
     *,
     output_layer,
     weighting="fisher",
-    batch_size="auto",
+    forward_batch_size="auto",
     out=None,
     reduced=True,
 ):
@@ -166,7 +207,7 @@ def factored_embeddings(
 
     For a mask that holds the whole output layer of a model where
     :func:`factorable_output` is true, ``V_x = [D_x ⊗ h_xᵀ | G_x]`` (see
-    :mod:`skfisher._factored`): the output block needs one forward pass
+    :mod:`skfisher.fisher._factored`): the output block needs one forward pass
     (no backward pass), and ``G_x`` the masked entries of the other layers.
 
     Parameters
@@ -177,7 +218,7 @@ def factored_embeddings(
         Sorted flat parameter indices, the whole output layer among them.
     output_layer : str
     weighting : {"fisher", "unweighted"}, default="fisher"
-    batch_size : int or "auto", default="auto"
+    forward_batch_size : int or "auto", default="auto"
     out : Tensor of shape (n, r, m), default=None
         Where to write ``G`` (any device and floating type); None allocates
         it (float32, on the model's device). Unused when ``m = 0``.
@@ -195,7 +236,7 @@ def factored_embeddings(
     G : Tensor of shape (n, r, m) or None
         ``out``; None when the mask holds the output layer only.
     """
-    batch_size = check_batch_size(batch_size)
+    forward_batch_size = check_forward_batch_size(forward_batch_size)
     layout = ParamLayout(model)
     device = model_device(model)
     module = dict(model.named_modules())[output_layer]
@@ -206,40 +247,13 @@ def factored_embeddings(
         reduced = reduced and not generic
 
         def embed(xb):
-            factors = []  # the rows the hooks' passes follow, kept for the output block
+            return _factored_batch(
+                model, xb, layout, module, groups, hooked, generic, weighting, reduced
+            )
 
-            def rows(prob):
-                factors.append(output_factor(prob, weighting, reduced=True))
-                return factors[-1]
-
-            # the hooks' forward pass (made first) also records the output layer;
-            # torch.func's batched forward passes do not count
-            with first_call(module) as recorded:
-                grads = hooked and group_grads(
-                    model,
-                    xb,
-                    layout,
-                    hooked,
-                    [],
-                    scale_by_sqrt_p=weighting == "fisher",
-                    rows=rows if reduced else None,
-                )
-            prob, h = output_inputs(model, module, xb, recorded if hooked else [])
-            D = factors[0] if factors else output_factor(prob, weighting, reduced=reduced)
-            if not groups:
-                return D, h, None
-            if generic:
-                grads = {
-                    **(grads or {}),
-                    **group_grads(
-                        model, xb, layout, [], generic, scale_by_sqrt_p=weighting == "fisher"
-                    ),
-                }
-            return D, h, torch.cat([grads[j] for j, _ in groups], dim=2)
-
-        if batch_size == "auto":
-            batch_size = auto_batch_size(model, X, embed)
-        for start, xb in iter_chunks(X, batch_size, model):
+        if forward_batch_size == "auto":
+            forward_batch_size = auto_forward_batch_size(model, X, embed)
+        for start, xb in iter_chunks(X, forward_batch_size, model):
             Db, h, G = embed(xb)
             if D is None:
                 D = torch.empty((len(X),) + Db.shape[1:], dtype=torch.float64, device=device)
@@ -264,18 +278,18 @@ def stored_embeddings(
     dtype=torch.float64,
     device=None,
     storage="auto",
-    batch_size="auto",
+    forward_batch_size="auto",
     factored=True,
 ):
     """The embeddings of several sets of rows (a query's pool and labeled rows),
     stored once, in one buffer of type ``dtype``.
 
     With ``factored`` and a model where :func:`factorable_output` holds, each
-    set is a :class:`~skfisher._factored.FactoredRows` (with the reduced
+    set is a :class:`~skfisher.fisher._factored.FactoredRows` (with the reduced
     rows of :func:`factored_embeddings`) whose stored part is its non-output
     entries; otherwise an (n_i, C, d) tensor. Either way the sets are views of
     one buffer on ``device`` or in host memory (see
-    :func:`~skfisher._storage.allocate`), with room for the selection's state
+    :func:`~skfisher.fisher._storage.allocate`), with room for the selection's state
     kept in reserve.
 
     Returns
@@ -302,7 +316,12 @@ def stored_embeddings(
         if not factored:
             blocks.append(
                 masked_embeddings(
-                    model, X, indices, weighting=weighting, batch_size=batch_size, out=out
+                    model,
+                    X,
+                    indices,
+                    weighting=weighting,
+                    forward_batch_size=forward_batch_size,
+                    out=out,
                 )
             )
             continue
@@ -312,7 +331,7 @@ def stored_embeddings(
             indices,
             output_layer=output_layer,
             weighting=weighting,
-            batch_size=batch_size,
+            forward_batch_size=forward_batch_size,
             out=out if m else None,
         )
         G = None if G is None else EmbeddingRows(G.view(-1, m), device, group=r)
@@ -322,7 +341,7 @@ def stored_embeddings(
 
 def block_tensors(block):
     """The stored tensors of an embedding block: the tensor itself, or the
-    factors of a :class:`~skfisher._factored.FactoredRows` (its stored rows last)."""
+    factors of a :class:`~skfisher.fisher._factored.FactoredRows` (its stored rows last)."""
     if not isinstance(block, FactoredRows):
         return [block]
     return [block.D, block.H] + ([] if block.G is None else [block.G.data])

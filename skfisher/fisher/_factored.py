@@ -12,7 +12,7 @@ gradients of the other masked entries in ``G_x`` (C x m). Stored this way a
 candidate takes ``h + C² + C m`` numbers instead of ``C (C h + m)``, and every
 product the selection needs costs about a factor ``C`` less on the output
 block. :class:`FactoredRows` serves the same products as
-:class:`~skfisher._storage.EmbeddingRows`; its columns are the output
+:class:`~skfisher.fisher._storage.EmbeddingRows`; its columns are the output
 layer's ``(k, j)`` entries, class-major, followed by the ``m`` others (the
 selection does not depend on the order of the columns, as long as every
 Fisher it reads uses the same).
@@ -27,11 +27,10 @@ fewer per candidate.
 
 import torch
 
+from .._config import get_config
 from ..utils._device import fitting_rows, free_memory
 
 __all__ = ["FactoredRows", "output_factor"]
-
-_CHUNK_BYTES = 64 * 2**20  # float64 temporaries of one chunk of candidates
 
 
 def output_factor(prob, weighting="fisher", *, reduced=False):
@@ -91,7 +90,11 @@ class FactoredRows:
         self.n_out = self.n_classes * self.h
         self.m = 0 if G is None else G.shape[1]
         row_bytes = 8 * self.group * (self.n_out + self.m) + 8 * self.n_classes**2 * self.h
-        budget = _CHUNK_BYTES if self.device.type != "cuda" else 0.025 * free_memory(self.device)
+        config = get_config()
+        if self.device.type == "cuda":
+            budget = config["chunk_memory_fraction"] * free_memory(self.device)
+        else:
+            budget = config["factored_chunk_bytes"]
         self.chunk = fitting_rows(row_bytes, budget)
 
     @property

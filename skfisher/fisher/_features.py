@@ -38,7 +38,7 @@ def output_inputs(model, module, xb, recorded):
     return torch.softmax(logits, dim=1), h
 
 
-def output_layer_inputs(model, X, *, output_layer="fc", batch_size=256):
+def output_layer_inputs(model, X, *, output_layer="fc", forward_batch_size=256):
     """What the output layer sees (the penultimate features) and the logits.
 
     Parameters
@@ -48,7 +48,7 @@ def output_layer_inputs(model, X, *, output_layer="fc", batch_size=256):
     X : Tensor or ndarray of shape (n, c, h, w)
     output_layer : str, default="fc"
         Module name of the output layer; its input is captured by a hook.
-    batch_size : int, default=256
+    forward_batch_size : int, default=256
 
     Returns
     -------
@@ -58,7 +58,7 @@ def output_layer_inputs(model, X, *, output_layer="fc", batch_size=256):
     layer = model.get_submodule(output_layer)
     features, logits = [], []
     with eval_mode(model), torch.no_grad():
-        for _, xb in iter_chunks(X, batch_size, model):
+        for _, xb in iter_chunks(X, forward_batch_size, model):
             with first_call(layer) as seen:
                 logits.append(model(xb))
             features.append(seen[0][0].flatten(1))

@@ -1,6 +1,6 @@
 """Per-sample, per-class gradients of log-probabilities for any parameter, by torch.func.
 
-The generic counterpart of the layer hooks in :mod:`skfisher._persample`:
+The generic counterpart of the layer hooks in :mod:`skfisher.fisher._persample`:
 ``vmap`` over the rows of ``jacrev`` of one row's log-probabilities, taken
 with ``functional_call`` with respect to the requested parameter tensors
 only (every other parameter and buffer is read from the model). This works
@@ -17,13 +17,16 @@ import warnings
 import torch
 from torch.func import functional_call, jacrev, vmap
 
+from .._config import get_config
+
 __all__ = ["func_class_grads", "func_rows_per_chunk", "func_sum_sq_grads"]
 
-_MAX_ELEMENTS = 2**24  # values of one chunk's (rows, classes, params) Jacobian
 
-
-def func_rows_per_chunk(n_classes, n_values, max_elements=_MAX_ELEMENTS):
-    """Rows whose ``(rows, n_classes, n_values)`` Jacobian fits in ``max_elements``."""
+def func_rows_per_chunk(n_classes, n_values, max_elements=None):
+    """Rows whose ``(rows, n_classes, n_values)`` Jacobian fits in ``max_elements``
+    (None: the configuration's ``jacobian_elements``)."""
+    if max_elements is None:
+        max_elements = get_config()["jacobian_elements"]
     return max(1, max_elements // max(1, n_classes * n_values))
 
 
@@ -71,9 +74,7 @@ def _chunk_grads(model, x, names, indices, *, scale_by_sqrt_p, classes, max_elem
         yield grads
 
 
-def func_class_grads(
-    model, x, names, indices, *, scale_by_sqrt_p=False, max_elements=_MAX_ELEMENTS
-):
+def func_class_grads(model, x, names, indices, *, scale_by_sqrt_p=False, max_elements=None):
     """Per-sample, per-class gradients of ``log p_c`` on chosen parameter entries.
 
     Parameters
@@ -86,9 +87,10 @@ def func_class_grads(
         Local flat entries of each parameter (None: all entries).
     scale_by_sqrt_p : bool, default=False
         Multiply row ``c`` of each sample by ``√p_c``.
-    max_elements : int, default=2**24
+    max_elements : int, default=None
         Bound on the values of one chunk's full Jacobian (a chunk holds at
-        least one row).
+        least one row); None: the configuration's ``jacobian_elements``
+        (see :func:`skfisher.set_config`).
 
     Returns
     -------
@@ -109,10 +111,10 @@ def func_class_grads(
     return [torch.cat(part) for part in zip(*chunks)]
 
 
-def func_sum_sq_grads(model, x, names, *, classes=None, max_elements=_MAX_ELEMENTS):
+def func_sum_sq_grads(model, x, names, *, classes=None, max_elements=None):
     """Sums over the rows of ``x`` of squared per-sample gradients, for the Fisher diagonal.
 
-    The generic counterpart of :func:`skfisher._squares.sum_sq_grads`:
+    The generic counterpart of :func:`skfisher.fisher._squares.sum_sq_grads`:
     without ``classes``, ``Σ_b Σ_c p_c (∂ log p_c / ∂θ)²``; with ``classes``,
     ``Σ_b (∂ log p_{classes[b]} / ∂θ)²``.
 
@@ -126,9 +128,10 @@ def func_sum_sq_grads(model, x, names, *, classes=None, max_elements=_MAX_ELEMEN
         A function of the probabilities (B, C) of the rows of ``x`` giving
         each row's class (int64 of shape (B,)); called once, whatever the
         chunks.
-    max_elements : int, default=2**24
+    max_elements : int, default=None
         Bound on the values of one chunk's full Jacobian (a chunk holds at
-        least one row).
+        least one row); None: the configuration's ``jacobian_elements``
+        (see :func:`skfisher.set_config`).
 
     Returns
     -------

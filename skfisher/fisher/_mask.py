@@ -1,4 +1,5 @@
-"""The Fisher mask: which parameters' entries the embeddings keep (design notes §1)."""
+"""The Fisher mask: which parameters' entries the embeddings keep
+(docs/design.md, The algorithm)."""
 
 import math
 

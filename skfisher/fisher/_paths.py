@@ -1,9 +1,9 @@
 """Which per-sample path computes each parameter, and both paths' results for a batch.
 
-Layer hooks (:mod:`skfisher._persample`, :mod:`skfisher._squares`) serve the
-layers that allow them; torch.func (:mod:`skfisher._funcgrad`) every other
+Layer hooks (:mod:`skfisher.fisher._persample`, :mod:`skfisher.fisher._squares`) serve the
+layers that allow them; torch.func (:mod:`skfisher.fisher._funcgrad`) every other
 parameter. A group is ``(param_no, local entries or None)`` in a
-:class:`~skfisher._persample.ParamLayout`.
+:class:`~skfisher.fisher._persample.ParamLayout`.
 """
 
 import torch
@@ -27,7 +27,7 @@ def group_grads(model, xb, layout, hooked, generic, *, scale_by_sqrt_p, rows=Non
     per-sample, per-class gradients of ``log p_c`` on the group's entries.
 
     With ``rows`` (a function of the probabilities, see
-    :func:`~skfisher._persample.per_class_grads`), the hooks' rows are those
+    :func:`~skfisher.fisher._persample.per_class_grads`), the hooks' rows are those
     instead of the classes; the torch.func path has no such rows, so
     ``generic`` must then be empty.
     """

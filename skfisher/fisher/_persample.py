@@ -8,12 +8,12 @@ layer's input and output gradient, and only the requested entries are
 computed: a conv weight entry is a sum over positions of output gradient times
 input patch, so no full per-sample gradient is formed for a sparse mask. The
 Fisher diagonal's sums of squares build on the same records in
-:mod:`skfisher._squares`.
+:mod:`skfisher.fisher._squares`.
 
 Supported layers: ``Conv2d`` (groups=1, zero padding), ``Linear`` and
 ``BatchNorm2d`` in eval mode with running statistics, each called once per
 forward pass and owning its parameters alone. Every other parameter takes the
-generic path of :mod:`skfisher._funcgrad` (:func:`hook_params` decides).
+generic path of :mod:`skfisher.fisher._funcgrad` (:func:`hook_params` decides).
 """
 
 import contextlib
@@ -23,12 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._config import get_config
 from ..utils._device import fitting_rows, free_memory
+from ._entries import plan_entries, weight_entries
 
 __all__ = [
     "ParamLayout",
-    "auto_batch_size",
-    "check_batch_size",
+    "auto_forward_batch_size",
+    "check_forward_batch_size",
     "eval_mode",
     "hook_params",
     "iter_chunks",
@@ -50,27 +52,26 @@ def eval_mode(model):
             m.training = flag
 
 
-def iter_chunks(X, batch_size, model):
+def iter_chunks(X, forward_batch_size, model):
     """``(start, rows)`` chunks of X on the model's device, in its dtype."""
     p = next(model.parameters())
     X = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
-    for start in range(0, len(X), batch_size):
-        yield start, X[start : start + batch_size].to(device=p.device, dtype=p.dtype)
+    for start in range(0, len(X), forward_batch_size):
+        yield start, X[start : start + forward_batch_size].to(device=p.device, dtype=p.dtype)
 
 
-_DEFAULT_BATCH = 128  # rows per pass where device memory cannot be measured (CPU)
 _PROBE_ROWS = 8
-_BATCH_FRACTION = 0.15  # of the free device memory, for one batch's temporaries
-_MAX_BATCH = 2048
 
 
-def auto_batch_size(model, X, work):
+def auto_forward_batch_size(model, X, work):
     """Rows per pass for ``work(rows)`` on the model's device.
 
     On CUDA, ``work`` runs on a probe of ``_PROBE_ROWS`` rows and the batch is
-    what fits, at its peak memory per row, in ``_BATCH_FRACTION`` of the free
-    memory (at most ``_MAX_BATCH``); elsewhere, or for X of at most
-    ``_PROBE_ROWS`` rows, it is ``_DEFAULT_BATCH``. The peak statistics are
+    what fits, at its peak memory per row, in the configuration's
+    ``forward_memory_fraction`` of the free memory (at most
+    ``max_forward_batch_size``); elsewhere, or for X of at most
+    ``_PROBE_ROWS`` rows, it is ``cpu_forward_batch_size`` (see
+    :func:`skfisher.set_config`). The peak statistics are
     read, never reset (only :func:`skfisher.profile_memory` resets them): a
     probe whose peak rises above the peak ``P0`` before it is measured
     exactly; one that does not is hidden, ``(P0 - a0) / rows`` bounding its
@@ -79,9 +80,10 @@ def auto_batch_size(model, X, work):
     until its peak shows; else the batch is sized from the bound.
     """
     device = next(model.parameters()).device
+    config = get_config()
     if device.type != "cuda" or len(X) <= _PROBE_ROWS:
-        return _DEFAULT_BATCH
-    budget = _BATCH_FRACTION * free_memory(device)
+        return config["cpu_forward_batch_size"]
+    budget = config["forward_memory_fraction"] * free_memory(device)
     rows = _PROBE_ROWS
     while True:
         torch.cuda.synchronize(device)
@@ -91,23 +93,25 @@ def auto_batch_size(model, X, work):
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device)
         # exact when the peak shows (peak > before); else an upper bound (peak == before)
-        fitting = fitting_rows((peak - base) / rows, budget, high=_MAX_BATCH)
+        fitting = fitting_rows((peak - base) / rows, budget, high=config["max_forward_batch_size"])
         if peak > before or rows >= min(fitting, len(X)):
             return fitting
         rows = min(2 * rows, fitting, len(X))
 
 
-def check_batch_size(batch_size):
-    """``batch_size`` if it is an int >= 1 or ``"auto"``; else a ValueError."""
-    if isinstance(batch_size, str) and batch_size == "auto":
-        return batch_size
+def check_forward_batch_size(forward_batch_size):
+    """``forward_batch_size`` if it is an int >= 1 or ``"auto"``; else a ValueError."""
+    if isinstance(forward_batch_size, str) and forward_batch_size == "auto":
+        return forward_batch_size
     if (
-        isinstance(batch_size, (int, np.integer))
-        and not isinstance(batch_size, bool)
-        and (batch_size >= 1)
+        isinstance(forward_batch_size, (int, np.integer))
+        and not isinstance(forward_batch_size, bool)
+        and (forward_batch_size >= 1)
     ):
-        return int(batch_size)
-    raise ValueError(f"batch_size must be an int >= 1 or 'auto'; got {batch_size!r}.")
+        return int(forward_batch_size)
+    raise ValueError(
+        f"forward_batch_size must be an int >= 1 or 'auto'; got {forward_batch_size!r}."
+    )
 
 
 class ParamLayout:
@@ -253,7 +257,8 @@ def _layer_grad(module, pname, U, gout, index):
     """Per-sample gradient of ``module.<pname>`` at flat ``index`` (None: all) -> (B, m).
 
     ``U`` is :func:`_layer_input` of the layer; for a Linear or Conv2d weight,
-    ``index`` is planned as :class:`_Entries` (see :func:`_plan`).
+    ``index`` is planned as :class:`~skfisher.fisher._entries.WeightEntries`
+    (see :func:`~skfisher.fisher._entries.plan_entries`).
     """
     B = gout.shape[0]
     if isinstance(module, nn.BatchNorm2d):
@@ -270,49 +275,7 @@ def _layer_grad(module, pname, U, gout, index):
         )
         return g if index is None else g[:, index]
     # weight entry (o, k) = sum over positions of gout[o] * input[k]
-    return _weight_entries(_output_grad(module, gout), U, index)
-
-
-_DENSE_RATIO = 32  # a matmul over whole output rows, up to this many entries per needed one
-_GATHER_ELEMENTS = 2**24  # (B, entries, L) elements per chunk of the sparse path
-
-
-class _Entries:
-    """Flat weight entries ``index = o * K + k`` and how to compute them, planned
-    once a call: the output rows they fall in, and whether those rows are
-    dense enough for one matmul."""
-
-    def __init__(self, index, n_k):
-        self.index = index
-        self.rows, self.pos = torch.unique(index // n_k, return_inverse=True)
-        self.cols = index % n_k
-        self.dense = len(self.rows) * n_k <= _DENSE_RATIO * len(index)
-
-
-def _plan(module, pname, index):
-    """``index`` as :class:`_Entries` for a Linear or Conv2d weight; else as given."""
-    if index is None or pname != "weight" or isinstance(module, nn.BatchNorm2d):
-        return index
-    return _Entries(index, module.weight[0].numel())
-
-
-def _weight_entries(G, U, entries):
-    """Per-sample ``Σ_l G[b, o, l] U[b, k, l]`` at :class:`_Entries` (None: all).
-
-    Entries that fill enough of their output rows come from one batched
-    matmul over those rows (BLAS-efficient); sparse ones from products of
-    the gathered rows, in chunks that bound the temporaries.
-    """
-    B, _, L = G.shape
-    if entries is None:
-        return torch.bmm(G, U.transpose(1, 2)).reshape(B, -1)
-    if entries.dense:
-        return torch.bmm(G[:, entries.rows], U.transpose(1, 2))[:, entries.pos, entries.cols]
-    n_k = U.shape[1]
-    step = max(_GATHER_ELEMENTS // (B * L), 1)
-    return torch.cat(
-        [(G[:, i // n_k] * U[:, i % n_k]).sum(-1) for i in entries.index.split(step)], dim=1
-    )
+    return weight_entries(_output_grad(module, gout), U, index)
 
 
 def _record(model, x, layout, groups):
@@ -393,7 +356,7 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, rows=Non
     rows : callable, default=None
         Instead of one pass per class, one pass per row ``k`` of
         ``rows(prob)`` (B, r, C): the gradients of ``Σ_c rows[:, k, c] log p_c``
-        (e.g. the reduced rows of :func:`skfisher._factored.output_factor`).
+        (e.g. the reduced rows of :func:`skfisher.fisher._factored.output_factor`).
 
     Yields
     ------
@@ -410,7 +373,7 @@ def per_class_grads(model, x, layout, groups, *, scale_by_sqrt_p=False, rows=Non
     prob = logp.detach().exp()
     weights = prob.sqrt() if scale_by_sqrt_p else torch.ones_like(prob)
     inputs = {id(m): _layer_input(m, records[id(m)][0].detach()) for m in mods}
-    groups = [(j, _plan(*layout.owners[j], index)) for j, index in groups]
+    groups = [(j, plan_entries(*layout.owners[j], index)) for j, index in groups]
     outputs = [records[id(m)][1] for m in mods]
     passes = _output_grads(
         logp, outputs, weights, rows=None if rows is None else rows(prob).to(logp.dtype)

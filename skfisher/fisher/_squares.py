@@ -1,8 +1,8 @@
 """Sums over rows of squared per-sample gradients, for the Fisher diagonal.
 
-The same layer records as :mod:`skfisher._persample` (one forward pass, then
+The same layer records as :mod:`skfisher.fisher._persample` (one forward pass, then
 ``C - 1`` backward passes to the layer outputs along the reduced output rows
-of :func:`skfisher._factored.output_factor`, or one for a sampled class);
+of :func:`skfisher.fisher._factored.output_factor`, or one for a sampled class);
 only the squares summed over rows are kept, accumulated layer by layer over
 the backward passes.
 """
@@ -10,13 +10,11 @@ the backward passes.
 import torch
 from torch import nn
 
+from .._config import get_config
 from ._factored import output_factor
 from ._persample import _layer_grad, _layer_input, _output_grad, _output_grads, _record
 
 __all__ = ["sum_sq_grads"]
-
-_PAIR_FACTOR = 2  # position pairs up to this many positions per backward pass
-_SQ_ELEMENTS = 2**21  # values of one chunk's per-sample weight gradients or pair products
 
 
 class _SquareSum:
@@ -42,7 +40,7 @@ class _SquareSum:
         self.matmul = pname == "weight" and not isinstance(module, nn.BatchNorm2d)
         O = out.shape[-1] if isinstance(module, nn.Linear) else out.shape[1]
         L = out[0].numel() // O
-        self.pairs = self.matmul and L <= _PAIR_FACTOR * max(n_passes, 2)
+        self.pairs = self.matmul and L <= get_config()["pair_factor"] * max(n_passes, 2)
         if pname == "weight" and (self.pairs or not self.matmul or n_passes > 1):
             self.U = _layer_input(module, inp)
 
@@ -64,7 +62,7 @@ class _SquareSum:
             G = _output_grad(self.module, gout)
             B, O, L = G.shape
             K = self.module.weight[0].numel()
-            step = min(max(_SQ_ELEMENTS // (max(O, L) * K), 1), B)
+            step = min(max(get_config()["square_elements"] // (max(O, L) * K), 1), B)
             if self.buffer is None:  # reused by every pass: fresh pages are slow
                 self.buffer = G.new_empty(step, K, O)
             GG = G.new_zeros(K, O)
@@ -85,7 +83,7 @@ class _SquareSum:
         B, O, L, _ = self.total.shape
         K = self.U.shape[1]
         out = self.total.new_zeros(O, K)
-        step = min(max(_SQ_ELEMENTS // (max(K, O) * L * L), 1), B)
+        step = min(max(get_config()["square_elements"] // (max(K, O) * L * L), 1), B)
         buffer = out.new_empty(K * step * L * L)  # reused by every chunk
         for s in range(0, B, step):
             # contiguous (channel, row, l, l') operands: strided products are slow
@@ -101,9 +99,10 @@ def sum_sq_grads(model, x, layout, groups, *, classes=None):
     """Sums over the rows of ``x`` of squared per-sample gradients, for the Fisher diagonal.
 
     Without ``classes``: ``Σ_b Σ_c p_c (∂ log p_c / ∂θ)²`` (``C - 1`` backward
-    passes, along the reduced output rows); with ``classes``: ``Σ_b (∂ log p_{classes[b]} / ∂θ)²`` (one
-    backward pass; drawing ``classes[b]`` from ``p(x_b)`` makes it an
-    unbiased estimate of the former).
+    passes, along the reduced output rows); with ``classes``:
+    ``Σ_b (∂ log p_{classes[b]} / ∂θ)²`` (one backward pass; drawing
+    ``classes[b]`` from ``p(x_b)`` makes it an unbiased estimate of the
+    former).
 
     Parameters
     ----------

@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from .._config import get_config
 from ..utils._device import fits, fitting_rows, free_memory, resolve_device
 
 __all__ = [
@@ -30,9 +31,6 @@ STORAGE_DTYPES = {
     "float16": torch.float16,
 }
 
-_CHUNK_FRACTION = 0.025  # of the free memory, for one float64 chunk (a step holds a few)
-_CPU_CHUNK_BYTES = 64 * 2**20  # on the CPU, chunks stay small (cache, bounded temporaries)
-
 
 def storage_dtype(name):
     """The torch dtype of a storage name in :data:`STORAGE_DTYPES`, or a ValueError."""
@@ -47,7 +45,7 @@ def on_device(device, storage, nbytes):
     """Whether :func:`allocate` keeps ``nbytes`` of stored rows on ``device``.
 
     Always off CUDA and with ``storage="device"``; never with ``"host"``;
-    with ``"auto"`` when they fit (see :func:`skfisher._device.fits`).
+    with ``"auto"`` when they fit (see :func:`skfisher.utils._device.fits`).
     """
     device = torch.device(device)
     return (
@@ -85,7 +83,9 @@ class EmbeddingRows:
         The represented matrix is ``scale * data``.
     chunk_rows : int, default=None
         Rows per chunk that is moved or upcast; None sizes a float64 chunk
-        from the device's free memory. Rows already on the device in the
+        from the device's free memory (the configuration's
+        ``chunk_memory_fraction`` of it, at most ``cpu_chunk_bytes`` off
+        CUDA; see :func:`skfisher.set_config`). Rows already on the device in the
         requested type are read at once, as a view.
     group : int, default=1
         Chunks hold a multiple of this many rows (a candidate's C rows).
@@ -97,9 +97,10 @@ class EmbeddingRows:
         self.scale = float(scale)
         self.compute_dtype = _compute_dtype(data.dtype)
         if chunk_rows is None:
-            budget = _CHUNK_FRACTION * free_memory(self.device)
+            config = get_config()
+            budget = config["chunk_memory_fraction"] * free_memory(self.device)
             if self.device.type != "cuda":
-                budget = min(budget, _CPU_CHUNK_BYTES)
+                budget = min(budget, config["cpu_chunk_bytes"])
             chunk_rows = fitting_rows(8 * data.shape[1], budget)
         self.chunk_rows = max(int(chunk_rows) // group, 1) * group
         self.group = group

@@ -1,23 +1,25 @@
 """The greedy loop of the Fisher selection: forward steps on the incremental
 per-candidate state, then backward (removal) steps on a fresh factorisation.
 
-The loop (:func:`greedy_loop`) asks a :class:`~skfisher._backends.Backend`
+The loop (:func:`greedy_loop`) asks a :class:`~skfisher.selection._backends.Backend`
 for the products of a step and a pool object where the candidates live:
 :class:`LocalPool` (all in this process), or a pool sharded over processes
-(:class:`skfisher.distributed.ShardedPool`). A pool also says what ``F_pool``
+(:class:`skfisher.selection._sharded.ShardedPool`). A pool also says what ``F_pool``
 defaults to and combines a figure over processes (:meth:`LocalPool.max`).
 """
 
 import numpy as np
 import torch
 
-from ._backends import FisherFactor, check_gain
+from ._backends import check_gain
+from ._fishers import FisherFactor
 
 __all__ = ["LocalPool", "greedy_loop"]
 
 
 def _update_state(P, Q, T, R, S_inv, Qu):
-    """Rank-C update of every candidate's P_x, Q_x after a step (design notes §1).
+    """Rank-C update of every candidate's P_x, Q_x after a step (docs/design.md,
+    Greedy selection and Woodbury updates).
 
     ``P -= T S⁻¹ Tᵀ`` and ``Q -= R S⁻¹ Tᵀ + T S⁻¹ Rᵀ - T S⁻¹ Qu S⁻¹ Tᵀ``,
     written as ``Q -= X Tᵀ + T Xᵀ`` with ``X = R S⁻¹ - ½ T S⁻¹ Qu S⁻¹``; in
@@ -52,7 +54,7 @@ def argmax_lowest(score):
 
 
 class LocalPool:
-    """All candidates live in this process (see :mod:`skfisher.distributed`)."""
+    """All candidates live in this process (see :mod:`skfisher.selection._sharded`)."""
 
     where = ""  # for messages: where the candidates are
 
@@ -77,7 +79,7 @@ class LocalPool:
         return P[u].clone(), Q[u].clone(), backend.rows(u)
 
 
-def greedy_loop(P, Q, objective, backend, K, b, pool):
+def greedy_loop(P, Q, objective, backend, n_instances, b, pool):
     """Forward then backward greedy steps on the per-candidate state (in place).
 
     ``pool`` says where candidates live: :class:`LocalPool` or a sharded pool
@@ -101,7 +103,7 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
     order, gains, picked_rows = [], [], []
     built = backend.objective(objective)  # tr(A F) when the state was last built
 
-    for _ in range((b + 1) * K):
+    for _ in range((b + 1) * n_instances):
         score = _scores(P, Q, 1.0).masked_fill(chosen, -torch.inf)
         u, gain = pool.best(score, local_index)
         check_gain(gain, objective)
@@ -117,7 +119,7 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
         if mine:
             chosen[u - pool.offset] = True
         # the state's rounding errors are relative to its build: when tr(A F)
-        # has dropped far below that, rebuild it (design notes §6); the running
+        # has dropped far below that, rebuild it (docs/design.md, Numerics); the running
         # value is accurate to rounding relative to the build, ample for this test
         if built > 0 and not objective > backend.rebuild_below * built:
             try:
@@ -127,7 +129,9 @@ def greedy_loop(P, Q, objective, backend, K, b, pool):
             built = objective
     objective = backend.objective(objective)
     if b:
-        order, gains, objective = _backward(order, gains, objective, picked_rows, backend, K)
+        order, gains, objective = _backward(
+            order, gains, objective, picked_rows, backend, n_instances
+        )
     return order, gains, objective
 
 
@@ -148,7 +152,7 @@ def _members(backend, rows, objective):
     return E, W
 
 
-def _backward(order, gains, objective, rows, backend, K):
+def _backward(order, gains, objective, rows, backend, n_instances):
     """Backward steps: drop the chosen row whose removal raises ``tr(A F)`` least.
 
     For the chosen rows ``B`` (``rows``, in the order chosen), the backend's
@@ -163,7 +167,7 @@ def _backward(order, gains, objective, rows, backend, K):
     order, gains, rows = list(order), list(gains), list(rows)
     C, d = rows[0].shape
     E, W = _members(backend, rows, objective)
-    while len(order) > K:
+    while len(order) > n_instances:
         Ed = _block_diagonal(E, C)
         inc = (torch.linalg.inv(Ed) * _block_diagonal(W, C)).sum((1, 2))
         by_index = np.argsort(order)  # near-ties go to the lowest row index

@@ -2,10 +2,10 @@
 
 :func:`prepare` validates the inputs against each other (shapes, sizes,
 finiteness, ``lam`` against float64's resolution of the embeddings), stores
-the embeddings once (:class:`~skfisher._storage.EmbeddingRows`, on the device
+the embeddings once (:class:`~skfisher.fisher._storage.EmbeddingRows`, on the device
 or the host, with the memory the state needs in reserve), builds the Fishers
 and picks the backend. Both :func:`skfisher.selection.select_batch` and
-:func:`skfisher.distributed.select_batch_sharded` go through it; the type
+:func:`skfisher.selection.select_batch_sharded` go through it; the type
 and range checks of their parameters are their ``validate_params``.
 """
 
@@ -19,15 +19,16 @@ from sklearn.utils._param_validation import Interval
 from ..fisher._factored import FactoredRows
 from ..fisher._storage import STORAGE_DTYPES, EmbeddingRows
 from ..utils._device import fits, resolve_device
-from ._backends import BACKENDS, FisherFactor, FisherMatrix, cheaper_space
+from ._fishers import FisherFactor, FisherMatrix
 from ._greedy import greedy_loop
+from ._space import BACKENDS, cheaper_space
 
 __all__ = ["COMMON_CONSTRAINTS", "Problem", "prepare"]
 
 #: the parameters common to every selection entry (their ``validate_params``)
 COMMON_CONSTRAINTS = {
     "embeddings": ["array-like"],
-    "n_select": [Interval(numbers.Integral, 1, None, closed="left")],
+    "n_instances": [Interval(numbers.Integral, 1, None, closed="left")],
     "labeled_fisher": ["array-like", list, None],
     "n_labeled": [Interval(numbers.Integral, 0, None, closed="left")],
     "lam": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -63,7 +64,7 @@ def _place(t, device, storage, reserve=0):
 
     ``storage="auto"`` keeps rows already on the device there, and moves host
     rows to the device when they and ``reserve`` bytes fit (see
-    :func:`skfisher._device.fits`); host rows stay as given (pass pinned
+    :func:`skfisher.utils._device.fits`); host rows stay as given (pass pinned
     tensors for the fastest streaming).
     """
     if storage == "device" or device.type == "cpu":
@@ -191,14 +192,39 @@ def _check_resolvable(lam, scale):
         )
 
 
+def _candidates(embeddings):
+    """``(V, (n, C, d))``: the embeddings as a validated tensor (None for
+    FisherMask's :class:`FactoredRows`) and their shape."""
+    if isinstance(embeddings, FactoredRows):  # FisherMask's output-layer factors
+        C = embeddings.group
+        return None, (embeddings.shape[0] // C, C, embeddings.shape[1])
+    V = _to_tensor("embeddings", embeddings, (3,))
+    return V, tuple(V.shape)
+
+
+def _check_counts(pool, shape, n_instances, backward_steps):
+    """``(backward_steps, n_instances)`` checked against the candidates of ``pool``
+    (over every process) and the embeddings' ``shape``."""
+    N = pool.n_total
+    if N == 0 or 0 in shape[1:]:
+        raise ValueError(f"embeddings must be non-empty; got shape {shape}.")
+    b = _check_int("backward_steps", backward_steps, 0, N)
+    where = (
+        f" with (backward_steps + 1) * n_instances <= {N} candidates{pool.where}"
+        if b
+        else f" for {N} candidates{pool.where}"
+    )
+    return b, _check_int("n_instances", n_instances, 1, N // (b + 1), where)
+
+
 @dataclass(eq=False)
 class Problem:
-    """A validated selection: ``n_select`` picks, ``backward_steps`` removals,
+    """A validated selection: ``n_instances`` picks, ``backward_steps`` removals,
     the candidates' ``pool`` and the ``backend`` that holds their state."""
 
     backend: object
     pool: object
-    n_select: int
+    n_instances: int
     backward_steps: int
 
     def solve(self):
@@ -206,14 +232,14 @@ class Problem:
         each one's gain, and ``tr(A F_pool)`` of the batch."""
         P, Q, objective = self.backend.initial_state()
         order, gains, objective = greedy_loop(
-            P, Q, objective, self.backend, self.n_select, self.backward_steps, self.pool
+            P, Q, objective, self.backend, self.n_instances, self.backward_steps, self.pool
         )
         return np.asarray(order, dtype=np.int64), np.asarray(gains), objective
 
 
 def prepare(
     embeddings,
-    n_select,
+    n_instances,
     *,
     pool_fisher=None,
     labeled_fisher=None,
@@ -228,31 +254,14 @@ def prepare(
     """A :class:`Problem` from the arguments of ``select_batch``.
 
     ``make_pool(n, device)`` gives the pool that holds this process's ``n``
-    candidates (:class:`~skfisher._greedy.LocalPool` or a sharded pool); it
+    candidates (:class:`~skfisher.selection._greedy.LocalPool` or a sharded pool); it
     defaults ``F_pool`` and makes the ``lam`` check agree over processes.
     ``space`` is ``"auto"``, ``"covariance"`` or ``"gram"``.
     """
     dev = resolve_device(device)
-    if isinstance(embeddings, FactoredRows):  # FisherMask's output-layer factors
-        V, C, d = None, embeddings.group, embeddings.shape[1]
-        n = embeddings.shape[0] // C
-    else:
-        V = _to_tensor("embeddings", embeddings, (3,))
-        n, C, d = V.shape
+    V, (n, C, d) = _candidates(embeddings)
     pool = make_pool(n, dev)
-    N = pool.n_total
-    if N == 0 or C == 0 or d == 0:
-        raise ValueError(f"embeddings must be non-empty; got shape {(n, C, d)}.")
-    b = _check_int("backward_steps", backward_steps, 0, N)
-    K = _check_int(
-        "n_select",
-        n_select,
-        1,
-        N // (b + 1),
-        f" with (backward_steps + 1) * n_select <= {N} candidates{pool.where}"
-        if b
-        else f" for {N} candidates{pool.where}",
-    )
+    b, n_instances = _check_counts(pool, (n, C, d), n_instances, backward_steps)
     _check_lam(lam)
     # beside the embeddings: A, F and the set-up's A F A (d x d), P and Q, a step's products
     reserve = 8 * (4 * d * d + 4 * n * C * C)
@@ -273,15 +282,15 @@ def prepare(
     )
     if labeled is not None and n_labeled == 0:
         raise ValueError("labeled_fisher is given but n_labeled is 0; pass n_labeled > 0.")
-    alpha = n_labeled / (n_labeled + K)
+    alpha = n_labeled / (n_labeled + n_instances)
     if n_labeled:
-        rows = rows.scaled(np.sqrt(K / (n_labeled + K)))  # Ṽ, without a copy
+        rows = rows.scaled(np.sqrt(n_instances / (n_labeled + n_instances)))  # Ṽ, without a copy
     _check_resolvable(lam, pool.max(_largest_trace(rows)))
     if space == "auto":
-        space = cheaper_space(rows, C, (2 * b + 1) * K, pool_f, labeled, dev)
+        space = cheaper_space(rows, C, (2 * b + 1) * n_instances, pool_f, labeled, dev)
     elif space == "gram" and (
         isinstance(pool_f, FisherMatrix) or isinstance(labeled, FisherMatrix)
     ):
         raise ValueError("space='gram' needs the Fisher matrices given as embeddings.")
     backend = BACKENDS[space](rows, C, pool_f, labeled, float(lam), alpha)
-    return Problem(backend, pool, K, b)
+    return Problem(backend, pool, n_instances, b)

@@ -1,7 +1,8 @@
 """Greedy Fisher (BAIT objective) batch selection: pure linear algebra.
 
-Notation as in the design notes: candidates' embeddings ``V_x`` (C x d),
-``K = n_select``, ``n_L`` labeled points, ridge ``lam``.
+Notation as in docs/design.md (The algorithm): candidates' embeddings
+``V_x`` (C x d), ``K = n_instances`` labels to pick, ``n_L`` labeled
+points, ridge ``lam``.
 ``A0 = (lam I + n_L/(n_L+K) F_lab)^-1`` and ``Ṽ_x = sqrt(K/(n_L+K)) V_x``.
 A forward step picks the candidate that most lowers ``tr(A F_pool)``::
 
@@ -14,50 +15,36 @@ Their rounding errors are relative to their size when the state was built,
 so it is rebuilt from a fresh factorisation of ``A⁻¹`` when ``tr(A F)`` has
 fallen far below that. Backward (removal) steps do not use it: for a chosen
 row, ``I - P_x`` is a difference that has lost its digits when ``lam`` is
-small (design notes §6), so they run on a fresh factorisation of the chosen
-rows.
+small (docs/design.md, Numerics), so they run on a fresh factorisation of
+the chosen rows.
 
 The parts, in the order a call uses them:
 
-* :mod:`skfisher._problem` validates the inputs, stores the embeddings once
-  (:class:`skfisher._storage.EmbeddingRows`) and picks the backend;
-* :mod:`skfisher._backends`: the covariance (d x d) and Gram (sample-space)
-  backends behind one protocol;
-* :mod:`skfisher._greedy`: the forward and backward steps, over a pool that
-  lives in this process or is sharded (:mod:`skfisher.distributed`).
+* :mod:`skfisher.selection._problem` validates the inputs, stores the
+  embeddings once (:class:`skfisher.fisher.EmbeddingRows`) and picks the
+  backend;
+* :mod:`skfisher.selection._fishers`: the Fishers a backend reads;
+  :mod:`skfisher.selection._covariance` and :mod:`skfisher.selection._gram`:
+  the covariance (d x d) and Gram (sample-space) backends behind one
+  protocol (:mod:`skfisher.selection._backends`);
+* :mod:`skfisher.selection._greedy`: the forward and backward steps, over a
+  pool that lives in this process or is sharded
+  (:mod:`skfisher.selection._sharded`).
 """
-
-import warnings
 
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-from ._greedy import LocalPool, greedy_loop
+from ._greedy import LocalPool
 from ._problem import COMMON_CONSTRAINTS, prepare
 
-__all__ = ["LocalPool", "greedy_loop", "greedy_select", "select_batch"]
-
-_OLD_SPACES = {"parameter": "covariance", "sample": "gram"}
-
-
-def _space(space):
-    """The current name of ``space``, with a FutureWarning for an old one."""
-    if space in _OLD_SPACES:
-        warnings.warn(
-            f"space={space!r} was renamed space={_OLD_SPACES[space]!r} in 0.2 and will be "
-            "removed in 0.3.",
-            FutureWarning,
-            stacklevel=4,
-        )
-    return _OLD_SPACES.get(space, space)
+__all__ = ["select_batch"]
 
 
 @validate_params(
     {
         **COMMON_CONSTRAINTS,
         "pool_fisher": ["array-like", list, None],
-        "space": [
-            StrOptions({"auto", "covariance", "gram", *_OLD_SPACES}, deprecated=set(_OLD_SPACES))
-        ],
+        "space": [StrOptions({"auto", "covariance", "gram"})],
         "storage": [StrOptions({"auto", "device", "host"})],
         "return_gains": ["boolean"],
     },
@@ -65,7 +52,7 @@ def _space(space):
 )
 def select_batch(
     embeddings,
-    n_select,
+    n_instances,
     *,
     pool_fisher=None,
     labeled_fisher=None,
@@ -83,8 +70,8 @@ def select_batch(
     ----------
     embeddings : array-like or Tensor of shape (n, C, d)
         Unscaled candidate embeddings ``V_x``; ``V_xᵀ V_x`` is x's Fisher.
-    n_select : int
-        Batch size ``K``, with ``(backward_steps + 1) * K <= n``.
+    n_instances : int
+        ``K``, the labels to pick, with ``(backward_steps + 1) * K <= n``.
     pool_fisher : array-like of shape (d, d) or (m, C, d), or list, default=None
         ``F_pool``, as a matrix or as embeddings whose mean ``V_xᵀ V_x`` it
         is, or as a list of (m_i, C, d) blocks of such embeddings (so that,
@@ -118,11 +105,6 @@ def select_batch(
         embeddings and never forms a d x d matrix (it needs the Fisher
         matrices given as embeddings, and wins when ``d`` is large against
         their rows). ``"auto"`` picks the one with fewer multiply-adds.
-
-        .. deprecated:: 0.2
-           ``"parameter"`` and ``"sample"``, the old names of
-           ``"covariance"`` and ``"gram"``, are accepted with a
-           FutureWarning until 0.3.
     storage : {"auto", "device", "host"}, default="auto"
         Where the embeddings are kept (once, in their own type): on
         ``device``, or in host memory and streamed to the device in chunks
@@ -134,10 +116,10 @@ def select_batch(
 
     Returns
     -------
-    indices : ndarray of shape (n_select,), dtype int64
+    indices : ndarray of shape (n_instances,), dtype int64
         Chosen rows of ``embeddings`` in the order they were chosen; ties go
         to the lowest index.
-    gains : ndarray of shape (n_select,)
+    gains : ndarray of shape (n_instances,)
         Only with ``return_gains=True``: each chosen row's drop of
         ``tr(A F_pool)`` when it was added.
     objective : float
@@ -162,37 +144,16 @@ def select_batch(
     """
     problem = prepare(
         embeddings,
-        n_select,
+        n_instances,
         pool_fisher=pool_fisher,
         labeled_fisher=labeled_fisher,
         n_labeled=n_labeled,
         lam=lam,
         backward_steps=backward_steps,
         device=device,
-        space=_space(space),
+        space=space,
         storage=storage,
         make_pool=LocalPool,
     )
     indices, gains, objective = problem.solve()
     return (indices, gains, objective) if return_gains else indices
-
-
-def greedy_select(embeddings, n_select, **kwargs):
-    """:func:`select_batch` with ``return_gains=True``.
-
-    .. deprecated:: 0.2
-       Use ``select_batch(..., return_gains=True)``; ``greedy_select`` will
-       be removed in 0.3.
-
-    Returns
-    -------
-    indices, gains, objective
-        As :func:`select_batch` with ``return_gains=True``.
-    """
-    warnings.warn(
-        "greedy_select is deprecated in 0.2 and will be removed in 0.3; use "
-        "select_batch(..., return_gains=True).",
-        FutureWarning,
-        stacklevel=2,
-    )
-    return select_batch(embeddings, n_select, return_gains=True, **kwargs)

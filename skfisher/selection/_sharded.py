@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from sklearn.utils._param_validation import validate_params
 
-from ._backends import FisherMatrix
+from ._fishers import FisherMatrix
 from ._greedy import TIE_RTOL, argmax_lowest
 from ._problem import COMMON_CONSTRAINTS, prepare
 
@@ -104,7 +104,7 @@ class ShardedPool:
 )
 def select_batch_sharded(
     embeddings,
-    n_select,
+    n_instances,
     *,
     labeled_fisher=None,
     n_labeled=0,
@@ -123,8 +123,8 @@ def select_batch_sharded(
     ----------
     embeddings : array-like or Tensor of shape (n_rank, C, d)
         This rank's unscaled candidate embeddings (may be empty on some ranks).
-    n_select : int
-        ``(backward_steps + 1) * n_select`` at most the total pool size.
+    n_instances : int
+        ``(backward_steps + 1) * n_instances`` at most the total pool size.
     labeled_fisher : array-like of shape (d, d) or (m, C, d), default=None
         The same on every rank.
     n_labeled, lam, backward_steps : as in ``select_batch``
@@ -134,12 +134,12 @@ def select_batch_sharded(
 
     Returns
     -------
-    indices : ndarray of shape (n_select,), dtype int64
+    indices : ndarray of shape (n_instances,), dtype int64
         Global indices in the order chosen, identical on every rank.
     """
     problem = prepare(
         embeddings,
-        n_select,
+        n_instances,
         labeled_fisher=labeled_fisher,
         n_labeled=n_labeled,
         lam=lam,

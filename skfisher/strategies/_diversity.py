@@ -132,7 +132,7 @@ def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size, st
             model,
             pool if X is X_pool else images_for(estimator, X),
             output_layer=output_layer,
-            batch_size=batch_size,
+            forward_batch_size=batch_size,
         )
         check_finite_outputs(features, "penultimate features", strategy)
         check_finite_outputs(logits, "logits", strategy)

@@ -9,8 +9,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
+from .._config import get_config
 from ..fisher._diagonal import (
-    FISHER_ESTIMATORS,
+    DIAGONAL_METHODS,
     MASK_METHODS,
     ParamLayout,
     build_mask,
@@ -38,9 +39,6 @@ __all__ = ["FisherMask"]
 
 _AUTO_FISHER_ROWS = 1024
 _EXACT_DIAG_COST = 3  # exact diagonal / embeddings, in forward passes per row (CPU)
-#: keep a linear output layer's embedding block as D_x ⊗ h_x (skfisher._factored);
-#: False stores every embedding densely (the tests compare both)
-_FACTORED = True
 
 
 class FisherMask(BaseEstimator):
@@ -198,7 +196,7 @@ class FisherMask(BaseEstimator):
     _parameter_constraints = {
         "sparsity": [Interval(Real, 0, 1, closed="right")],
         "fisher_samples": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "fisher": [StrOptions(set(FISHER_ESTIMATORS))],
+        "fisher": [StrOptions(set(DIAGONAL_METHODS))],
         "max_candidates": [Interval(Integral, 1, None, closed="left"), None],
         "lam": [Interval(Real, 0, None, closed="neither")],
         "backward_steps": [Interval(Integral, 0, None, closed="left")],
@@ -333,8 +331,8 @@ class FisherMask(BaseEstimator):
                 dtype=storage_dtype(self.embedding_dtype),
                 device=device,
                 storage=self.storage,
-                batch_size=rows_per_pass,
-                factored=_FACTORED,
+                forward_batch_size=rows_per_pass,
+                factored=get_config()["factored_output"],
             )
             for block in blocks:
                 _check_finite_embeddings(block, name)
@@ -414,8 +412,8 @@ class FisherMask(BaseEstimator):
             model,
             pool[rows],
             names=[layout.names[j] for j in candidates],
-            batch_size=rows_per_pass,
-            estimator=self.fisher,
+            forward_batch_size=rows_per_pass,
+            method=self.fisher,
             random_state=rng,
         )
         check_finite_outputs(diag, "Fisher diagonal", name)

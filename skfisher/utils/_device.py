@@ -15,6 +15,8 @@ import time
 
 import torch
 
+from .._config import get_config
+
 __all__ = [
     "auto_device",
     "check_torch_device",
@@ -27,7 +29,6 @@ __all__ = [
     "resolve_device",
 ]
 
-_DEVICE_FRACTION = 0.8  # of the free device memory that stored embeddings may take
 _PROFILING = contextvars.ContextVar("skfisher_profile_memory", default=False)
 
 
@@ -102,8 +103,9 @@ def fitting_rows(row_bytes, budget_bytes, *, low=1, high=None):
 
 
 def fits(device, nbytes):
-    """Whether ``nbytes`` fit in ``_DEVICE_FRACTION`` of the free memory of ``device``."""
-    return nbytes <= _DEVICE_FRACTION * free_memory(device)
+    """Whether ``nbytes`` fit in the configured ``embedding_memory_fraction`` of
+    the free memory of ``device`` (see :func:`skfisher.set_config`)."""
+    return nbytes <= get_config()["embedding_memory_fraction"] * free_memory(device)
 
 
 @contextlib.contextmanager

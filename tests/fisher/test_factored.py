@@ -6,10 +6,10 @@ import torch
 from _reference import brute_force_select
 from torch import nn
 
+from skfisher import config_context
 from skfisher.fisher import (
     EmbeddingRows,
     ParamLayout,
-    _factored,
     factorable_output,
     factored_embeddings,
     masked_embeddings,
@@ -52,12 +52,13 @@ def _dense(prob, H, G, weighting="fisher", scale=1.0):
 @pytest.mark.parametrize("m", [0, 7])
 @pytest.mark.parametrize("weighting", ["fisher", "unweighted"])
 @pytest.mark.parametrize("chunk_bytes", [None, 1])  # 1: one candidate a chunk
-def test_products_match_the_dense_matrix(monkeypatch, m, weighting, chunk_bytes):
-    if chunk_bytes:
-        monkeypatch.setattr(_factored, "_CHUNK_BYTES", chunk_bytes)
+def test_products_match_the_dense_matrix(m, weighting, chunk_bytes):
     n, C, h, scale = 9, 4, 5, 0.7
     prob, H, G = _factors(n, C, h, m)
-    rows, V = _rows(prob, H, G, weighting, scale), _dense(prob, H, G, weighting, scale)
+    with config_context(factored_chunk_bytes=chunk_bytes):  # None: the default
+        rows = _rows(prob, H, G, weighting, scale)
+    assert (rows.chunk == 1) == bool(chunk_bytes)
+    V = _dense(prob, H, G, weighting, scale)
     d = C * h + m
     flat = V.reshape(n * C, d)
     g = torch.Generator().manual_seed(1)
@@ -158,7 +159,7 @@ def test_factored_embeddings_are_the_masked_embeddings(weighting):
     mid = np.array([2, 9, 31, 36, 40, 47])  # entries of body.0, body.1 and body.3
     head, indices = _head_mask(layout, mid)
     dense = masked_embeddings(
-        model, X, indices, weighting=weighting, batch_size=4, dtype=torch.float64
+        model, X, indices, weighting=weighting, forward_batch_size=4, dtype=torch.float64
     )
     D, H, G = factored_embeddings(
         model,
@@ -166,7 +167,7 @@ def test_factored_embeddings_are_the_masked_embeddings(weighting):
         indices,
         output_layer="head",
         weighting=weighting,
-        batch_size=4,
+        forward_batch_size=4,
         out=torch.empty(11, 3, 6, dtype=torch.float64),
         reduced=False,
     )
@@ -210,7 +211,7 @@ def _embedded(model, X, indices, weighting, reduced):
         indices,
         output_layer="head",
         weighting=weighting,
-        batch_size=4,
+        forward_batch_size=4,
         reduced=reduced,
         out=out,
     )

@@ -6,7 +6,7 @@ import torch
 from _reference import autograd_problem, randomise_batchnorm
 from torch import nn
 
-from skfisher import ResNet18
+from skfisher import ResNet18, config_context, get_config
 from skfisher.fisher import (
     ParamLayout,
     build_mask,
@@ -41,7 +41,7 @@ def problem():
 def test_fisher_diagonal_matches_autograd(problem):
     net, X, J, p = problem
     expected = (p[:, :, None] * J**2).sum(1).mean(0)
-    got = fisher_diagonal(net, X, batch_size=3)
+    got = fisher_diagonal(net, X, forward_batch_size=3)
     assert got.dtype == torch.float64 and got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-14)
 
@@ -50,7 +50,9 @@ def test_fisher_diagonal_matches_autograd(problem):
 def test_masked_embeddings_match_autograd(problem, weighting):
     net, X, J, p = problem
     indices = np.sort(np.random.RandomState(0).choice(J.shape[2], 40, replace=False))
-    got = masked_embeddings(net, X, indices, weighting=weighting, batch_size=4, dtype=torch.float64)
+    got = masked_embeddings(
+        net, X, indices, weighting=weighting, forward_batch_size=4, dtype=torch.float64
+    )
     expected = J[:, :, indices]
     if weighting == "fisher":
         expected = expected * p.sqrt()[:, :, None]
@@ -61,9 +63,9 @@ def test_masked_embeddings_match_autograd(problem, weighting):
 def test_masked_embeddings_write_into_out(problem):
     net, X, J, p = problem
     indices = np.arange(0, J.shape[2], 3)
-    expected = masked_embeddings(net, X, indices, batch_size=3, dtype=torch.float64)
+    expected = masked_embeddings(net, X, indices, forward_batch_size=3, dtype=torch.float64)
     out = torch.full((7, 5, len(indices)), np.nan, dtype=torch.bfloat16)
-    got = masked_embeddings(net, X, indices, batch_size="auto", out=out)
+    got = masked_embeddings(net, X, indices, forward_batch_size="auto", out=out)
     assert got is out and torch.isfinite(got.float()).all()
     torch.testing.assert_close(got, expected.to(torch.bfloat16), rtol=0, atol=0)
     with pytest.raises(ValueError, match=rf"out must have shape \(7, n_classes, {len(indices)}\)"):
@@ -71,15 +73,18 @@ def test_masked_embeddings_write_into_out(problem):
     with pytest.raises(ValueError, match="out has 4 classes but the model outputs 5"):
         masked_embeddings(net, X, indices, out=out[:, :4].contiguous())
     for bad in (0, -2, 2.5, "big", True):
-        with pytest.raises(ValueError, match="batch_size must be an int >= 1 or 'auto'"):
-            fisher_diagonal(net, X, batch_size=bad)
+        with pytest.raises(ValueError, match="forward_batch_size must be an int >= 1 or 'auto'"):
+            fisher_diagonal(net, X, forward_batch_size=bad)
 
 
-def test_auto_batch_size_on_the_cpu_is_the_default(problem):
-    from skfisher.fisher._persample import _DEFAULT_BATCH, auto_batch_size
+def test_auto_forward_batch_size_on_the_cpu_is_the_default(problem):
+    from skfisher.fisher._persample import auto_forward_batch_size
 
     net, X = problem[0], problem[1]
-    assert auto_batch_size(net, X, lambda xb: pytest.fail("no probe on the CPU")) == _DEFAULT_BATCH
+    probe = lambda xb: pytest.fail("no probe on the CPU")  # noqa: E731
+    assert auto_forward_batch_size(net, X, probe) == get_config()["cpu_forward_batch_size"]
+    with config_context(cpu_forward_batch_size=7):
+        assert auto_forward_batch_size(net, X, probe) == 7
 
 
 def test_eval_mode_is_restored(problem):
@@ -203,8 +208,8 @@ def test_a_layer_that_does_not_reach_the_output_has_zero_gradients():
 
 
 @pytest.mark.parametrize("pattern", ["dense", "sparse"])
-def test_weight_entries_both_paths_match_the_full_gradient(monkeypatch, pattern):
-    from skfisher.fisher import _persample
+def test_weight_entries_both_paths_match_the_full_gradient(pattern):
+    from skfisher.fisher import _entries
 
     g = torch.Generator().manual_seed(0)
     G, U = torch.randn(3, 6, 5, generator=g), torch.randn(3, 40, 5, generator=g)
@@ -213,10 +218,9 @@ def test_weight_entries_both_paths_match_the_full_gradient(monkeypatch, pattern)
     index = torch.tensor(
         [41, 45, 50, 60, 79, 120, 121, 150, 159] if pattern == "dense" else [3, 47, 95, 130, 201]
     )
-    monkeypatch.setattr(_persample, "_DENSE_RATIO", 10)
-    monkeypatch.setattr(_persample, "_GATHER_ELEMENTS", 3 * 5 * 2)  # two entries a chunk
     rows = torch.unique(index // 40)
     assert (len(rows) * 40 <= 10 * len(index)) == (pattern == "dense")
-    entries = _persample._Entries(index, 40)
-    assert entries.dense == (pattern == "dense")
-    torch.testing.assert_close(_persample._weight_entries(G, U, entries), full[:, index])
+    with config_context(dense_ratio=10, gather_elements=3 * 5 * 2):  # two entries a chunk
+        entries = _entries.WeightEntries(index, 40)
+        assert entries.dense == (pattern == "dense")
+        torch.testing.assert_close(_entries.weight_entries(G, U, entries), full[:, index])

@@ -12,7 +12,7 @@ from _reference import autograd_problem, randomise_batchnorm
 from sklearn.base import clone
 from torch import nn
 
-from skfisher import FisherMask
+from skfisher import FisherMask, config_context
 from skfisher.fisher import ParamLayout, fisher_diagonal
 from skfisher.fisher._paths import group_sq_sums, split_paths
 
@@ -45,19 +45,18 @@ def test_exact_diagonal_matches_autograd_on_both_square_paths(problem):
     net, X, J, p = problem
     expected = (p[:, :, None] * J**2).sum(1).mean(0)
     torch.testing.assert_close(
-        fisher_diagonal(net, X, batch_size=2), expected, rtol=1e-10, atol=1e-14
+        fisher_diagonal(net, X, forward_batch_size=2), expected, rtol=1e-10, atol=1e-14
     )
 
 
-@pytest.mark.parametrize("estimator", ["exact", "sampled"])
-def test_diagonal_in_chunks_of_one_row_is_unchanged(problem, monkeypatch, estimator):
-    from skfisher.fisher import _squares
-
+@pytest.mark.parametrize("method", ["exact", "sampled"])
+def test_diagonal_in_chunks_of_one_row_is_unchanged(problem, method):
     net, X, _, _ = problem
-    whole = fisher_diagonal(net, X, batch_size=5, estimator=estimator, random_state=0)
-    monkeypatch.setattr(_squares, "_SQ_ELEMENTS", 1)  # one row per product
+    whole = fisher_diagonal(net, X, forward_batch_size=5, method=method, random_state=0)
+    with config_context(square_elements=1):  # one row per product
+        chunked = fisher_diagonal(net, X, forward_batch_size=5, method=method, random_state=0)
     torch.testing.assert_close(
-        fisher_diagonal(net, X, batch_size=5, estimator=estimator, random_state=0),
+        chunked,
         whole,
         rtol=1e-12,
         atol=1e-15,
@@ -75,7 +74,7 @@ def test_sampled_diagonal_of_a_class_is_its_squared_gradient(problem):
     expectation = torch.zeros(layout.n_params, dtype=torch.float64)
     for c in range(p.shape[1]):
         sums = group_sq_sums(
-            net, X, layout, hooked, generic, lambda prob: torch.full((len(prob),), c)
+            net, X, layout, hooked, generic, lambda prob, c=c: torch.full((len(prob),), c)
         )
         got = torch.cat([sums[j] for j in range(len(layout.names))])
         torch.testing.assert_close(got, (J[:, c] ** 2).sum(0), rtol=1e-10, atol=1e-14)
@@ -88,20 +87,18 @@ def test_sampled_diagonal_of_a_class_is_its_squared_gradient(problem):
 def test_sampled_draws_follow_p_and_average_to_the_exact_diagonal(problem):
     net, X, J, p = problem
     exact = fisher_diagonal(net, X)
-    draws = [fisher_diagonal(net, X, estimator="sampled", random_state=s) for s in range(400)]
+    draws = [fisher_diagonal(net, X, method="sampled", random_state=s) for s in range(400)]
     mean = torch.stack(draws).mean(0)
     # 400 draws: the relative error of the largest entries is a few percent
     top = exact > exact.quantile(0.5)
     assert ((mean[top] - exact[top]).abs() / exact[top]).median() < 0.1
-    torch.testing.assert_close(
-        fisher_diagonal(net, X, estimator="sampled", random_state=3), draws[3]
-    )
+    torch.testing.assert_close(fisher_diagonal(net, X, method="sampled", random_state=3), draws[3])
 
 
-def test_unknown_estimator_is_refused(problem):
+def test_unknown_method_is_refused(problem):
     net, X, _, _ = problem
-    with pytest.raises(ValueError, match="estimator must be one of"):
-        fisher_diagonal(net, X, estimator="mc")
+    with pytest.raises(ValueError, match="method must be one of"):
+        fisher_diagonal(net, X, method="mc")
 
 
 @pytest.fixture(scope="module")

@@ -121,7 +121,7 @@ def case(request):
 def test_fisher_diagonal_matches_autograd(case):
     _, model, X, J, p = case
     expected = (p[:, :, None] * J**2).sum(1).mean(0)
-    torch.testing.assert_close(fisher_diagonal(model, X, batch_size=2), expected)
+    torch.testing.assert_close(fisher_diagonal(model, X, forward_batch_size=2), expected)
 
 
 def test_sampled_fisher_diagonal_matches_autograd(case):
@@ -130,7 +130,7 @@ def test_sampled_fisher_diagonal_matches_autograd(case):
     _, model, X, J, p = case
     drawn = _class_sampler(np.random.RandomState(0).random_sample(len(X)))(p)
     expected = (J[torch.arange(len(X)), drawn] ** 2).mean(0)
-    got = fisher_diagonal(model, X, batch_size=2, estimator="sampled", random_state=0)
+    got = fisher_diagonal(model, X, forward_batch_size=2, method="sampled", random_state=0)
     torch.testing.assert_close(got, expected)
 
 
@@ -140,7 +140,7 @@ def test_embeddings_match_autograd(case, weighting):
     n_params = J.shape[2]
     indices = np.sort(np.random.RandomState(0).choice(n_params, n_params // 3, replace=False))
     got = masked_embeddings(
-        model, X, indices, weighting=weighting, batch_size=2, dtype=torch.float64
+        model, X, indices, weighting=weighting, forward_batch_size=2, dtype=torch.float64
     )
     expected = J[:, :, indices]
     if weighting == "fisher":

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from skfisher.fisher import _storage
+from skfisher import config_context
 from skfisher.fisher._storage import EmbeddingRows, allocate, storage_dtype
 from skfisher.utils._device import fits, fitting_rows, free_memory
 
@@ -50,9 +50,9 @@ def test_chunks_are_bounded_and_aligned_to_groups(data):
     assert start == 0 and view.data_ptr() == rows.data.data_ptr()
 
 
-def test_default_chunks_follow_the_cpu_cap(monkeypatch):
-    monkeypatch.setattr(_storage, "_CPU_CHUNK_BYTES", 8 * 50 * 10)
-    rows = EmbeddingRows(torch.zeros(1000, 50, dtype=torch.bfloat16), CPU, group=4)
+def test_default_chunks_follow_the_cpu_cap():
+    with config_context(cpu_chunk_bytes=8 * 50 * 10):
+        rows = EmbeddingRows(torch.zeros(1000, 50, dtype=torch.bfloat16), CPU, group=4)
     assert rows.chunk_rows == 8  # 10 float64 rows fit, rounded down to whole groups
 
 

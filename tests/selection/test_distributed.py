@@ -103,7 +103,7 @@ def one_rank():
 def test_bad_parameters_fail_before_any_collective():
     # no process group: validate_params answers first
     V = np.ones((5, 2, 3))
-    with pytest.raises(ValueError, match="'n_select' parameter of select_batch_sharded"):
+    with pytest.raises(ValueError, match="'n_instances' parameter of select_batch_sharded"):
         select_batch_sharded(V, 0, device="cpu")
     with pytest.raises(ValueError, match="'lam' parameter of select_batch_sharded"):
         select_batch_sharded(V, 2, lam=-1.0, device="cpu")

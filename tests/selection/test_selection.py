@@ -1,13 +1,14 @@
-"""select_batch against the brute-force algebra of the design notes."""
+"""select_batch against the brute-force algebra of docs/design.md (Greedy selection)."""
 
 import numpy as np
 import pytest
 import torch
 from _reference import brute_force_select, exact_greedy_select
 
+from skfisher import config_context
 from skfisher.fisher import _storage
-from skfisher.selection import _backends, _problem
-from skfisher.selection._select import greedy_select, select_batch
+from skfisher.selection import _covariance, _problem, _space
+from skfisher.selection._select import select_batch
 
 
 def _select(*args, **kwargs):
@@ -68,7 +69,7 @@ def test_large_d_never_forms_a_d_by_d_matrix(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("parameter space used")
 
-    monkeypatch.setitem(_backends.BACKENDS, "covariance", forbidden)
+    monkeypatch.setitem(_space.BACKENDS, "covariance", forbidden)
     rng = np.random.RandomState(5)
     V, L = rng.randn(10, 3, 500), rng.randn(4, 3, 500)
     idx = select_batch(V, 3, labeled_fisher=L, n_labeled=4, device="cpu")
@@ -94,9 +95,9 @@ def test_float32_torch_input_and_return_type():
     [
         ((np.full((5, 2, 3), np.nan), 2), {}, "embeddings contains NaN"),
         ((np.zeros((5, 6)), 2), {}, "embeddings must have 3 dimensions"),
-        ((np.ones((5, 2, 3)), 0), {}, r"'n_select' parameter of select_batch must be an int"),
-        ((np.ones((5, 2, 3)), 6), {}, r"n_select must be an int in \[1, 5\]"),
-        ((np.ones((5, 2, 3)), 3), {"backward_steps": 1}, r"\(backward_steps \+ 1\) \* n_select"),
+        ((np.ones((5, 2, 3)), 0), {}, r"'n_instances' parameter of select_batch must be an int"),
+        ((np.ones((5, 2, 3)), 6), {}, r"n_instances must be an int in \[1, 5\]"),
+        ((np.ones((5, 2, 3)), 3), {"backward_steps": 1}, r"\(backward_steps \+ 1\) \* n_instances"),
         ((np.ones((5, 2, 3)), 2), {"lam": 0}, "'lam' parameter of select_batch must be a float"),
         (
             (np.ones((5, 2, 3)), 2),
@@ -206,8 +207,8 @@ def test_chunked_reads_bound_memory_and_change_nothing(monkeypatch, dtype):
             yield start, chunk
 
     monkeypatch.setattr(_storage.EmbeddingRows, "chunks", spy)
-    monkeypatch.setattr(_storage, "_CPU_CHUNK_BYTES", 8 * 16 * 12)  # 12 float64 rows
-    chunked = _select(V, 5, **kwargs)
+    with config_context(cpu_chunk_bytes=8 * 16 * 12):  # 12 float64 rows
+        chunked = _select(V, 5, **kwargs)
     np.testing.assert_array_equal(chunked[0], whole[0])
     np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-6)
     # no full-size copy, whatever the storage type (float64 is read as views)
@@ -352,24 +353,10 @@ def test_select_batch_validates_its_parameters_at_entry(kwargs, message):
         select_batch(np.ones((5, 2, 3)), 2, **kwargs)
 
 
-def test_greedy_select_is_deprecated_for_return_gains():
-    V = np.random.RandomState(16).randn(20, 3, 5)
-    with pytest.warns(FutureWarning, match=r"select_batch\(\.\.\., return_gains=True\)"):
-        old = greedy_select(V, 4, device="cpu", space="covariance")
-    new = select_batch(V, 4, device="cpu", space="covariance", return_gains=True)
-    np.testing.assert_array_equal(old[0], new[0])
-    np.testing.assert_array_equal(old[1], new[1])
-    assert old[2] == new[2]
-
-
-@pytest.mark.parametrize("old, new", [("parameter", "covariance"), ("sample", "gram")])
-def test_old_space_names_warn_and_select_the_same(old, new):
-    V = np.random.RandomState(17).randn(20, 3, 40)
-    with pytest.warns(FutureWarning, match=f"space='{old}' was renamed space='{new}'"):
-        a = select_batch(V, 4, device="cpu", space=old, return_gains=True)
-    b = select_batch(V, 4, device="cpu", space=new, return_gains=True)
-    np.testing.assert_array_equal(a[0], b[0])
-    assert a[2] == b[2]
+@pytest.mark.parametrize("space", ["parameter", "sample"])
+def test_unknown_space_names_are_refused(space):
+    with pytest.raises(ValueError, match="'space' parameter of select_batch must be a str among"):
+        select_batch(np.ones((5, 2, 3)), 2, space=space)
 
 
 def test_gram_space_refuses_a_fisher_matrix():
@@ -382,9 +369,9 @@ def test_state_is_rebuilt_when_the_objective_falls_far_below_its_build(monkeypat
     # a small lam: once the picks span the space, tr(A F) drops by orders of magnitude
     rng = np.random.RandomState(3)
     V = rng.randn(40, 2, 6)
-    refresh, calls = _backends.CovarianceSpace.refresh, []
+    refresh, calls = _covariance.CovarianceSpace.refresh, []
     monkeypatch.setattr(
-        _backends.CovarianceSpace,
+        _covariance.CovarianceSpace,
         "refresh",
         lambda self, B: calls.append(len(B)) or refresh(self, B),
     )
@@ -400,8 +387,8 @@ def test_woodbury_a0_from_few_labeled_rows_is_exact_greedy(monkeypatch, lam, b):
     # 4 labeled rows x 2 classes span 8 of d = 30 dimensions: A0 by Woodbury
     rng = np.random.RandomState(7)
     V, L = rng.randn(30, 2, 30), rng.randn(4, 2, 30)
-    used, woodbury = [], _backends._woodbury_inverse
-    monkeypatch.setattr(_backends, "_woodbury_inverse", lambda *a: used.append(1) or woodbury(*a))
+    used, woodbury = [], _covariance._woodbury_inverse
+    monkeypatch.setattr(_covariance, "_woodbury_inverse", lambda *a: used.append(1) or woodbury(*a))
     idx, _, obj = _select(
         V,
         5,
@@ -424,7 +411,7 @@ def test_woodbury_a0_from_few_labeled_rows_is_exact_greedy(monkeypatch, lam, b):
 def test_a0_is_factorised_when_lam_is_far_below_the_labeled_fisher(monkeypatch):
     rng = np.random.RandomState(8)
     V, L = rng.randn(30, 2, 30), 100 * rng.randn(4, 2, 30)  # tr(ΨᵀΨ) / lam ≫ 1e4
-    monkeypatch.setattr(_backends, "_woodbury_inverse", lambda *a: pytest.fail("Woodbury"))
+    monkeypatch.setattr(_covariance, "_woodbury_inverse", lambda *a: pytest.fail("Woodbury"))
     idx, _, obj = _select(
         V, 5, labeled_fisher=L, n_labeled=4, lam=0.1, device="cpu", space="covariance"
     )

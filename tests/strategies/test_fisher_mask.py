@@ -9,7 +9,7 @@ from modAL.models import ActiveLearner
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-from skfisher import FisherMask, bait, fisher_mask
+from skfisher import FisherMask, bait, config_context, fisher_mask
 from skfisher.active import PoolLearner
 from skfisher.fisher import (
     FactoredRows,
@@ -37,7 +37,7 @@ def test_bare_estimator_equals_the_pipeline_by_hand(fitted_net, digits):
     # by hand: the same 64 Fisher rows, mask, embeddings and selection
     model = fitted_net.module_
     rows = np.sort(np.random.RandomState(0).choice(200, 64, replace=False))
-    mask = build_mask(fisher_diagonal(model, pool[rows], batch_size=128), ParamLayout(model), 0.002)
+    mask = build_mask(fisher_diagonal(model, pool[rows], forward_batch_size=128), ParamLayout(model), 0.002)
     V = masked_embeddings(model, pool, mask)
     np.testing.assert_array_equal(idx, select_batch(V.double(), 6, device="cpu"))
     assert gains.shape == (6,) and np.all(gains > 0)
@@ -85,7 +85,6 @@ def test_diagnostics_of_the_last_query(fitted_net, digits):
 def test_low_precision_embeddings_stored_once(monkeypatch, fitted_net, digits, dtype, factored):
     from skfisher.strategies import _fisher_mask
 
-    monkeypatch.setattr(_fisher_mask, "_FACTORED", factored)
     X = digits[0]
     pool, labeled = X[200:400], X[:60]
     seen = {}
@@ -95,11 +94,12 @@ def test_low_precision_embeddings_stored_once(monkeypatch, fitted_net, digits, d
         seen.update(V=V, L=kwargs["labeled_fisher"], pool=kwargs["pool_fisher"])
         return prepare(V, *args, **kwargs)
 
-    exact = FisherMask(random_state=0)
-    idx64, _ = exact(PoolLearner(fitted_net, labeled), pool, n_instances=6)
-    monkeypatch.setattr(_fisher_mask, "prepare", spy)
-    low = FisherMask(embedding_dtype=dtype, random_state=0)
-    idx, _ = low(PoolLearner(fitted_net, labeled), pool, n_instances=6)
+    with config_context(factored_output=factored):
+        exact = FisherMask(random_state=0)
+        idx64, _ = exact(PoolLearner(fitted_net, labeled), pool, n_instances=6)
+        monkeypatch.setattr(_fisher_mask, "prepare", spy)
+        low = FisherMask(embedding_dtype=dtype, random_state=0)
+        idx, _ = low(PoolLearner(fitted_net, labeled), pool, n_instances=6)
     V, L = seen["V"], seen["L"]
     assert seen["pool"][0] is V and seen["pool"][1] is L  # blocks: no concatenation
     if factored:  # the output layer's factors, and the other masked entries stored
@@ -116,21 +116,15 @@ def test_low_precision_embeddings_stored_once(monkeypatch, fitted_net, digits, d
 @pytest.mark.parametrize(
     "params", [{}, {"mask": "output", "backward_steps": 1}, {"weighting": "unweighted", "lam": 0.1}]
 )
-def test_factored_output_layer_gives_the_dense_picks(monkeypatch, fitted_net, digits, params):
-    from skfisher.strategies import _fisher_mask
-
+def test_factored_output_layer_gives_the_dense_picks(fitted_net, digits, params):
     X = digits[0]
     pool, labeled = X[200:500], X[:60]
     runs = []
     for factored in (False, True):
-        monkeypatch.setattr(_fisher_mask, "_FACTORED", factored)
         strategy = FisherMask(random_state=0, **params)
-        runs.append(
-            (
-                *strategy(PoolLearner(fitted_net, labeled), pool, n_instances=10),
-                strategy.last_query_["objective"],
-            )
-        )
+        with config_context(factored_output=factored):
+            picks = strategy(PoolLearner(fitted_net, labeled), pool, n_instances=10)
+        runs.append((*picks, strategy.last_query_["objective"]))
     (idx_dense, gains_dense, obj_dense), (idx, gains, obj) = runs
     np.testing.assert_array_equal(idx, idx_dense)
     np.testing.assert_allclose(gains, gains_dense, rtol=1e-6)

@@ -28,8 +28,10 @@ def test_auto_device_resolves_only_auto_for_skorch():
     assert auto_device("cpu") == "cpu" and auto_device(CPU) is CPU
 
 
-def test_one_definition_behind_the_old_names():
-    assert _net.resolve_device is auto_device
+def test_one_function_per_idea():
+    """The net's device is skorch's (``auto_device``); where the algebra runs is a
+    torch.device (``resolve_device``); each has one definition, used by name."""
+    assert _net.auto_device is auto_device and not hasattr(_net, "resolve_device")
     assert _storage.resolve_device is resolve_device
     assert _storage.free_memory is _device.free_memory
 

@@ -16,9 +16,8 @@ import torch
 import skfisher
 from skfisher.fisher import _persample, _storage
 from skfisher.fisher._storage import EmbeddingRows, allocate, on_device
-from skfisher.selection import _backends, _problem
-from skfisher.selection._backends import FisherFactor
-from skfisher.utils import _device
+from skfisher.selection import _problem, _space
+from skfisher.selection._fishers import FisherFactor
 from skfisher.utils._device import fits, fitting_rows, free_memory, phase, profile_memory
 
 GPU = torch.device("cuda", 0)  # constructing a device needs no GPU
@@ -99,10 +98,13 @@ def test_chunks_take_a_fraction_of_free_gpu_memory(gpu):
     rows = EmbeddingRows(data, GPU, group=10)
     # one float64 chunk in 2.5 % of the free memory, in whole candidates (10 rows);
     # no 64 MB cap on CUDA
-    expected = int(_storage._CHUNK_FRACTION * 8 * GiB // 8000) // 10 * 10
+    config = skfisher.get_config()
+    expected = int(config["chunk_memory_fraction"] * 8 * GiB // 8000) // 10 * 10
     assert rows.chunk_rows == expected == 26840
-    assert 8 * 1000 * rows.chunk_rows <= _storage._CHUNK_FRACTION * gpu.free
-    assert 8 * 1000 * rows.chunk_rows > _storage._CPU_CHUNK_BYTES
+    assert 8 * 1000 * rows.chunk_rows <= config["chunk_memory_fraction"] * gpu.free
+    assert 8 * 1000 * rows.chunk_rows > config["cpu_chunk_bytes"]
+    with skfisher.config_context(chunk_memory_fraction=0.0025):
+        assert EmbeddingRows(data, GPU, group=10).chunk_rows == 2680
     gpu.free = 1 * MiB  # a candidate is never split, however short memory is
     assert EmbeddingRows(data, GPU, group=10).chunk_rows == 10
 
@@ -116,7 +118,7 @@ class _FakeCudaModel:
 
 @pytest.fixture
 def probe(gpu, monkeypatch):
-    """``probe(n_rows, per_row)``: auto_batch_size on a fake GPU whose work takes
+    """``probe(n_rows, per_row)``: auto_forward_batch_size on a fake GPU whose work takes
     ``per_row`` bytes a row above the allocation; returns the batch and the
     probes' rows. Resetting the peak statistics fails the test."""
     monkeypatch.setattr(
@@ -125,7 +127,7 @@ def probe(gpu, monkeypatch):
     monkeypatch.setattr(
         torch.cuda,
         "reset_peak_memory_stats",
-        lambda device=None: pytest.fail("auto_batch_size reset the peak-memory statistics"),
+        lambda device=None: pytest.fail("auto_forward_batch_size reset the peak-memory statistics"),
     )
 
     def run(n_rows, per_row):
@@ -137,7 +139,7 @@ def probe(gpu, monkeypatch):
             gpu.peak = max(gpu.peak, gpu.allocated + len(rows) * per_row)
 
         X = np.zeros((n_rows, 1, 8, 8), dtype=np.float32)
-        return _persample.auto_batch_size(_FakeCudaModel(), X, work), probed
+        return _persample.auto_forward_batch_size(_FakeCudaModel(), X, work), probed
 
     return run
 
@@ -146,43 +148,45 @@ def probe(gpu, monkeypatch):
     "per_row, free, expected",
     [
         (10 * MiB, 10 * GiB, 153),  # 15 % of 10 GiB at 10 MiB a row: 153.6 rows
-        (1000, 10 * GiB, _persample._MAX_BATCH),  # capped
+        (1000, 10 * GiB, 2048),  # capped at max_forward_batch_size
         (4 * GiB, 10 * GiB, 1),  # at least one row
     ],
 )
-def test_auto_batch_size_probe_arithmetic(gpu, probe, per_row, free, expected):
+def test_auto_forward_batch_size_probe_arithmetic(gpu, probe, per_row, free, expected):
     gpu.free, gpu.allocated = free, 3 * GiB
     gpu.peak = gpu.allocated  # no earlier peak above the allocation: the probe's shows
     assert probe(100, per_row) == (expected, [_persample._PROBE_ROWS])
+    config = skfisher.get_config()
     assert expected == fitting_rows(
-        per_row, _persample._BATCH_FRACTION * free, high=_persample._MAX_BATCH
+        per_row, config["forward_memory_fraction"] * free, high=config["max_forward_batch_size"]
     )
 
 
-def _budget_of(nbytes, gpu, monkeypatch):
-    """Free memory and fraction giving auto_batch_size a budget of exactly ``nbytes``."""
-    monkeypatch.setattr(_persample, "_BATCH_FRACTION", 0.25)
+def _budget_of(nbytes, gpu):
+    """Free memory and fraction giving auto_forward_batch_size a budget of exactly ``nbytes``
+    (the fraction inside the returned context)."""
     gpu.free, gpu.allocated = 4 * nbytes, 3 * GiB
+    return skfisher.config_context(forward_memory_fraction=0.25)
 
 
-def test_auto_batch_size_grows_a_probe_whose_peak_is_hidden(gpu, probe, monkeypatch):
+def test_auto_forward_batch_size_grows_a_probe_whose_peak_is_hidden(gpu, probe):
     """An earlier peak 1 GiB above the allocation hides the small probes'
     peaks; the probe doubles until its own peak shows, then is exact."""
-    _budget_of(3 * GiB, gpu, monkeypatch)
-    gpu.peak = gpu.allocated + 1 * GiB
-    batch, probed = probe(5000, 10 * MiB)
+    with _budget_of(3 * GiB, gpu):
+        gpu.peak = gpu.allocated + 1 * GiB
+        batch, probed = probe(5000, 10 * MiB)
     assert probed == [8, 16, 32, 64, 128]  # 128 rows: 1280 MiB, above the old peak
     assert batch == 307 == fitting_rows(10 * MiB, 3 * GiB)  # as if measured from a reset
     assert gpu.calls.count("sync") == 2 * len(probed)
 
 
-def test_auto_batch_size_probes_stay_inside_the_budget(gpu, probe, monkeypatch):
+def test_auto_forward_batch_size_probes_stay_inside_the_budget(gpu, probe):
     """Hidden probes grow no further than the budget allows at their bound."""
     budget = 3 * GiB
-    _budget_of(budget, gpu, monkeypatch)
-    hidden = 2 * GiB  # above the allocation, more than half the budget
-    gpu.peak = gpu.allocated + hidden
-    batch, probed = probe(5000, 4 * MiB)
+    with _budget_of(budget, gpu):
+        hidden = 2 * GiB  # above the allocation, more than half the budget
+        gpu.peak = gpu.allocated + hidden
+        batch, probed = probe(5000, 4 * MiB)
     assert batch == 768 == fitting_rows(4 * MiB, budget)
     assert probed[0] == _persample._PROBE_ROWS and len(probed) > 5
     for before, rows in zip(probed, probed[1:]):
@@ -200,19 +204,21 @@ def test_auto_batch_size_probes_stay_inside_the_budget(gpu, probe, monkeypatch):
         (20, 1280 * MiB, 48, [8, 16, 20]),
     ],
 )
-def test_auto_batch_size_sizes_from_the_bound_of_a_hidden_peak(
-    gpu, probe, monkeypatch, n_rows, hidden, expected, probes
+def test_auto_forward_batch_size_sizes_from_the_bound_of_a_hidden_peak(
+    gpu, probe, n_rows, hidden, expected, probes
 ):
-    _budget_of(3 * GiB, gpu, monkeypatch)
-    gpu.peak = gpu.allocated + hidden
-    assert probe(n_rows, 1 * MiB) == (expected, probes)
+    with _budget_of(3 * GiB, gpu):
+        gpu.peak = gpu.allocated + hidden
+        assert probe(n_rows, 1 * MiB) == (expected, probes)
     assert expected == fitting_rows(hidden / probes[-1], 3 * GiB)
 
 
-def test_auto_batch_size_skips_the_probe_for_tiny_inputs(gpu):
+def test_auto_forward_batch_size_skips_the_probe_for_tiny_inputs(gpu):
     X = np.zeros((_persample._PROBE_ROWS, 1, 8, 8), dtype=np.float32)
-    batch = _persample.auto_batch_size(_FakeCudaModel(), X, lambda rows: pytest.fail("probed"))
-    assert batch == _persample._DEFAULT_BATCH
+    batch = _persample.auto_forward_batch_size(
+        _FakeCudaModel(), X, lambda rows: pytest.fail("probed")
+    )
+    assert batch == skfisher.get_config()["cpu_forward_batch_size"]
 
 
 def test_only_profiling_phases_reset_the_peak_statistics():
@@ -267,11 +273,15 @@ def test_sample_space_only_when_its_grams_fit(gpu):
     n, C, d, steps = 50, 10, 5000, 10  # d large: the Gram form is cheaper
     rows = EmbeddingRows(torch.zeros(n * C, d), "cpu", group=C)
     pool = FisherFactor([rows], 1.0 / n)
-    costs = _backends._costs(rows, C, steps, pool, None)
+    costs = _space._costs(rows, C, steps, pool, None)
     assert costs["gram"] < costs["covariance"]
     # float64 rows of the candidates and the pool factor (here the same), and Z
     grams = 8 * (2 * n * C * d + n * C * (n * C + n * C))
-    gpu.free = int(grams / _device._DEVICE_FRACTION) + 8
-    assert _backends.cheaper_space(rows, C, steps, pool, None, GPU) == "gram"
-    gpu.free = int(grams / _device._DEVICE_FRACTION) - 8
-    assert _backends.cheaper_space(rows, C, steps, pool, None, GPU) == "covariance"
+    fraction = skfisher.get_config()["embedding_memory_fraction"]
+    gpu.free = int(grams / fraction) + 8
+    assert _space.cheaper_space(rows, C, steps, pool, None, GPU) == "gram"
+    gpu.free = int(grams / fraction) - 8
+    assert _space.cheaper_space(rows, C, steps, pool, None, GPU) == "covariance"
+    with skfisher.config_context(embedding_memory_fraction=fraction / 2):
+        gpu.free = int(grams / fraction) + 8  # no longer fits in the smaller fraction
+        assert _space.cheaper_space(rows, C, steps, pool, None, GPU) == "covariance"
