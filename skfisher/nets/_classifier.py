@@ -14,8 +14,7 @@ from skorch import NeuralNetClassifier
 from skorch.utils import is_dataset
 from torch import nn
 
-from ..utils._device import auto_device as resolve_device
-from ..utils._device import check_torch_device
+from ..utils._device import auto_device, check_torch_device
 from ..utils._images import _check_image_shape
 from ._inputs import _InputMixin
 from ._resnet import (
@@ -27,7 +26,7 @@ from ._resnet import (
 )
 from ._training import _seeded_global_rng, _TrainingMixin
 
-__all__ = ["ResNet18", "ResNet18Classifier", "resolve_device"]
+__all__ = ["ResNet18", "ResNet18Classifier"]
 
 
 class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
@@ -213,7 +212,7 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
     # tensors, so reading the attribute resolves it.
     @property
     def device(self):
-        return resolve_device(self.__dict__["device"])
+        return auto_device(self.__dict__["device"])
 
     @device.setter
     def device(self, value):
@@ -227,11 +226,11 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
         return params
 
     def _check_device(self, requested_device, map_device):
-        return super()._check_device(resolve_device(requested_device), map_device)
+        return super()._check_device(auto_device(requested_device), map_device)
 
     def __setstate__(self, state):
         requested = state["device"]
-        state["device"] = resolve_device(requested)
+        state["device"] = auto_device(requested)
         super().__setstate__(state)
         if isinstance(requested, str) and requested == "auto":
             self.__dict__["device"] = requested

@@ -422,14 +422,6 @@ def test_a_protocol_without_records_is_replaced(tmp_path, monkeypatch):
     assert manifest["digits"]["n_initial"] == 30
 
 
-def test_batch_size_is_a_deprecated_alias_of_n_instances(tmp_path):
-    with pytest.warns(FutureWarning, match=r"run_comparison\(batch_size=...\) is deprecated"):
-        with pytest.raises(ValueError, match="Unknown strategies"):
-            run_comparison("digits", ["nope"], [0], tmp_path, batch_size=5)
-    with pytest.raises(ValueError, match="got both n_instances=5 and its deprecated alias"):
-        run_comparison("digits", ["random"], [0], tmp_path, n_instances=5, batch_size=5)
-
-
 # --- strategy variants: a label with a registered name and parameters ---
 
 TINY_FISHER = dict(

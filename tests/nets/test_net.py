@@ -15,8 +15,8 @@ from skorch.dataset import ValidSplit
 from torch.utils.data import SequentialSampler
 
 from skfisher import ResNet18, ResNet18Classifier
-from skfisher.nets._classifier import resolve_device
 from skfisher.nets._training import _NoSingletonBatchSampler
+from skfisher.utils._device import auto_device
 
 
 def n_params(module):
@@ -104,7 +104,7 @@ def test_params_clone_pickle_and_auto_device(fitted_net, digits):
     params = net.get_params()
     assert params["device"] == "auto" and params["width"] == 64
     assert params["module__stem"] == "imagenet"
-    assert net.device == resolve_device("auto")
+    assert net.device == auto_device("auto")
     cloned = clone(net)
     assert cloned.get_params()["device"] == "auto"
     assert cloned.set_params(lr=0.2).lr == 0.2

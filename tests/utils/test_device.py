@@ -29,7 +29,7 @@ def test_auto_device_resolves_only_auto_for_skorch():
 
 
 def test_one_definition_behind_the_old_names():
-    assert _net.resolve_device is auto_device
+    assert _net.auto_device is auto_device
     assert _storage.resolve_device is resolve_device
     assert _storage.free_memory is _device.free_memory
 
