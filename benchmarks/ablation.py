@@ -40,8 +40,8 @@ from scipy import stats
 
 from skfisher import FisherMask
 from skfisher.active import aulc
-from skfisher.datasets._base import _subsample
-from skfisher.experiments import SETTINGS, load_rounds, load_setting, run_comparison
+from skfisher.datasets import load_split
+from skfisher.experiments import SETTINGS, load_rounds, run_comparison
 
 HERE = Path(os.path.relpath(Path(__file__).parent))  # relative: the command is recorded
 SETTING_NAMES = ("digits", "fashion_imb10_small")
@@ -107,13 +107,13 @@ def estimator_params(device, max_epochs=30):
 
 def quick_setting(pool_size=150, test_size=100):
     """digits with a small pool and test set, and 20 + 1 x 10 labels: a smoke test."""
-    data = _subsample(*load_setting("digits"), pool_size, test_size, seed=0)
+    data = load_split("digits", pool_size=pool_size, test_size=test_size, random_state=0)
     return dict(
         name="digits_quick",
         dataset="digits",
         data=data,
         n_initial=20,
-        batch_size=10,
+        n_instances=10,
         n_rounds=1,
         description=f"digits, {pool_size}-image pool, {test_size}-image test set (smoke test)",
     )
@@ -121,7 +121,7 @@ def quick_setting(pool_size=150, test_size=100):
 
 def budgets(spec):
     """The label counts of a setting's schedule."""
-    return [spec["n_initial"] + r * spec["batch_size"] for r in range(spec["n_rounds"] + 1)]
+    return [spec["n_initial"] + r * spec["n_instances"] for r in range(spec["n_rounds"] + 1)]
 
 
 # --- statistics of the records (unit-tested on synthetic records) ---
@@ -370,7 +370,7 @@ def setting_section(spec, records, factors, seeds, folder):
     parts = [
         f"## {spec['name']}: {spec['description']}",
         "",
-        f"Schedule {spec['n_initial']} + {spec['n_rounds']} x {spec['batch_size']} labels; "
+        f"Schedule {spec['n_initial']} + {spec['n_rounds']} x {spec['n_instances']} labels; "
         f"records in `{folder.as_posix()}`; {compute / 3600:.2f} h of query + fit time. "
         "Training (from `manifest.json`): "
         + (", ".join(f"{k}={v}" for k, v in training.items()) if training else "–")
@@ -381,7 +381,6 @@ def setting_section(spec, records, factors, seeds, folder):
             for k, v in (defaults or {}).items()
             if k
             not in (
-                "batch_size",
                 "forward_batch_size",
                 "storage",
                 "output_layer",

@@ -76,7 +76,7 @@ LABELS = {
 
 def _digits_round(quick):
     """The main job's first round: ``skfisher run`` defaults on digits (seed 0)."""
-    X_pool, y_pool, _, _ = load_split("digits", seed=0)
+    X_pool, y_pool, _, _ = load_split("digits", random_state=0)
     order = np.random.RandomState(0).permutation(len(X_pool))
     n_lab, pool_size, K, epochs = (20, 60, 3, 1) if quick else (50, None, 50, 30)
     lab, rest = order[:n_lab], order[n_lab:][:pool_size]

@@ -77,9 +77,9 @@ def _label_command(setting):
         "--device",
         "cuda",
         "--quiet",
+        "--jobs",
+        os.environ.get("GPU_SUITE_JOBS", "8"),
     ]
-    if _has_option("--jobs", "skfisher/cli.py"):  # parallel runs, where compare has them
-        cmd += ["--jobs", os.environ.get("GPU_SUITE_JOBS", "8")]
     return cmd + os.environ.get("GPU_SUITE_LABEL_ARGS", "").split()
 
 

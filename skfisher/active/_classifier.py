@@ -1,13 +1,12 @@
 """Active learning as a scikit-learn meta-estimator: the loop runs inside ``fit``."""
 
-import inspect
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Hidden, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -20,12 +19,9 @@ from sklearn.utils.validation import (
 
 from ..nets._classifier import ResNet18Classifier
 from ..strategies import STRATEGIES, get_strategy
-from ..utils._deprecation import DEPRECATED, renamed
 from ._loop import run_active_learning
 
 __all__ = ["ActiveLearningClassifier"]
-
-_DEPRECATED = StrOptions({DEPRECATED})
 
 
 def _estimator_has(attr):
@@ -90,20 +86,6 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         value gives identical results on the CPU.
     verbose : int, default=0
         Show a progress bar when > 0.
-    batch_size : int
-        Deprecated alias of ``n_instances``; with ``n_instances`` other than
-        its default, a ValueError at ``fit``.
-
-        .. deprecated:: 0.2
-           ``batch_size`` was renamed ``n_instances`` in 0.2 and will be
-           removed in 0.3.
-    n_queries : int
-        Deprecated alias of ``n_rounds``; with ``n_rounds`` other than its
-        default, a ValueError at ``fit``.
-
-        .. deprecated:: 0.2
-           ``n_queries`` was renamed ``n_rounds`` in 0.2 and will be removed
-           in 0.3.
 
     Attributes
     ----------
@@ -148,9 +130,6 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        # deprecated aliases of n_instances and n_rounds
-        "batch_size": [Interval(Integral, 1, None, closed="left"), Hidden(_DEPRECATED)],
-        "n_queries": [Interval(Integral, 0, None, closed="left"), Hidden(_DEPRECATED)],
     }
 
     def __init__(
@@ -165,8 +144,6 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         validation_fraction=None,
         random_state=None,
         verbose=0,
-        batch_size=DEPRECATED,
-        n_queries=DEPRECATED,
     ):
         self.estimator = estimator
         self.query_strategy = query_strategy
@@ -177,28 +154,6 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.verbose = verbose
-        self.batch_size = batch_size
-        self.n_queries = n_queries
-
-    def _sizes(self):
-        """``(n_instances, n_rounds)``, honouring the deprecated aliases."""
-        defaults = inspect.signature(ActiveLearningClassifier).parameters
-        sizes = []
-        for new, old in (("n_instances", "batch_size"), ("n_rounds", "n_queries")):
-            value = getattr(self, old)
-            sizes.append(
-                renamed(
-                    type(self).__name__,
-                    new,
-                    getattr(self, new),
-                    old,
-                    value,
-                    default=defaults[new].default,
-                    message=f"{old} was renamed {new} in 0.2 and will be removed in 0.3; "
-                    f"use {new}={value!r}.",
-                )
-            )
-        return tuple(sizes)
 
     def _make_strategy(self, rng):
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -223,7 +178,6 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         -------
         self : ActiveLearningClassifier
         """
-        n_instances, n_rounds = self._sizes()
         X = check_array(X, allow_nd=True, ensure_2d=False, dtype=None, ensure_all_finite=True)
         if X.ndim < 2:
             raise ValueError(f"X must have at least 2 dimensions; got shape {X.shape}.")
@@ -242,7 +196,7 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
                 rows, test_size=self.validation_fraction, stratify=y, random_state=rng
             )
             rows, val_rows = np.sort(rows), np.sort(val_rows)
-        needed = self.n_initial + n_rounds * n_instances
+        needed = self.n_initial + self.n_rounds * self.n_instances
         if needed > len(rows):
             raise ValueError(
                 f"n_initial + n_rounds * n_instances = {needed} exceeds the {len(rows)} "
@@ -260,8 +214,8 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
             None if val_rows is None else X[val_rows],
             None if val_rows is None else y[val_rows],
             n_initial=self.n_initial,
-            n_instances=n_instances,
-            n_rounds=n_rounds,
+            n_instances=self.n_instances,
+            n_rounds=self.n_rounds,
             initial=self.initial,
             random_state=rng,
             progress=self.verbose > 0,

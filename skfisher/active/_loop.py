@@ -17,13 +17,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
-    Hidden,
     Interval,
     StrOptions,
     validate_params,
 )
-
-from ..utils._deprecation import DEPRECATED, renamed
 
 __all__ = ["PoolLearner", "ROUND_FIELDS", "initial_indices", "run_active_learning"]
 
@@ -192,14 +189,13 @@ _POSITIVE = Interval(Integral, 1, None, closed="left")
         "X_eval": "no_validation",
         "y_eval": ["array-like", None],
         "n_initial": [_POSITIVE],
-        "n_instances": [_POSITIVE, None],
+        "n_instances": [_POSITIVE],
         "n_rounds": [Interval(Integral, 0, None, closed="left")],
         "initial": [StrOptions({"stratified", "random"})],
         "random_state": ["random_state"],
         "progress": ["boolean"],
         "resume": [list, None],
         "on_round": [callable, None],
-        "batch_size": [_POSITIVE, Hidden(StrOptions({DEPRECATED}))],
     },
     prefer_skip_nested_validation=True,
 )
@@ -212,14 +208,13 @@ def run_active_learning(
     y_eval=None,
     *,
     n_initial,
-    n_instances=None,
+    n_instances,
     n_rounds,
     initial="stratified",
     random_state=None,
     progress=True,
     resume=None,
     on_round=None,
-    batch_size=DEPRECATED,
 ):
     """Run rounds of query -> label -> retrain, with ``y_pool`` as the oracle.
 
@@ -256,9 +251,6 @@ def run_active_learning(
     on_round : callable, default=None
         Called as ``on_round(row, new_rows)`` after every round, e.g. to save
         it at once.
-    batch_size : int
-        Deprecated alias of ``n_instances``; will be removed in the next
-        release. Giving both is a ValueError.
 
     Notes
     -----
@@ -275,11 +267,6 @@ def run_active_learning(
     labeled : ndarray of int64
         Pool rows labeled by the end, in the order they were labeled.
     """
-    n_instances = renamed(
-        "run_active_learning", "n_instances", n_instances, "batch_size", batch_size
-    )
-    if n_instances is None:
-        raise TypeError("run_active_learning() missing keyword argument 'n_instances'.")
     y_pool = np.asarray(y_pool)
     _check_schedule(n_initial, n_instances, n_rounds, len(y_pool))
     if resume:

@@ -1,19 +1,19 @@
 """Command line: ``skfisher run`` and ``skfisher compare`` (also ``python -m skfisher``)."""
 
-import argparse
 import functools
 import sys
 import time
 from pathlib import Path
 
 from ..active._loop import run_active_learning
-from ..datasets._base import DATASETS, load_own_split, load_split
+from ..datasets._base import load_own_split, load_split
 from ..experiments._compare import SETTINGS, load_rounds, own_setting, run_comparison, summarize
 from ..experiments._output import format_table, save_results
 from ..nets._classifier import ResNet18Classifier
 from ..strategies import STRATEGIES, get_strategy
 from ..utils._files import check_writable, results_folder
-from ._label import add_label_parser, label_command
+from ._label import label_command
+from ._parser import build_parser
 
 #: Python terms in library messages, and how the command line spells them.
 _CLI_TERMS = {
@@ -26,161 +26,11 @@ _CLI_TERMS = {
 RUN_FILES = ("results.json", "results.csv", "learning_curve.png")
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text}")
-    return value
-
-
-def _own_data_arguments(parser, prefix, nargs=None):
-    """``--data`` (an image folder or an .npz) and ``--image-size``."""
-    parser.add_argument(
-        "--data",
-        nargs=nargs,
-        default=None,
-        metavar="PATH",
-        help=prefix + "your data: a folder with one sub-folder of images per class "
-        "(ImageFolder layout), or an .npz with X (n, [c,] h, w) and y; 30%% is held out",
-    )
-    parser.add_argument(
-        "--image-size",
-        type=_positive_int,
-        nargs="+",
-        default=None,
-        metavar=("HEIGHT", "WIDTH"),
-        help="resize --data images (needed when their sizes differ)",
-    )
-
-
 def _image_size(args):
     size = args.image_size
     if size is not None and len(size) > 2:
         raise ValueError(f"--image-size takes HEIGHT [WIDTH]; got {size}.")
     return None if size is None else tuple(size * 2 if len(size) == 1 else size)
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="skfisher", description="FisherMask active learning for scikit-learn."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_run_parser(sub)
-    _add_compare_parser(sub)
-    add_label_parser(sub, _positive_int)
-    return parser
-
-
-def _add_run_parser(sub):
-    run = sub.add_parser(
-        "run",
-        help="simulate pool-based active learning on a data set",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    run.add_argument("--dataset", choices=DATASETS, default="digits")
-    run.add_argument("--data-dir", default=None, help="folder of the data set's files")
-    _own_data_arguments(run, "instead of --dataset: ")
-    run.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
-    run.add_argument("--n-initial", type=_positive_int, default=50, help="initial labeled rows")
-    run.add_argument(
-        "--n-instances",
-        "--batch-size",
-        dest="n_instances",
-        type=_positive_int,
-        default=50,
-        help="labels per query (--batch-size: old spelling)",
-    )
-    run.add_argument(
-        "--n-rounds",
-        "--rounds",
-        dest="n_rounds",
-        type=int,
-        default=6,
-        help="queries after the initial fit (--rounds: old spelling)",
-    )
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    run.add_argument(
-        "--output-dir",
-        default="skfisher-results",
-        help="results.json, results.csv and learning_curve.png, saved after every round",
-    )
-    run.add_argument(
-        "--overwrite", action="store_true", help="replace results already in --output-dir"
-    )
-    run.add_argument("--pool-size", type=_positive_int, default=None, help="subsample the pool")
-    run.add_argument("--test-size", type=_positive_int, default=None, help="subsample the test set")
-    run.add_argument("--max-epochs", type=_positive_int, default=30)
-    run.add_argument("--width", type=int, choices=(16, 64), default=16)
-    run.add_argument("--sparsity", type=float, default=0.002, help="fisher_mask only")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _add_compare_parser(sub):
-    cmp_ = sub.add_parser(
-        "compare",
-        help="compare strategies over seeds; resumable; Markdown table and plot",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    cmp_.add_argument(
-        "--settings",
-        nargs="+",
-        choices=sorted(SETTINGS),
-        default=None,
-        help="default: digits, unless --data is given",
-    )
-    _own_data_arguments(cmp_, "settings on ", nargs="+")
-    cmp_.add_argument(
-        "--strategies", nargs="+", choices=["all", *sorted(STRATEGIES)], default=["all"]
-    )
-    cmp_.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    cmp_.add_argument(
-        "--output-dir",
-        default="skfisher-compare",
-        help="rounds.jsonl, per-setting tables and plots",
-    )
-    cmp_.add_argument("--markdown", default=None, help="also write all tables to this file")
-    cmp_.add_argument("--data-dir", default=None)
-    cmp_.add_argument("--n-initial", type=_positive_int, default=None, help="setting's default")
-    cmp_.add_argument(
-        "--n-instances",
-        "--batch-size",
-        dest="n_instances",
-        type=_positive_int,
-        default=None,
-        help="labels per query; setting's default",
-    )
-    cmp_.add_argument(
-        "--n-rounds",
-        "--rounds",
-        dest="n_rounds",
-        type=int,
-        default=None,
-        help="queries after the initial fit; setting's default",
-    )
-    cmp_.add_argument(
-        "--optimizer",
-        choices=("sgd", "adam"),
-        default="sgd",
-        help="sgd: momentum 0.9, cosine decay; adam: as the reference",
-    )
-    cmp_.add_argument("--lr", type=float, default=None, help="0.05 for sgd, 1e-3 for adam")
-    cmp_.add_argument("--max-epochs", type=_positive_int, default=30)
-    cmp_.add_argument(
-        "--train-until",
-        type=float,
-        default=None,
-        help="stop at this training accuracy (max-epochs caps it)",
-    )
-    cmp_.add_argument("--width", type=int, choices=(16, 64), default=16)
-    cmp_.add_argument("--device", default="auto")
-    cmp_.add_argument(
-        "--jobs",
-        type=_positive_int,
-        default=1,
-        help="(strategy, seed) runs at once, each in its own process; same results as --jobs 1",
-    )
-    cmp_.add_argument("--quiet", action="store_true")
 
 
 def run_command(args):
@@ -197,30 +47,32 @@ def run_command(args):
         return _run_experiment(args, out)
 
 
-def _run_experiment(args, out):
-    split = dict(pool_size=args.pool_size, test_size=args.test_size, seed=args.seed)
+def _load_data(args):
+    """``X_pool, y_pool, X_test, y_test`` of ``--data`` or ``--dataset``."""
+    split = dict(pool_size=args.pool_size, test_size=args.test_size, random_state=args.random_state)
     if args.data is not None:
         args.dataset = Path(args.data).name
-        X_pool, y_pool, X_test, y_test = load_own_split(
-            args.data, image_size=_image_size(args), **split
-        )
-    else:
-        if args.dataset == "cifar10" and args.data_dir is None:
-            raise ValueError("--dataset cifar10 needs --data-dir, the cifar-10-batches-py folder.")
-        X_pool, y_pool, X_test, y_test = load_split(args.dataset, data_dir=args.data_dir, **split)
+        return load_own_split(args.data, image_size=_image_size(args), **split)
+    if args.dataset == "cifar10" and args.data_dir is None:
+        raise ValueError("--dataset cifar10 needs --data-dir, the cifar-10-batches-py folder.")
+    return load_split(args.dataset, data_dir=args.data_dir, **split)
+
+
+def _run_experiment(args, out):
+    X_pool, y_pool, X_test, y_test = _load_data(args)
     estimator = ResNet18Classifier(
         width=args.width,
         max_epochs=args.max_epochs,
         device=args.device,
-        random_state=args.seed,
+        random_state=args.random_state,
     )
-    strategy = get_strategy(args.strategy, random_state=args.seed)
+    strategy = get_strategy(args.strategy, random_state=args.random_state)
     if args.strategy == "fisher_mask":
         strategy = functools.partial(strategy, sparsity=args.sparsity)
     print(
         f"skfisher run: {args.dataset} (pool {len(y_pool)}, test {len(y_test)}), "
         f"strategy {args.strategy}, {args.n_initial} + {args.n_rounds} x {args.n_instances} "
-        f"labels, device {estimator.device}, seed {args.seed}",
+        f"labels, device {estimator.device}, seed {args.random_state}",
         flush=True,
     )
     meta = {k: v for k, v in vars(args).items() if k not in ("command", "overwrite")}
@@ -237,7 +89,7 @@ def _run_experiment(args, out):
                 out,
                 meta=meta,
                 ylabel="test accuracy",
-                title=f"{args.dataset}: {args.strategy} (seed {args.seed})",
+                title=f"{args.dataset}: {args.strategy} (seed {args.random_state})",
             )
         )
 
@@ -251,7 +103,7 @@ def _run_experiment(args, out):
         n_initial=args.n_initial,
         n_instances=args.n_instances,
         n_rounds=args.n_rounds,
-        random_state=args.seed,
+        random_state=args.random_state,
         progress=not args.quiet,
         on_round=save,
     )

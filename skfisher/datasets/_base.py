@@ -108,16 +108,30 @@ def make_imbalanced(X, y, class_counts=None, ratio=None, random_state=None):
     return X[keep], y[keep]
 
 
-def load_split(name, *, data_dir=None, pool_size=None, test_size=None, seed=0):
+def load_split(name, *, data_dir=None, pool_size=None, test_size=None, random_state=0):
     """Return ``X_pool, y_pool, X_test, y_test`` for a named data set of :data:`DATASETS`.
 
     digits has no official test split: 30 % of it (stratified) is held out.
-    ``pool_size``/``test_size`` subsample the pool and the test set at random.
+
+    Parameters
+    ----------
+    name : {"digits", "fashion_mnist", "cifar10"}
+    data_dir : str or path-like, default=None
+        The data set's files (needed for cifar10).
+    pool_size, test_size : int, default=None
+        Keep a random subset of this many pool and test rows (None: all), in
+        their original order: a smaller problem of the same data set.
+    random_state : int, RandomState instance or None, default=0
+        Draws the digits test split and the subsets.
+
+    Returns
+    -------
+    X_pool, y_pool, X_test, y_test : ndarrays
     """
     if name == "digits":
         X, y = load_digits_images(return_X_y=True)
         X_pool, X_test, y_pool, y_test = train_test_split(
-            X, y, test_size=0.3, stratify=y, random_state=seed
+            X, y, test_size=0.3, stratify=y, random_state=random_state
         )
     elif name == "fashion_mnist":
         X_pool, y_pool, X_test, y_test = load_fashion_mnist(data_dir, return_X_y=True)
@@ -129,27 +143,27 @@ def load_split(name, *, data_dir=None, pool_size=None, test_size=None, seed=0):
         X_pool, y_pool, X_test, y_test = load_cifar10(data_dir, return_X_y=True)
     else:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {DATASETS}.")
-    return _subsample(X_pool, y_pool, X_test, y_test, pool_size, test_size, seed)
+    return _subsample(X_pool, y_pool, X_test, y_test, pool_size, test_size, random_state)
 
 
 def load_own_split(
-    source, *, image_size=None, test_fraction=0.3, pool_size=None, test_size=None, seed=0
+    source, *, image_size=None, test_fraction=0.3, pool_size=None, test_size=None, random_state=0
 ):
     """``X_pool, y_pool, X_test, y_test`` from the user's data (see :func:`load_own_data`).
 
-    A stratified ``test_fraction`` is held out (seeded by ``seed``);
+    A stratified ``test_fraction`` is held out (drawn with ``random_state``);
     ``pool_size``/``test_size`` subsample as :func:`load_split` does.
     """
     X, y, _ = load_own_data(source, image_size=image_size)
     X_pool, X_test, y_pool, y_test = train_test_split(
-        X, y, test_size=test_fraction, stratify=y, random_state=seed
+        X, y, test_size=test_fraction, stratify=y, random_state=random_state
     )
-    return _subsample(X_pool, y_pool, X_test, y_test, pool_size, test_size, seed)
+    return _subsample(X_pool, y_pool, X_test, y_test, pool_size, test_size, random_state)
 
 
-def _subsample(X_pool, y_pool, X_test, y_test, pool_size, test_size, seed):
+def _subsample(X_pool, y_pool, X_test, y_test, pool_size, test_size, random_state):
     """Random subsets of ``pool_size`` pool and ``test_size`` test rows (None: all)."""
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
     if pool_size is not None and pool_size < len(y_pool):
         keep = np.sort(rng.choice(len(y_pool), pool_size, replace=False))
         X_pool, y_pool = X_pool[keep], y_pool[keep]

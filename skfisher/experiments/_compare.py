@@ -24,12 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from ..active._loop import run_active_learning
-from ..active._metrics import aulc
 from ..nets._classifier import ResNet18Classifier
 from ..strategies import STRATEGIES, get_strategy
-from ..utils._deprecation import renamed
-from ..utils._files import results_folder, write_atomic
-from ..utils._plot import new_figure, png_bytes
+from ..utils._files import results_folder
 from ._records import (
     ROUNDS_FILE,
     _append,
@@ -39,6 +36,7 @@ from ._records import (
     load_rounds,
 )
 from ._settings import SETTINGS, _cached_setting, _spec, load_setting, own_setting
+from ._summary import summarize
 
 __all__ = [
     "SETTINGS",
@@ -103,7 +101,7 @@ def _run_one(
         X_test,
         y_test,
         n_initial=schedule["n_initial"],
-        n_instances=schedule["batch_size"],
+        n_instances=schedule["n_instances"],
         n_rounds=schedule["n_rounds"],
         random_state=seed,
         progress=bar,
@@ -217,6 +215,27 @@ def _variants(strategies):
     return variants
 
 
+def _resume_points(path, name, variants, seeds, n_rounds):
+    """``{(label, seed): rows labeled in each saved round}`` of the runs left to do.
+
+    A run resumes after its unbroken series of saved rounds 0, 1, ...; a later
+    round already saved is recomputed identically and not appended again.
+    """
+    done = defaultdict(dict)
+    for rec in _set_aside_bad_lines(path):
+        if rec["setting"] == name:
+            done[rec["strategy"], rec["seed"]][rec["round"]] = rec["new_rows"]
+    resumes = {}
+    for label in variants:
+        for seed in seeds:
+            rounds, resume = done[label, seed], []
+            while len(resume) in rounds:
+                resume.append(rounds[len(resume)])
+            if len(resume) <= n_rounds:
+                resumes[label, seed] = resume
+    return resumes
+
+
 def run_comparison(
     setting,
     strategies,
@@ -231,7 +250,6 @@ def run_comparison(
     progress=True,
     n_jobs=1,
     n_threads=None,
-    batch_size="deprecated",
 ):
     """Run (or finish) every (strategy, seed) of a setting; rounds go to ``rounds.jsonl``.
 
@@ -262,7 +280,7 @@ def run_comparison(
     output_dir : str or Path
     n_initial, n_instances, n_rounds : int, default=None
         Override the setting's schedule: initial labels, labels per round
-        (saved as ``batch_size`` in the setting and the manifest) and rounds.
+        and rounds.
     estimator_params : dict, default=None
         :class:`~skfisher.ResNet18Classifier` parameters (training protocol:
         ``optimizer``, ``lr``, ``max_epochs``, ``train_until``, ``device``...).
@@ -276,9 +294,6 @@ def run_comparison(
     n_threads : int, default=None
         Torch CPU threads of each run; None: this process's threads, shared
         equally among the ``n_jobs`` runs.
-    batch_size : int
-        Deprecated alias of ``n_instances``; will be removed in the next
-        release.
 
     Returns
     -------
@@ -290,10 +305,9 @@ def run_comparison(
     ValueError
         Unknown setting, strategy or strategy parameter, or a protocol that
         differs from the one saved in ``output_dir``.
-    skfisher._files.FolderInUseError
+    skfisher.utils.FolderInUseError
         When another process holds ``output_dir``.
     """
-    n_instances = renamed("run_comparison", "n_instances", n_instances, "batch_size", batch_size)
     variants = _variants(strategies)
     spec = _spec(setting)
     counts = {"n_jobs": n_jobs, **({} if n_threads is None else {"n_threads": n_threads})}
@@ -302,42 +316,20 @@ def run_comparison(
             raise ValueError(f"{count} must be a positive int; got {value!r}.")
     schedule = {
         "n_initial": n_initial or spec["n_initial"],
-        "batch_size": n_instances or spec["batch_size"],
+        "n_instances": n_instances or spec["n_instances"],
         "n_rounds": spec["n_rounds"] if n_rounds is None else n_rounds,
     }
     out = Path(output_dir)
     path = out / ROUNDS_FILE
     with results_folder(out):
         _check_protocol(out, spec["name"], _protocol(schedule, estimator_params, variants))
-        done = defaultdict(dict)
-        for rec in _set_aside_bad_lines(path):
-            if rec["setting"] == spec["name"]:
-                done[rec["strategy"], rec["seed"]][rec["round"]] = rec["new_rows"]
-        tasks = []
-        for label, name_params in variants.items():
-            for seed in seeds:
-                rounds = done[label, seed]
-                # resume from the unbroken run of saved rounds 0, 1, ...; a later
-                # round already saved is recomputed identically and not appended
-                resume = []
-                while len(resume) in rounds:
-                    resume.append(rounds[len(resume)])
-                if len(resume) <= schedule["n_rounds"]:
-                    tasks.append(
-                        (
-                            setting,
-                            label,
-                            name_params,
-                            seed,
-                            schedule,
-                            estimator_params,
-                            data_dir,
-                            path,
-                            resume,
-                            progress,
-                            progress and n_jobs == 1,
-                        )
-                    )
+        resumes = _resume_points(path, spec["name"], variants, seeds, schedule["n_rounds"])
+        bar = progress and n_jobs == 1
+        tasks = [
+            (setting, label, variants[label], seed, schedule, estimator_params, data_dir, path)
+            + (resume, progress, bar)
+            for (label, seed), resume in resumes.items()
+        ]
         if n_jobs == 1 or len(tasks) < 2:
             with _torch_threads(n_threads):
                 for task in tasks:
@@ -359,78 +351,3 @@ def _torch_threads(n_threads):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def summarize(records, *, strategies=None, markdown_path=None, plot_path=None, header=""):
-    """Mean ± std accuracy at each budget and AULC per strategy; Markdown and a plot.
-
-    Parameters
-    ----------
-    records : list of dict
-        Rounds from :func:`load_rounds`, one setting.
-    strategies : list of str or dict, default=None
-        The strategies (labels) as given to :func:`run_comparison`: their rows
-        come first, in that order. The others follow in the order of
-        :data:`~skfisher.strategies.STRATEGIES`, then of their first record.
-    markdown_path, plot_path : path, default=None
-        Where to write the table and the PNG.
-    header : str, default=""
-        Markdown put above the table.
-
-    Returns
-    -------
-    table : str
-        The Markdown table.
-    """
-    curves = defaultdict(dict)  # strategy -> seed -> {n_labels: accuracy}
-    for r in records:
-        curves[r["strategy"]].setdefault(r["seed"], {})[r["n_labels"]] = r["accuracy"]
-    budgets = sorted({r["n_labels"] for r in records})
-    lines = [
-        "| strategy | seeds | " + " | ".join(str(b) for b in budgets) + " | AULC |",
-        "|---" * (len(budgets) + 3) + "|",
-    ]
-    stats = {}
-    for strategy in _ordered(curves, strategies):
-        complete = [c for c in curves[strategy].values() if sorted(c) == budgets]
-        if not complete:
-            continue
-        acc = np.array([[c[b] for b in budgets] for c in complete])
-        areas = np.array([aulc(budgets, row) for row in acc])
-        stats[strategy] = acc
-        cells = [f"{m:.3f} ± {s:.3f}" for m, s in zip(acc.mean(0), acc.std(0))]
-        lines.append(
-            f"| {strategy} | {len(complete)} | "
-            + " | ".join(cells)
-            + f" | {areas.mean():.3f} ± {areas.std():.3f} |"
-        )
-    table = "\n".join(lines)
-    if markdown_path is not None:
-        Path(markdown_path).write_text((header + "\n\n" if header else "") + table + "\n")
-    if plot_path is not None and stats:
-        _plot_curves(budgets, stats, plot_path)
-    return table
-
-
-def _ordered(labels, given=None):
-    """``labels`` with those ``given`` first, in that order, then registered
-    strategies in registry order, then the rest as they come."""
-    order = dict.fromkeys([*(given or ()), *STRATEGIES])
-    rank = {s: i for i, s in enumerate(order)}
-    return sorted(labels, key=lambda s: rank.get(s, len(rank)))
-
-
-def _plot_curves(budgets, stats, plot_path):
-    """Mean ± std learning curve per strategy, saved as a PNG."""
-    fig = new_figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
-    for strategy, acc in stats.items():
-        mean, std = acc.mean(0), acc.std(0)
-        ax.plot(budgets, mean, "o-", ms=3, label=strategy)
-        ax.fill_between(budgets, mean - std, mean + std, alpha=0.15)
-    ax.set_xlabel("labeled examples")
-    ax.set_ylabel("test accuracy (mean ± std over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    write_atomic(plot_path, png_bytes(fig))

@@ -191,7 +191,7 @@ def _protocol(schedule, estimator_params, variants):
     params = _without_compute(estimator_params or {})
     return {
         "n_initial": schedule["n_initial"],
-        "batch_size": schedule["batch_size"],
+        "n_instances": schedule["n_instances"],
         "estimator_params": _jsonable(params),
         "strategies": {
             label: _variant_protocol(label, name, params)
@@ -233,14 +233,14 @@ def _check_protocol(folder, setting, protocol):
         wrong = [
             r
             for r in records
-            if r["n_labels"] != protocol["n_initial"] + r["round"] * protocol["batch_size"]
+            if r["n_labels"] != protocol["n_initial"] + r["round"] * protocol["n_instances"]
         ]
         if wrong:
             raise ValueError(
                 f"{folder} holds {setting} rounds of another schedule (e.g. round "
                 f"{wrong[0]['round']} with {wrong[0]['n_labels']} labels, not "
                 f"n_initial={protocol['n_initial']} + round x "
-                f"batch_size={protocol['batch_size']}); use another output folder."
+                f"n_instances={protocol['n_instances']}); use another output folder."
             )
         warnings.warn(
             f"{folder} has {setting} records but no {MANIFEST_FILE} (made before "

@@ -16,7 +16,7 @@ SETTINGS = {
     "digits": dict(
         dataset="digits",
         n_initial=30,
-        batch_size=30,
+        n_instances=30,
         n_rounds=6,
         description="digits, 70/30 stratified split",
     ),
@@ -24,7 +24,7 @@ SETTINGS = {
         dataset="fashion_mnist",
         pool_size=10_000,
         n_initial=250,
-        batch_size=250,
+        n_instances=250,
         n_rounds=8,
         description="FashionMNIST balanced, 10 000-image pool, official test set",
     ),
@@ -33,7 +33,7 @@ SETTINGS = {
         ratio=10,
         pool_size=10_000,
         n_initial=250,
-        batch_size=250,
+        n_instances=250,
         n_rounds=8,
         description="FashionMNIST, class 0 dominant at 10:1",
     ),
@@ -43,7 +43,7 @@ SETTINGS = {
         pool_size=1000,
         test_size=2000,
         n_initial=40,
-        batch_size=40,
+        n_instances=40,
         n_rounds=6,
         description="FashionMNIST, class 0 dominant at 10:1, 1000-image pool, 2000-image "
         "test set (sized for a CPU)",
@@ -53,7 +53,7 @@ SETTINGS = {
         ratio=100,
         pool_size=10_000,
         n_initial=250,
-        batch_size=250,
+        n_instances=250,
         n_rounds=8,
         description="FashionMNIST, class 0 dominant at 100:1",
     ),
@@ -61,7 +61,7 @@ SETTINGS = {
         dataset="fashion_mnist",
         class_counts={0: 250, 1: 5000, 2: 250, 3: 250},
         n_initial=250,
-        batch_size=250,
+        n_instances=250,
         n_rounds=8,
         description="FashionMNIST classes 0-3 with 250/5000/250/250 (the reference's "
         "imbalanced CIFAR-10 setting)",
@@ -88,7 +88,7 @@ def own_setting(source, *, image_size=None):
         Accepted wherever a key of :data:`SETTINGS` is; its ``name`` (the
         file or folder name) labels the records and the output folder.
     """
-    data = load_own_split(source, image_size=image_size, seed=0)
+    data = load_own_split(source, image_size=image_size, random_state=0)
     n_pool, n_classes = len(data[1]), len(np.unique(data[1]))
     step = max(n_classes, n_pool // 20)
     if 2 * step > n_pool:
@@ -98,7 +98,7 @@ def own_setting(source, *, image_size=None):
         dataset="own",
         data=data,
         n_initial=step,
-        batch_size=step,
+        n_instances=step,
         n_rounds=min(6, (n_pool - step) // step),
         description=f"{source}: {n_pool}-image pool, {len(data[3])}-image test set "
         f"(30 % held out), {n_classes} classes",
@@ -120,12 +120,12 @@ def load_setting(name, *, data_dir=None):
     The pool is the same for every seed: seeds vary the initial rows, the
     network's initialisation and the strategies' draws. A setting's
     ``pool_size`` and ``test_size`` subsample the pool (after the imbalance)
-    and the test set at random, with seed 0.
+    and the test set at random, with ``random_state=0``.
     """
     spec = _spec(name)
     if "data" in spec:
         return spec["data"]
-    X_pool, y_pool, X_test, y_test = load_split(spec["dataset"], data_dir=data_dir, seed=0)
+    X_pool, y_pool, X_test, y_test = load_split(spec["dataset"], data_dir=data_dir, random_state=0)
     counts = spec.get("class_counts")
     if "ratio" in spec or counts:
         X_pool, y_pool = datasets.make_imbalanced(
@@ -135,7 +135,7 @@ def load_setting(name, *, data_dir=None):
         X_test, y_test = X_test[keep], y_test[keep]
     # after the imbalance, so the pool keeps its class ratio
     return _subsample(
-        X_pool, y_pool, X_test, y_test, spec.get("pool_size"), spec.get("test_size"), seed=0
+        X_pool, y_pool, X_test, y_test, spec.get("pool_size"), spec.get("test_size"), random_state=0
     )
 
 

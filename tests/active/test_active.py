@@ -136,8 +136,7 @@ def test_aulc_and_its_scorer():
         ({"query_strategy": "coreset"}, "query_strategy"),
         ({"n_instances": 0}, "'n_instances' parameter"),
         ({"n_rounds": -1}, "'n_rounds' parameter"),
-        ({"batch_size": 0}, "'batch_size' parameter"),
-        ({"n_queries": 1.5}, "'n_queries' parameter"),
+        ({"n_rounds": 1.5}, "'n_rounds' parameter"),
         ({"validation_fraction": 1.5}, "validation_fraction"),
     ],
 )
@@ -149,23 +148,6 @@ def test_bad_settings_raise_before_anything_is_fitted(params, message):
     assert not hasattr(clf, "estimator_")
     with pytest.raises(NotFittedError):
         clf.predict(X)
-
-
-def test_deprecated_batch_size_and_n_queries_still_work():
-    """The old names of n_instances and n_rounds warn and mean the same thing."""
-    X, y = load_iris(return_X_y=True)
-    old = cheap(n_instances=50, n_rounds=6, batch_size=5, n_queries=3)
-    assert old.get_params()["batch_size"] == 5 and clone(old).n_queries == 3
-    with pytest.warns(FutureWarning) as record:
-        old.fit(X, y)
-    messages = sorted(str(w.message) for w in record if w.category is FutureWarning)
-    assert messages == [
-        "batch_size was renamed n_instances in 0.2 and will be removed in 0.3; use n_instances=5.",
-        "n_queries was renamed n_rounds in 0.2 and will be removed in 0.3; use n_rounds=3.",
-    ]
-    new = cheap(n_instances=5, n_rounds=3).fit(X, y)
-    np.testing.assert_array_equal(old.labeled_indices_, new.labeled_indices_)
-    assert "deprecated" == cheap().get_params()["batch_size"] == clone(new).n_queries
 
 
 def test_image_reshaper():

@@ -148,18 +148,15 @@ def _first_rows(learner, X_pool, n_instances):
     return np.arange(n_instances), None
 
 
-def test_batch_size_is_a_deprecated_alias_of_n_instances():
+def test_n_instances_is_required_and_positive():
     X = np.random.RandomState(0).randn(40, 3)
     y = np.arange(40) % 2
     args = (LogisticRegression(), _first_rows, X, y, X, y)
     kwargs = dict(n_initial=4, n_rounds=2, random_state=0, progress=False)
-    new, labeled = run_active_learning(*args, n_instances=3, **kwargs)
-    with pytest.warns(FutureWarning, match="use n_instances"):
-        old, labeled_old = run_active_learning(*args, batch_size=3, **kwargs)
-    assert labeled_old.tolist() == labeled.tolist() and len(labeled) == 4 + 2 * 3
-    assert [r["accuracy"] for r in old] == [r["accuracy"] for r in new]
-    with pytest.raises(ValueError, match="got both n_instances=3 and its deprecated alias"):
-        run_active_learning(*args, n_instances=3, batch_size=3, **kwargs)
+    _, labeled = run_active_learning(*args, n_instances=3, **kwargs)
+    assert len(labeled) == 4 + 2 * 3
+    with pytest.raises(TypeError, match="n_instances"):
+        run_active_learning(*args, **kwargs)
     with pytest.raises(ValueError, match="'n_instances' parameter of run_active_learning"):
         run_active_learning(*args, n_instances=0, **kwargs)
 

@@ -12,9 +12,9 @@ from skfisher.cli import main
 FAST = [
     "--n-initial",
     "20",
-    "--batch-size",
+    "--n-instances",
     "10",
-    "--rounds",
+    "--n-rounds",
     "2",
     "--max-epochs",
     "2",
@@ -58,9 +58,9 @@ def test_same_seed_same_curve(tmp_path):
     [
         (["--dataset", "mnist"], "invalid choice: 'mnist'"),
         (["--strategy", "coreset"], "invalid choice: 'coreset'"),
-        (["--batch-size", "0"], "expected a positive int"),
+        (["--n-instances", "0"], "expected a positive int"),
         (["--dataset", "fashion_mnist", "--data-dir", "/nonexistent"], "apt-get install"),
-        (["--rounds", "500"], "exceeds the pool"),
+        (["--n-rounds", "500"], "exceeds the pool"),
         (["--n-rounds", "-1"], "--n-rounds must be >= 0"),
         (["--dataset", "cifar10"], "--dataset cifar10 needs --data-dir"),
     ],
@@ -149,9 +149,9 @@ def test_a_real_sigint_ends_run_with_130_and_no_traceback(tmp_path, ctrl_c_enabl
             str(tmp_path),
             "--n-initial",
             "20",
-            "--batch-size",
+            "--n-instances",
             "10",
-            "--rounds",
+            "--n-rounds",
             "100",
             "--max-epochs",
             "3",
@@ -214,13 +214,22 @@ def test_a_crafted_cifar10_batch_cannot_run_code(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["run", "compare"])
-def test_rounds_and_batch_size_are_the_old_spellings_of_n_rounds_and_n_instances(command):
-    from skfisher.cli._main import build_parser
+def test_the_schedule_has_one_spelling(command, capsys):
+    from skfisher.cli._parser import build_parser
 
     parse = build_parser().parse_args
-    new = parse([command, "--n-rounds", "3", "--n-instances", "7"])
-    old = parse([command, "--rounds", "3", "--batch-size", "7"])
-    assert (new.n_rounds, new.n_instances) == (old.n_rounds, old.n_instances) == (3, 7)
+    args = parse([command, "--n-rounds", "3", "--n-instances", "7"])
+    assert (args.n_rounds, args.n_instances) == (3, 7)
+    for old in ("--rounds", "--batch-size"):
+        with pytest.raises(SystemExit):
+            parse([command, old, "3"])
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_seed_is_the_random_state_of_a_run():
+    from skfisher.cli._parser import build_parser
+
+    assert build_parser().parse_args(["run", "--seed", "3"]).random_state == 3
 
 
 def test_library_messages_are_reworded_in_cli_terms():

@@ -140,8 +140,8 @@ def test_npz(tmp_path):
 def test_own_split_is_stratified_and_seeded(tmp_path):
     y = np.repeat([0, 1], 10)
     np.savez(tmp_path / "d.npz", X=np.arange(20 * 4, dtype=np.uint8).reshape(20, 2, 2), y=y)
-    a = load_own_split(tmp_path / "d.npz", seed=3)
-    b = load_own_split(tmp_path / "d.npz", seed=3)
+    a = load_own_split(tmp_path / "d.npz", random_state=3)
+    b = load_own_split(tmp_path / "d.npz", random_state=3)
     for u, v in zip(a, b):
         np.testing.assert_array_equal(u, v)
     assert len(a[1]) == 14 and np.bincount(a[3]).tolist() == [3, 3]

@@ -141,7 +141,7 @@ def test_summary_says_where_a_variant_beats_the_default(ablation):
 
 
 def test_report_from_records_on_disk(ablation, tmp_path):
-    spec = dict(name="tiny", n_initial=10, batch_size=10, n_rounds=1, description="two rounds")
+    spec = dict(name="tiny", n_initial=10, n_instances=10, n_rounds=1, description="two rounds")
     (tmp_path / "tiny").mkdir()
     (tmp_path / "tiny" / "rounds.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in records("tiny", DELTAS))
@@ -260,3 +260,27 @@ def test_part_of_the_study_still_reports_the_whole_study(ablation, tmp_path, mon
     assert ablation.study_arguments(
         ablation.build_parser().parse_args([*part, "--seeds", "0", "1", "2", "3"])
     ) == ["--seeds", "0", "1", "2", "3"]
+
+
+@pytest.mark.parametrize("folder", ["digits", "ablation/digits", "ablation/fashion_imb10_small"])
+def test_the_committed_records_resume(ablation, folder, tmp_path):
+    """The schedule and training of benchmarks/runs/<folder>/manifest.json are
+    those the benchmark runs now: label_efficiency.py (compare's defaults) for
+    runs/digits, ablation.py for runs/ablation."""
+    import shutil
+
+    from skfisher.experiments._records import _check_protocol, _protocol, _read_rounds
+    from skfisher.experiments._settings import _spec
+
+    source = BENCHMARKS / "runs" / folder
+    copy = tmp_path / "copy"
+    shutil.copytree(source, copy)
+    name = Path(folder).name
+    spec = _spec(name)
+    training = ablation.estimator_params("cpu")  # compare's defaults too
+    schedule = {key: spec[key] for key in ("n_initial", "n_instances", "n_rounds")}
+    records, bad = _read_rounds(copy / "rounds.jsonl")
+    assert records and not bad
+    # strategies={}: each strategy's parameters are left to the manifest
+    _check_protocol(copy, name, _protocol(schedule, training, {}))
+    assert (copy / "manifest.json").read_bytes() == (source / "manifest.json").read_bytes()

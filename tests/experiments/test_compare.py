@@ -92,11 +92,11 @@ def test_cli_smoke_two_strategies_one_seed_two_rounds(tmp_path, capsys):
             "kcenter_greedy",
             "--seeds",
             "0",
-            "--rounds",
+            "--n-rounds",
             "2",
             "--n-initial",
             "20",
-            "--batch-size",
+            "--n-instances",
             "10",
             "--max-epochs",
             "2",
@@ -232,7 +232,7 @@ def test_a_second_comparison_into_a_busy_folder_is_refused(tmp_path):
                 "random",
                 "--seeds",
                 "0",
-                "--rounds",
+                "--n-rounds",
                 "0",
                 "--output-dir",
                 str(tmp_path),
@@ -350,11 +350,11 @@ def test_ctrl_c_in_a_query_ends_the_comparison_and_records_no_partial_round(
             "random",
             "--seeds",
             "0",
-            "--rounds",
+            "--n-rounds",
             "2",
             "--n-initial",
             "20",
-            "--batch-size",
+            "--n-instances",
             "10",
             "--max-epochs",
             "2",
@@ -382,11 +382,11 @@ def test_jobs_2_gives_the_records_of_jobs_1(tmp_path):
             "margin",
             "--seeds",
             "0",
-            "--rounds",
+            "--n-rounds",
             "1",
             "--n-initial",
             "20",
-            "--batch-size",
+            "--n-instances",
             "10",
             "--max-epochs",
             "2",
@@ -422,14 +422,6 @@ def test_a_protocol_without_records_is_replaced(tmp_path, monkeypatch):
     assert manifest["digits"]["n_initial"] == 30
 
 
-def test_batch_size_is_a_deprecated_alias_of_n_instances(tmp_path):
-    with pytest.warns(FutureWarning, match=r"run_comparison\(batch_size=...\) is deprecated"):
-        with pytest.raises(ValueError, match="Unknown strategies"):
-            run_comparison("digits", ["nope"], [0], tmp_path, batch_size=5)
-    with pytest.raises(ValueError, match="got both n_instances=5 and its deprecated alias"):
-        run_comparison("digits", ["random"], [0], tmp_path, n_instances=5, batch_size=5)
-
-
 # --- strategy variants: a label with a registered name and parameters ---
 
 TINY_FISHER = dict(
@@ -451,7 +443,7 @@ def tiny_setting():
         dataset="digits",
         data=data,
         n_initial=20,
-        batch_size=10,
+        n_instances=10,
         n_rounds=1,
         description="digits, 120-image pool",
     )
