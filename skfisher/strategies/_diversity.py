@@ -24,13 +24,13 @@ def _distances(points, x):
     return torch.linalg.vector_norm(points - x, dim=1)
 
 
-def kcenter_select(pool, n_select, centers=None, *, random_state=None):
+def kcenter_select(pool, n_instances, centers=None, *, random_state=None):
     """Greedy k-center: repeatedly take the pool point farthest from every center.
 
     Parameters
     ----------
     pool : Tensor of shape (n, D)
-    n_select : int
+    n_instances : int
     centers : Tensor of shape (m, D), default=None
         Points already covered (the labeled set). With none, the first pick
         is drawn at random.
@@ -38,9 +38,9 @@ def kcenter_select(pool, n_select, centers=None, *, random_state=None):
 
     Returns
     -------
-    indices : ndarray of shape (n_select,), dtype int64
+    indices : ndarray of shape (n_instances,), dtype int64
         In the order picked; ties go to the lowest index.
-    distances : ndarray of shape (n_select,)
+    distances : ndarray of shape (n_instances,)
         Each pick's distance to its nearest center when picked (inf for a
         random first pick).
     """
@@ -52,7 +52,7 @@ def kcenter_select(pool, n_select, centers=None, *, random_state=None):
         picks, gaps = [u], [np.inf]
         dist = _distances(pool, pool[u])
         dist[u] = -1.0
-    while len(picks) < n_select:
+    while len(picks) < n_instances:
         u = int(torch.argmax(dist))
         picks.append(u)
         gaps.append(float(dist[u]))
@@ -81,19 +81,19 @@ def badge_embeddings(features, logits):
     return (p[:, :, None] * features[:, None, :]).flatten(1)
 
 
-def kmeanspp_select(points, n_select, *, random_state=None):
+def kmeanspp_select(points, n_instances, *, random_state=None):
     """k-means++ seeding: the largest-norm point, then D²-weighted draws.
 
     Parameters
     ----------
     points : Tensor of shape (n, D)
-    n_select : int
+    n_instances : int
     random_state : int, RandomState instance or None, default=None
 
     Returns
     -------
-    indices : ndarray of shape (n_select,), dtype int64
-    d2 : ndarray of shape (n_select,)
+    indices : ndarray of shape (n_instances,), dtype int64
+    d2 : ndarray of shape (n_instances,)
         Each pick's squared distance to the nearest earlier pick (its norm²
         for the first).
     """
@@ -102,7 +102,7 @@ def kmeanspp_select(points, n_select, *, random_state=None):
     picks, scores = [u], [float(points[u].square().sum())]
     d2 = _distances(points, points[u]).square().double()
     d2[u] = 0.0
-    while len(picks) < n_select:
+    while len(picks) < n_instances:
         total = float(d2.sum())
         if total > 0:
             u = int(rng.choice(len(points), p=(d2 / total).cpu().numpy()))

@@ -255,11 +255,7 @@ class FisherMask(QueryStrategy):
         name = type(self).__name__
         n_pool = _num_samples(X_pool)
         self._check_max_candidates(n_instances)
-        estimator, X_pool, X_labeled = resolve_estimator(
-            classifier, X_pool, X_labeled, strategy=name
-        )
-        model = estimator.module_
-        pool = images_for(estimator, X_pool)
+        model, pool, labeled = _network_and_images(classifier, X_pool, X_labeled, name)
         layout, mask_args = mask_setup(
             model,
             pool,
@@ -269,7 +265,6 @@ class FisherMask(QueryStrategy):
             layers=self.layers,
             trainable_only=self.trainable_only,
         )
-        labeled = None if X_labeled is None else images_for(estimator, X_labeled)
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device if self.device is not None else model_device(model))
         seconds, peaks = {}, {}
@@ -287,9 +282,8 @@ class FisherMask(QueryStrategy):
                 forward_batch_size=self.forward_batch_size,
                 strategy=name,
             )
-        scored = None
-        if self.max_candidates is not None and self.max_candidates < n_pool:
-            scored = np.sort(rng.choice(n_pool, size=self.max_candidates, replace=False))
+        scored = self._candidates(n_pool, rng)
+        if scored is not None:
             pool = pool[scored]
         with phase("embeddings", device, seconds, peaks):
             V, L = self._embeddings(model, pool, labeled, indices, mask_args, device)
@@ -351,6 +345,12 @@ class FisherMask(QueryStrategy):
             make_pool=LocalPool,
         ).solve()
 
+    def _candidates(self, n_pool, rng):
+        """The sorted pool rows scored (``max_candidates`` of them), or None: all."""
+        if self.max_candidates is None or self.max_candidates >= n_pool:
+            return None
+        return np.sort(rng.choice(n_pool, size=self.max_candidates, replace=False))
+
     def _check_max_candidates(self, n_instances):
         factor = self.backward_steps + 1
         if self.max_candidates is not None and factor * n_instances > self.max_candidates:
@@ -364,3 +364,14 @@ class FisherMask(QueryStrategy):
     def _fisher_rows(self, n_pool):
         """Rows of the Fisher diagonal (see ``fisher_samples``)."""
         return fisher_rows(self.fisher_samples, self.fisher, n_pool)
+
+
+def _network_and_images(classifier, X_pool, X_labeled, strategy):
+    """``(model, pool, labeled)``: the fitted torch module behind ``classifier``, and
+    the pool's and the labeled rows' (None: none) images as it predicts on them."""
+    estimator, X_pool, X_labeled = resolve_estimator(
+        classifier, X_pool, X_labeled, strategy=strategy
+    )
+    pool = images_for(estimator, X_pool)
+    labeled = None if X_labeled is None else images_for(estimator, X_labeled)
+    return estimator.module_, pool, labeled
