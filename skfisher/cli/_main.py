@@ -1,7 +1,6 @@
 """Command line: ``skfisher run`` and ``skfisher compare`` (also ``python -m skfisher``)."""
 
 import argparse
-import functools
 import sys
 import time
 from pathlib import Path
@@ -214,9 +213,8 @@ def _run_experiment(args, out):
         device=args.device,
         random_state=args.seed,
     )
-    strategy = get_strategy(args.strategy, random_state=args.seed)
-    if args.strategy == "fisher_mask":
-        strategy = functools.partial(strategy, sparsity=args.sparsity)
+    params = {"sparsity": args.sparsity} if args.strategy == "fisher_mask" else {}
+    strategy = get_strategy(args.strategy, random_state=args.seed, **params)
     print(
         f"skfisher run: {args.dataset} (pool {len(y_pool)}, test {len(y_test)}), "
         f"strategy {args.strategy}, {args.n_initial} + {args.n_rounds} x {args.n_instances} "

@@ -20,7 +20,6 @@ next query writes that round again. Labels therefore survive any interrupt,
 and teaching the same file twice adds nothing.
 """
 
-import functools
 import json
 import pickle
 import time
@@ -274,9 +273,9 @@ class LabelingProject:
             raise ValueError(f"n must be a positive int; got {n!r}.")
         config = self.config
         number = len(config["rounds"]) + 1
-        query_fn = get_strategy(strategy, random_state=config["random_state"] + number)
-        if strategy_params:
-            query_fn = functools.partial(query_fn, **strategy_params)
+        params = dict(strategy_params or {})
+        seed = params.pop("random_state", config["random_state"] + number)
+        query_fn = get_strategy(strategy, random_state=seed, **params)
         X, paths = self._pool()
         labels = self.labels()
         waiting = {p for ps in self.pending().values() for p in ps}
