@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from skfisher import ActiveLearningClassifier, FisherMask, badge, bait, fisher_mask, kcenter_greedy
+from skfisher import ActiveLearningClassifier
 from skfisher.active import run_active_learning
 from skfisher.experiments import run_comparison
 from skfisher.utils._deprecation import DEPRECATED, renamed
@@ -76,23 +76,9 @@ def _meta_estimator(**params):
     ActiveLearningClassifier(LogisticRegression(), "entropy", **params).fit(X, y)
 
 
-def _strategy(name, fitted_net, pool, **params):
-    return {
-        "FisherMask": lambda: FisherMask(fisher_samples=20, **params)(fitted_net, pool, 2),
-        "fisher_mask": lambda: fisher_mask(fitted_net, pool, 2, fisher_samples=20, **params),
-        "bait": lambda: bait(fitted_net, pool, 2, **params),
-        "kcenter_greedy": lambda: kcenter_greedy(fitted_net, pool, 2, **params),
-        "badge": lambda: badge(fitted_net, pool, 2, **params),
-    }[name]()
-
-
 _LOOP_WARNING = (
     "{owner}(batch_size=...) is deprecated and will be removed in the next release; "
     "use n_instances=... instead."
-)
-_FORWARD_WARNING = (
-    "{owner}'s `batch_size` (rows per forward pass) was renamed `forward_batch_size` in 0.2 "
-    "and will be removed in 0.3; pass forward_batch_size instead."
 )
 _SIZE_WARNING = "{old} was renamed {new} in 0.2 and will be removed in 0.3; use {new}=2."
 
@@ -114,17 +100,6 @@ SHIMS = [
         "n_rounds",
         _SIZE_WARNING,
     ),
-    # fisher_mask and bait are FisherMask queries: their messages name FisherMask
-    *[
-        (name, owner, "batch_size", "forward_batch_size", _FORWARD_WARNING)
-        for name, owner in [
-            ("FisherMask", "FisherMask"),
-            ("fisher_mask", "FisherMask"),
-            ("bait", "FisherMask"),
-            ("kcenter_greedy", "kcenter_greedy"),
-            ("badge", "badge"),
-        ]
-    ],
 ]
 
 
@@ -136,11 +111,8 @@ def shim(request, tmp_path):
         call = _loop
     elif name == "run_comparison":
         call = lambda **p: _comparison(tmp_path, **p)  # noqa: E731
-    elif name == "ActiveLearningClassifier":
-        call = _meta_estimator
     else:
-        net, pool = request.getfixturevalue("fitted_net"), request.getfixturevalue("digits")[0]
-        call = lambda **p: _strategy(name, net, pool[200:230], **p)  # noqa: E731
+        call = _meta_estimator
     return call, name, owner, old, new, warning.format(owner=owner, old=old, new=new)
 
 
