@@ -8,6 +8,7 @@ chosen, and each one's score. ``classifier`` is a modAL
 ends in one; :func:`resolve_estimator` is the one place that tells them apart.
 """
 
+import inspect
 import numbers
 
 import numpy as np
@@ -94,7 +95,16 @@ class QueryStrategy(BaseEstimator):
         ------
         ValueError
             An invalid parameter or ``n_instances``, before any forward pass.
+        TypeError
+            A call argument the strategy does not take.
         """
+        taken = set(inspect.signature(self._query).parameters) - {"classifier", "X_pool"}
+        unknown = sorted(set(kwargs) - taken)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} takes no call argument(s) {unknown}; its call "
+                f"arguments are {sorted(taken - {'n_instances', 'kwargs'})}."
+            )
         self._check_params()
         check_n_instances(n_instances, X_pool, factor=self._n_instances_factor())
         return self._query(classifier, X_pool, n_instances, **kwargs)

@@ -136,7 +136,9 @@ def test_x_labeled_is_a_call_argument(classifiers, digits, name):
 
 
 def test_an_unknown_call_argument_is_refused(classifiers, digits):
-    with pytest.raises(TypeError, match="X_labeled"):
+    with pytest.raises(
+        TypeError, match=r"MarginSampling takes no call argument\(s\) \['X_labeled'\]"
+    ):
         STRATEGIES["margin"]()(classifiers["net"], _pool(digits, "net"), 2, X_labeled=None)
 
 
