@@ -6,7 +6,14 @@ from .active import ActiveLearningClassifier
 from .labeling import LabelingProject
 from .nets import ImageReshaper, ResNet18, ResNet18Classifier
 from .strategies import (
+    Badge,
+    Bait,
+    EntropySampling,
     FisherMask,
+    KCenterGreedy,
+    LeastConfidence,
+    MarginSampling,
+    RandomSampling,
     badge,
     bait,
     entropy_sampling,
@@ -26,9 +33,16 @@ patch_modal()
 
 __all__ = [
     "ActiveLearningClassifier",
+    "Badge",
+    "Bait",
+    "EntropySampling",
     "FisherMask",
     "ImageReshaper",
+    "KCenterGreedy",
     "LabelingProject",
+    "LeastConfidence",
+    "MarginSampling",
+    "RandomSampling",
     "ResNet18",
     "ResNet18Classifier",
     "active",

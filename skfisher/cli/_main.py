@@ -1,6 +1,5 @@
 """Command line: ``skfisher run`` and ``skfisher compare`` (also ``python -m skfisher``)."""
 
-import functools
 import sys
 import time
 from pathlib import Path
@@ -66,9 +65,8 @@ def _run_experiment(args, out):
         device=args.device,
         random_state=args.random_state,
     )
-    strategy = get_strategy(args.strategy, random_state=args.random_state)
-    if args.strategy == "fisher_mask":
-        strategy = functools.partial(strategy, sparsity=args.sparsity)
+    params = {"sparsity": args.sparsity} if args.strategy == "fisher_mask" else {}
+    strategy = get_strategy(args.strategy, random_state=args.random_state, **params)
     print(
         f"skfisher run: {args.dataset} (pool {len(y_pool)}, test {len(y_test)}), "
         f"strategy {args.strategy}, {args.n_initial} + {args.n_rounds} x {args.n_instances} "

@@ -2,7 +2,6 @@
 finished round) and ``manifest.json`` (the protocol its records were made with).
 """
 
-import inspect
 import json
 import os
 import warnings
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..strategies import STRATEGIES, FisherMask
+from ..strategies import STRATEGIES
 from ..utils._files import append_line, folder_lock, write_atomic
 
 ROUNDS_FILE = "rounds.jsonl"
@@ -155,20 +154,10 @@ def _jsonable(value):
 
 
 def _strategy_params(name, params=None):
-    """A registered strategy's parameters: its defaults, updated with ``params``.
-
-    The keyword defaults of its signature; ``fisher_mask`` and ``bait`` take
-    ``**params`` for :class:`~skfisher.FisherMask`, whose parameters are kept
-    under ``"FisherMask"``.
-    """
-    params = dict(params or {})
-    out = {}
-    for p in inspect.signature(STRATEGIES[name]).parameters.values():
-        if p.kind is inspect.Parameter.VAR_KEYWORD:
-            out["FisherMask"] = _without_compute(FisherMask(**params).get_params())
-        elif p.default is not inspect.Parameter.empty:
-            out[p.name] = params.get(p.name, p.default)
-    return _jsonable(_without_compute(out))
+    """A registered strategy's parameters, its class's defaults updated with
+    ``params``, kept under the class's name (e.g. ``{"FisherMask": {...}}``)."""
+    strategy = STRATEGIES[name](**dict(params or {}))
+    return _jsonable({type(strategy).__name__: _without_compute(strategy.get_params())})
 
 
 def _variant_protocol(label, name, params):

@@ -9,7 +9,6 @@ face: it checks the arguments and hands each step what it needs, the
 model, its training rows and a round's saved model are in ``_model.py``.
 """
 
-import functools
 import pickle
 from collections import Counter
 from pathlib import Path
@@ -235,9 +234,9 @@ class LabelingProject:
             raise ValueError(f"n must be a positive int; got {n!r}.")
         config = self.config
         number = len(config["rounds"]) + 1
-        query_fn = get_strategy(strategy, random_state=config["random_state"] + number)
-        if strategy_params:
-            query_fn = functools.partial(query_fn, **strategy_params)
+        params = dict(strategy_params or {})
+        seed = params.pop("random_state", config["random_state"] + number)
+        query_fn = get_strategy(strategy, random_state=seed, **params)
         return query_round(
             self._folder,
             config,

@@ -1,27 +1,29 @@
-"""What every query strategy shares: the calling contract and its checks.
+"""What every query strategy shares: the base class, the calling contract and its checks.
 
-A strategy is called as ``strategy(classifier, X_pool, n_instances=1, **kw)``
-and returns ``(indices, scores)``: the chosen rows of ``X_pool`` in the order
-they were chosen, and each one's score. ``classifier`` is a modAL
+A strategy is an estimator, a :class:`QueryStrategy`, whose instances are
+called as ``strategy(classifier, X_pool, n_instances=1, **kw)`` and return
+``(indices, scores)``: the chosen rows of ``X_pool`` in the order they were
+chosen, and each one's score. ``classifier`` is a modAL
 ``ActiveLearner`` or ``Committee``, a fitted estimator, or a Pipeline that
 ends in one; :func:`resolve_estimator` is the one place that tells them apart.
 """
 
+import inspect
 import numbers
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from ..utils._deprecation import renamed
-
 __all__ = [
     "Count",
+    "Number",
+    "QueryStrategy",
     "check_finite_outputs",
     "check_n_instances",
-    "forward_rows",
     "images_for",
     "resolve_estimator",
     "top_k",
@@ -29,34 +31,95 @@ __all__ = [
 ]
 
 
-class Count(Interval):
-    """An integer interval that refuses bools (sklearn's ``Integral`` takes them)."""
-
-    def __init__(self, left, right=None, *, closed="left"):
-        super().__init__(numbers.Integral, left, right, closed=closed)
+class Number(Interval):
+    """A sklearn ``Interval`` that refuses bools (sklearn's ``Real`` and ``Integral`` take them)."""
 
     def is_satisfied_by(self, val):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
-def forward_rows(forward_batch_size, batch_size, *, default, owner):
-    """Rows per forward pass: ``forward_batch_size``, or the deprecated ``batch_size``.
+class Count(Number):
+    """An integer interval that refuses bools, closed on the left by default."""
 
-    ``batch_size`` is ``"deprecated"`` unless the caller gave it; then it is
-    used with a FutureWarning. Giving both is an error (see
-    :func:`skfisher._deprecation.renamed`).
+    def __init__(self, left, right=None, *, closed="left"):
+        super().__init__(numbers.Integral, left, right, closed=closed)
+
+
+class QueryStrategy(BaseEstimator):
+    """Base class of the query strategies: a clonable estimator with modAL's contract.
+
+    A subclass stores its hyperparameters in ``__init__`` unchanged, declares
+    them in ``_parameter_constraints`` and implements ``_query``; a call
+    validates the parameters and ``n_instances`` before any work, then
+    queries. Instances are what modAL's ``ActiveLearner(query_strategy=...)``
+    takes, and their parameters are tunable (``query_strategy__<name>``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfisher.strategies import QueryStrategy
+    >>> class FirstRows(QueryStrategy):
+    ...     def _query(self, classifier, X_pool, n_instances):
+    ...         return np.arange(n_instances), np.zeros(n_instances)
+    >>> FirstRows()(None, np.zeros((5, 2)), n_instances=2)[0]
+    array([0, 1])
     """
-    return renamed(
-        owner,
-        "forward_batch_size",
-        forward_batch_size,
-        "batch_size",
-        batch_size,
-        default=default,
-        message=f"{owner}'s `batch_size` (rows per forward pass) was renamed "
-        "`forward_batch_size` in 0.2 and will be removed in 0.3; pass forward_batch_size "
-        "instead.",
-    )
+
+    _parameter_constraints: dict = {}
+
+    def __call__(self, classifier, X_pool, n_instances=1, **kwargs):
+        """Pick ``n_instances`` rows of ``X_pool``.
+
+        Parameters
+        ----------
+        classifier : modAL ActiveLearner, fitted estimator, or a Pipeline ending in one
+            What the strategy scores the pool with; a learner's
+            ``X_training`` are the labeled rows.
+        X_pool : array-like of shape (n_pool, ...)
+            Unlabeled candidates, in any form the estimator predicts on.
+        n_instances : int, default=1
+            Rows to pick.
+        **kwargs
+            The strategy's call arguments, e.g. ``X_labeled`` (array-like of
+            shape (n_labeled, ...), overriding the learner's ``X_training``)
+            for :class:`FisherMask`, :class:`Bait` and :class:`KCenterGreedy`.
+
+        Returns
+        -------
+        indices : ndarray of shape (n_instances,), dtype int64
+            Rows of ``X_pool`` in the order they were chosen.
+        scores : ndarray of shape (n_instances,)
+            Each chosen row's score (see the strategy).
+
+        Raises
+        ------
+        ValueError
+            An invalid parameter or ``n_instances``, before any forward pass.
+        TypeError
+            A call argument the strategy does not take.
+        """
+        taken = set(inspect.signature(self._query).parameters) - {"classifier", "X_pool"}
+        unknown = sorted(set(kwargs) - taken)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} takes no call argument(s) {unknown}; its call "
+                f"arguments are {sorted(taken - {'n_instances', 'kwargs'})}."
+            )
+        self._check_params()
+        check_n_instances(n_instances, X_pool, factor=self._n_instances_factor())
+        return self._query(classifier, X_pool, n_instances, **kwargs)
+
+    def _check_params(self):
+        """Every parameter against ``_parameter_constraints`` (a ValueError naming it)."""
+        self._validate_params()
+
+    def _n_instances_factor(self):
+        """How many times ``n_instances`` rows the pool must hold (1: no over-selection)."""
+        return 1
+
+    def _query(self, classifier, X_pool, n_instances, **kwargs):
+        """``(indices, scores)`` of a validated call; every strategy implements it."""
+        raise NotImplementedError
 
 
 def _is_committee(classifier):

@@ -1,35 +1,36 @@
-"""Diversity baselines on network embeddings: Core-Set (k-center greedy) and BADGE."""
+"""Diversity baselines on network embeddings: Core-Set (k-center greedy) and BADGE,
+as estimators and as modAL-style functions (one implementation behind both)."""
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Hidden, StrOptions, validate_params
 
 from ..fisher._features import output_layer_inputs
 from ..fisher._inspect import check_classifier_module, find_output_layer
-from ._base import (
-    Count,
-    check_finite_outputs,
-    check_n_instances,
-    forward_rows,
-    images_for,
-    resolve_estimator,
-)
+from ._base import Count, QueryStrategy, check_finite_outputs, images_for, resolve_estimator
 
-__all__ = ["kcenter_greedy", "badge", "kcenter_select", "kmeanspp_select", "badge_embeddings"]
+__all__ = [
+    "Badge",
+    "KCenterGreedy",
+    "badge",
+    "badge_embeddings",
+    "kcenter_greedy",
+    "kcenter_select",
+    "kmeanspp_select",
+]
 
 
 def _distances(points, x):
     return torch.linalg.vector_norm(points - x, dim=1)
 
 
-def kcenter_select(pool, n_select, centers=None, *, random_state=None):
+def kcenter_select(pool, n_instances, centers=None, *, random_state=None):
     """Greedy k-center: repeatedly take the pool point farthest from every center.
 
     Parameters
     ----------
     pool : Tensor of shape (n, D)
-    n_select : int
+    n_instances : int
     centers : Tensor of shape (m, D), default=None
         Points already covered (the labeled set). With none, the first pick
         is drawn at random.
@@ -37,9 +38,9 @@ def kcenter_select(pool, n_select, centers=None, *, random_state=None):
 
     Returns
     -------
-    indices : ndarray of shape (n_select,), dtype int64
+    indices : ndarray of shape (n_instances,), dtype int64
         In the order picked; ties go to the lowest index.
-    distances : ndarray of shape (n_select,)
+    distances : ndarray of shape (n_instances,)
         Each pick's distance to its nearest center when picked (inf for a
         random first pick).
     """
@@ -51,7 +52,7 @@ def kcenter_select(pool, n_select, centers=None, *, random_state=None):
         picks, gaps = [u], [np.inf]
         dist = _distances(pool, pool[u])
         dist[u] = -1.0
-    while len(picks) < n_select:
+    while len(picks) < n_instances:
         u = int(torch.argmax(dist))
         picks.append(u)
         gaps.append(float(dist[u]))
@@ -80,19 +81,19 @@ def badge_embeddings(features, logits):
     return (p[:, :, None] * features[:, None, :]).flatten(1)
 
 
-def kmeanspp_select(points, n_select, *, random_state=None):
+def kmeanspp_select(points, n_instances, *, random_state=None):
     """k-means++ seeding: the largest-norm point, then D²-weighted draws.
 
     Parameters
     ----------
     points : Tensor of shape (n, D)
-    n_select : int
+    n_instances : int
     random_state : int, RandomState instance or None, default=None
 
     Returns
     -------
-    indices : ndarray of shape (n_select,), dtype int64
-    d2 : ndarray of shape (n_select,)
+    indices : ndarray of shape (n_instances,), dtype int64
+    d2 : ndarray of shape (n_instances,)
         Each pick's squared distance to the nearest earlier pick (its norm²
         for the first).
     """
@@ -101,7 +102,7 @@ def kmeanspp_select(points, n_select, *, random_state=None):
     picks, scores = [u], [float(points[u].square().sum())]
     d2 = _distances(points, points[u]).square().double()
     d2[u] = 0.0
-    while len(picks) < n_select:
+    while len(picks) < n_instances:
         total = float(d2.sum())
         if total > 0:
             u = int(rng.choice(len(points), p=(d2 / total).cpu().numpy()))
@@ -114,7 +115,7 @@ def kmeanspp_select(points, n_select, *, random_state=None):
     return np.asarray(picks, dtype=np.int64), np.asarray(scores)
 
 
-def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size, strategy):
+def _network_outputs(classifier, X_pool, X_labeled, output_layer, forward_batch_size, strategy):
     """``((features, logits), labeled)`` of the pool and the labeled rows (or None)."""
     estimator, X_pool, X_labeled = resolve_estimator(
         classifier, X_pool, X_labeled, strategy=strategy
@@ -132,7 +133,7 @@ def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size, st
             model,
             pool if X is X_pool else images_for(estimator, X),
             output_layer=output_layer,
-            forward_batch_size=batch_size,
+            forward_batch_size=forward_batch_size,
         )
         check_finite_outputs(features, "penultimate features", strategy)
         check_finite_outputs(logits, "logits", strategy)
@@ -140,33 +141,134 @@ def _network_outputs(classifier, X_pool, X_labeled, output_layer, batch_size, st
     return out[0], out[1]
 
 
-#: The parameters of the network-feature strategies, checked once at their entry
-#: (``n_instances`` is checked against the pool by :func:`check_n_instances`).
+#: The parameters of the network-feature strategies (``n_instances`` is checked
+#: against the pool at each call).
 _CONSTRAINTS = {
-    "X_labeled": ["array-like", None],
     "output_layer": [str, None],
     "forward_batch_size": [Count(1)],
     "random_state": ["random_state"],
-    "batch_size": [Count(1), Hidden(StrOptions({"deprecated"}))],
 }
 
 
-@validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
-def kcenter_greedy(
-    classifier,
-    X_pool,
-    n_instances=1,
-    *,
-    X_labeled=None,
-    output_layer=None,
-    forward_batch_size=256,
-    random_state=None,
-    batch_size="deprecated",
-):
+class KCenterGreedy(QueryStrategy):
     """Core-Set (Sener & Savarese 2018): k-center greedy on penultimate features.
 
     Picks, one at a time, the pool row farthest (Euclidean) from the labeled
-    rows and the rows already picked.
+    rows and the rows already picked. Called as ``strategy(classifier,
+    X_pool, n_instances=1, *, X_labeled=None)``: a learner's ``X_training``
+    are the labeled rows unless ``X_labeled`` is given; the scores are each
+    pick's distance to its nearest center when picked.
+
+    Parameters
+    ----------
+    output_layer : str, default=None
+        Module name of the output layer; None: the last Linear layer whose
+        output is the network's output.
+    forward_batch_size : int, default=256
+        Rows per forward pass (not the number of rows queried).
+    random_state : int, RandomState instance or None, default=None
+        The first pick when nothing is labeled.
+
+    See Also
+    --------
+    kcenter_greedy : The function form.
+    kcenter_select : The selection on given features.
+
+    Examples
+    --------
+    >>> from skfisher import KCenterGreedy, ResNet18Classifier
+    >>> from skfisher.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> net = ResNet18Classifier(max_epochs=1, random_state=0, device="cpu")
+    >>> net = net.fit(X[:50], y[:50])
+    >>> strategy = KCenterGreedy(random_state=0)
+    >>> strategy(net, X[50:250], n_instances=5, X_labeled=X[:50])[0].shape
+    (5,)
+    """
+
+    _parameter_constraints = dict(_CONSTRAINTS)
+
+    def __init__(self, output_layer=None, *, forward_batch_size=256, random_state=None):
+        self.output_layer = output_layer
+        self.forward_batch_size = forward_batch_size
+        self.random_state = random_state
+
+    def _query(self, classifier, X_pool, n_instances, *, X_labeled=None):
+        (pool, _), labeled = _network_outputs(
+            classifier,
+            X_pool,
+            X_labeled,
+            self.output_layer,
+            self.forward_batch_size,
+            type(self).__name__,
+        )
+        centers = None if labeled is None else labeled[0]
+        return kcenter_select(pool, n_instances, centers, random_state=self.random_state)
+
+
+class Badge(QueryStrategy):
+    """BADGE (Ash et al. 2020): k-means++ seeding on last-layer gradient embeddings.
+
+    Called as ``strategy(classifier, X_pool, n_instances=1)``; the scores
+    are each pick's squared distance to the nearest earlier pick (its norm²
+    for the first) in the embedding space of :func:`badge_embeddings`.
+
+    Parameters
+    ----------
+    output_layer : str, default=None
+        Module name of the output layer; None: the last Linear layer whose
+        output is the network's output.
+    forward_batch_size : int, default=256
+        Rows per forward pass (not the number of rows queried).
+    random_state : int, RandomState instance or None, default=None
+        The D²-weighted draws.
+
+    See Also
+    --------
+    badge : The function form.
+    kmeanspp_select : The selection on given embeddings.
+
+    Examples
+    --------
+    >>> from skfisher import Badge, ResNet18Classifier
+    >>> from skfisher.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> net = ResNet18Classifier(max_epochs=1, random_state=0, device="cpu")
+    >>> net = net.fit(X[:50], y[:50])
+    >>> Badge(random_state=0)(net, X[50:250], n_instances=5)[0].shape
+    (5,)
+    """
+
+    _parameter_constraints = dict(_CONSTRAINTS)
+
+    def __init__(self, output_layer=None, *, forward_batch_size=256, random_state=None):
+        self.output_layer = output_layer
+        self.forward_batch_size = forward_batch_size
+        self.random_state = random_state
+
+    def _query(self, classifier, X_pool, n_instances):
+        (features, logits), _ = _network_outputs(
+            classifier,
+            X_pool,
+            [],
+            self.output_layer,
+            self.forward_batch_size,
+            type(self).__name__,
+        )
+        return kmeanspp_select(
+            badge_embeddings(features.double(), logits.double()),
+            n_instances,
+            random_state=self.random_state,
+        )
+
+
+def kcenter_greedy(classifier, X_pool, n_instances=1, *, X_labeled=None, **params):
+    """Core-Set (Sener & Savarese 2018): k-center greedy on penultimate features.
+
+    The function form of :class:`KCenterGreedy`: ``kcenter_greedy(classifier,
+    X_pool, n_instances, X_labeled=X_labeled, **params)`` is
+    ``KCenterGreedy(**params)(classifier, X_pool, n_instances,
+    X_labeled=X_labeled)``.
 
     Parameters
     ----------
@@ -176,78 +278,37 @@ def kcenter_greedy(
     n_instances : int, default=1
     X_labeled : array-like of shape (n_labeled, ...), default=None
         Overrides the learner's ``X_training``.
-    output_layer : str, default=None
-        Module name of the output layer; None: the last Linear layer whose
-        output is the network's output.
-    forward_batch_size : int, default=256
-        Rows per forward pass (not the number of rows queried).
-    random_state : int, RandomState instance or None, default=None
-        The first pick when nothing is labeled.
-    batch_size : int, default="deprecated"
-        Former name of ``forward_batch_size``.
-
-        .. deprecated:: 0.2
-           Use ``forward_batch_size``; ``batch_size`` will be removed in 0.3.
+    **params
+        Parameters of :class:`KCenterGreedy`: ``output_layer``,
+        ``forward_batch_size``, ``random_state``.
 
     Returns
     -------
     indices : ndarray of shape (n_instances,), dtype int64
     distances : ndarray of shape (n_instances,)
     """
-    check_n_instances(n_instances, X_pool)
-    rows_per_pass = forward_rows(
-        forward_batch_size, batch_size, default=256, owner="kcenter_greedy"
-    )
-    (pool, _), labeled = _network_outputs(
-        classifier, X_pool, X_labeled, output_layer, rows_per_pass, "kcenter_greedy"
-    )
-    centers = None if labeled is None else labeled[0]
-    return kcenter_select(pool, n_instances, centers, random_state=random_state)
+    return KCenterGreedy(**params)(classifier, X_pool, n_instances, X_labeled=X_labeled)
 
 
-@validate_params(_CONSTRAINTS, prefer_skip_nested_validation=True)
-def badge(
-    classifier,
-    X_pool,
-    n_instances=1,
-    *,
-    output_layer=None,
-    forward_batch_size=256,
-    random_state=None,
-    batch_size="deprecated",
-):
+def badge(classifier, X_pool, n_instances=1, **params):
     """BADGE (Ash et al. 2020): k-means++ seeding on last-layer gradient embeddings.
+
+    The function form of :class:`Badge`: ``badge(classifier, X_pool,
+    n_instances, **params)`` is ``Badge(**params)(classifier, X_pool,
+    n_instances)``.
 
     Parameters
     ----------
     classifier : modAL ActiveLearner, fitted skorch/torch classifier, or a Pipeline ending in one
     X_pool : array-like of shape (n_pool, ...)
     n_instances : int, default=1
-    output_layer : str, default=None
-        Module name of the output layer; None: the last Linear layer whose
-        output is the network's output.
-    forward_batch_size : int, default=256
-        Rows per forward pass (not the number of rows queried).
-    random_state : int, RandomState instance or None, default=None
-        The D²-weighted draws.
-    batch_size : int, default="deprecated"
-        Former name of ``forward_batch_size``.
-
-        .. deprecated:: 0.2
-           Use ``forward_batch_size``; ``batch_size`` will be removed in 0.3.
+    **params
+        Parameters of :class:`Badge`: ``output_layer``,
+        ``forward_batch_size``, ``random_state``.
 
     Returns
     -------
     indices : ndarray of shape (n_instances,), dtype int64
     d2 : ndarray of shape (n_instances,)
     """
-    check_n_instances(n_instances, X_pool)
-    rows_per_pass = forward_rows(forward_batch_size, batch_size, default=256, owner="badge")
-    (features, logits), _ = _network_outputs(
-        classifier, X_pool, [], output_layer, rows_per_pass, "badge"
-    )
-    return kmeanspp_select(
-        badge_embeddings(features.double(), logits.double()),
-        n_instances,
-        random_state=random_state,
-    )
+    return Badge(**params)(classifier, X_pool, n_instances)

@@ -1,53 +1,40 @@
 """FisherMask: Fisher-masked gradient embeddings + greedy Fisher selection, as an estimator
-(its function forms ``fisher_mask`` and ``bait`` are in :mod:`._fisher_functions`)."""
+(the mask step is in :mod:`._masking`; BAIT, its subclass, in :mod:`._bait`)."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Hidden, Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import _num_samples
 
 from .._config import get_config
-from ..fisher._diagonal import (
-    DIAGONAL_METHODS,
-    MASK_METHODS,
-    ParamLayout,
-    build_mask,
-    fisher_diagonal,
-    mask_candidates,
-    mask_summary,
-)
+from ..fisher._diagonal import DIAGONAL_METHODS, MASK_METHODS, mask_summary
 from ..fisher._embeddings import block_tensors, stored_embeddings
-from ..fisher._inspect import check_classifier_module, find_output_layer
 from ..fisher._storage import STORAGE_DTYPES, storage_dtype
 from ..selection._greedy import LocalPool
 from ..selection._problem import prepare
 from ..utils._device import model_device, phase, resolve_device
-from ._base import (
-    Count,
-    check_finite_outputs,
-    check_n_instances,
-    forward_rows,
-    images_for,
-    resolve_estimator,
-)
+from ._base import Count, Number, QueryStrategy, check_finite_outputs, images_for, resolve_estimator
+from ._masking import choose_mask, fisher_rows, mask_setup
 
 __all__ = ["FisherMask"]
 
 
-_AUTO_FISHER_ROWS = 1024
-_EXACT_DIAG_COST = 3  # exact diagonal / embeddings, in forward passes per row (CPU)
-
-
-class FisherMask(BaseEstimator):
+class FisherMask(QueryStrategy):
     """FisherMask query strategy (arXiv 2411.05752) as a configurable callable.
 
     Instances follow modAL's contract, ``strategy(classifier, X_pool,
-    n_instances=1) -> (indices, gains)``, so ``ActiveLearner(...,
-    query_strategy=FisherMask(sparsity=0.005))`` works, and the
-    hyperparameters are tunable (``query_strategy__sparsity``) and clonable.
+    n_instances=1, *, X_labeled=None) -> (indices, gains)``, so
+    ``ActiveLearner(..., query_strategy=FisherMask(sparsity=0.005))`` works,
+    and the hyperparameters are tunable (``query_strategy__sparsity``) and
+    clonable. With a learner, its ``X_training`` gives the labeled Fisher;
+    with a bare estimator it is zero unless ``X_labeled`` is given. A
+    Pipeline's earlier steps transform ``X_pool`` and ``X_labeled``. A modAL
+    Committee is refused (several networks, no one Fisher). The gains are
+    each chosen row's drop of the objective ``tr(A F_pool)``, in the order
+    chosen.
 
     A query (1) estimates the Fisher diagonal on ``fisher_samples`` random
     pool rows, (2) keeps the output layer plus the top entries of the other
@@ -123,12 +110,6 @@ class FisherMask(BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Draws the Fisher rows, the sampled classes, the random mask and the
         candidate subset.
-    batch_size : int or "auto", default="deprecated"
-        Former name of ``forward_batch_size``.
-
-        .. deprecated:: 0.2
-           Use ``forward_batch_size``; ``batch_size`` will be removed in 0.3.
-
     Attributes
     ----------
     last_query_ : dict
@@ -141,6 +122,11 @@ class FisherMask(BaseEstimator):
         (``tr(A F_pool)``), ``fisher_rows`` (rows of the Fisher diagonal, 0
         for the output and random masks) and ``candidates`` (the pool rows
         scored, sorted; None: all).
+
+    See Also
+    --------
+    fisher_mask : The function form.
+    Bait : BAIT, the output layer's mask with a backward step.
 
     Examples
     --------
@@ -173,7 +159,6 @@ class FisherMask(BaseEstimator):
         storage="auto",
         device=None,
         random_state=None,
-        batch_size="deprecated",
     ):
         self.sparsity = sparsity
         self.fisher_samples = fisher_samples
@@ -191,15 +176,14 @@ class FisherMask(BaseEstimator):
         self.storage = storage
         self.device = device
         self.random_state = random_state
-        self.batch_size = batch_size
 
     _parameter_constraints = {
-        "sparsity": [Interval(Real, 0, 1, closed="right")],
-        "fisher_samples": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "sparsity": [Number(Real, 0, 1, closed="right")],
+        "fisher_samples": [Count(1), StrOptions({"auto"})],
         "fisher": [StrOptions(set(DIAGONAL_METHODS))],
-        "max_candidates": [Interval(Integral, 1, None, closed="left"), None],
-        "lam": [Interval(Real, 0, None, closed="neither")],
-        "backward_steps": [Interval(Integral, 0, None, closed="left")],
+        "max_candidates": [Count(1), None],
+        "lam": [Number(Real, 0, None, closed="neither")],
+        "backward_steps": [Count(0)],
         "weighting": [StrOptions({"fisher", "unweighted"})],
         "mask": [StrOptions(set(MASK_METHODS))],
         "layers": [list, tuple, None],
@@ -210,7 +194,6 @@ class FisherMask(BaseEstimator):
         "storage": [StrOptions({"auto", "device", "host"})],
         "device": [str, torch.device, None],
         "random_state": ["random_state"],
-        "batch_size": [Count(1), StrOptions({"auto"}), Hidden(StrOptions({"deprecated"}))],
     }
 
     @classmethod
@@ -220,7 +203,8 @@ class FisherMask(BaseEstimator):
         It sets ``sparsity=0.002``, ``mask="global"``, ``layers=None``,
         ``fisher="exact"``, ``fisher_samples=1024``, ``weighting="unweighted"``
         (no ``√p_c`` in the embeddings), ``lam=1.0`` and ``backward_steps=0``,
-        whatever the defaults; every other parameter keeps its default.
+        whatever the defaults; every other parameter keeps its default. It is
+        a FisherMask whichever class it is called on.
         Differs from the defaults in: ``fisher_samples``, ``weighting``.
 
         Parameters
@@ -238,7 +222,7 @@ class FisherMask(BaseEstimator):
         Only the hyperparameters are the reference's. skfisher still draws the
         Fisher rows at random from the pool (the reference takes its first
         1024 rows in storage order), applies no data augmentation and finds
-        the mask's entries by index (see the design notes, §2).
+        the mask's entries by index (see ``docs/design.md``, "The algorithm").
 
         Examples
         --------
@@ -256,103 +240,52 @@ class FisherMask(BaseEstimator):
             lam=1.0,
             backward_steps=0,
         )
-        return cls(**{**preset, **params})
+        return FisherMask(**{**preset, **params})
 
-    def _check_params(self):
-        """Every parameter, before any work (sklearn's declarative constraints;
-        booleans are not numbers here)."""
-        self._validate_params()
-        for name in ("sparsity", "fisher_samples", "lam", "backward_steps", "max_candidates"):
-            if isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(
-                    f"The {name!r} parameter of FisherMask must be a number, not a bool; "
-                    f"got {getattr(self, name)!r}."
-                )
+    def _n_instances_factor(self):
+        """Each backward step over-selects ``n_instances`` more rows first."""
+        return self.backward_steps + 1
 
-    def __call__(self, classifier, X_pool, n_instances=1, *, X_labeled=None):
-        """Pick ``n_instances`` rows of ``X_pool``.
-
-        Parameters
-        ----------
-        classifier : modAL ActiveLearner, fitted skorch/torch classifier, or a Pipeline ending in one
-            With a learner, its ``X_training`` gives the labeled Fisher; with
-            a bare estimator it is zero unless ``X_labeled`` is given. A
-            Pipeline's earlier steps transform ``X_pool`` and ``X_labeled``.
-            A modAL Committee is refused (several networks, no one Fisher).
-        X_pool : array-like of shape (n_pool, ...)
-            Unlabeled candidates, in any form the estimator predicts on.
-        n_instances : int, default=1
-        X_labeled : array-like of shape (n_labeled, ...), default=None
-            Labeled rows; overrides the learner's ``X_training``.
-
-        Returns
-        -------
-        indices : ndarray of shape (n_instances,), dtype int64
-            Rows of ``X_pool`` in the order they were chosen.
-        gains : ndarray of shape (n_instances,)
-            Each row's drop of the objective ``tr(A F_pool)`` when chosen.
-        """
-        self._check_params()
-        rows_per_pass = forward_rows(
-            self.forward_batch_size, self.batch_size, default="auto", owner="FisherMask"
-        )
-        name = "bait" if self.mask == "output" else "FisherMask"
-        n_pool = check_n_instances(n_instances, X_pool, factor=self.backward_steps + 1)
+    def _query(self, classifier, X_pool, n_instances, *, X_labeled=None):
+        """The four steps of a query, timed per phase (see the class docstring)."""
+        name = type(self).__name__
+        n_pool = _num_samples(X_pool)
         self._check_max_candidates(n_instances)
-        estimator, X_pool, X_labeled = resolve_estimator(
-            classifier, X_pool, X_labeled, strategy=name
+        model, pool, labeled = _network_and_images(classifier, X_pool, X_labeled, name)
+        layout, mask_args = mask_setup(
+            model,
+            pool,
+            mask=self.mask,
+            sparsity=self.sparsity,
+            output_layer=self.output_layer,
+            layers=self.layers,
+            trainable_only=self.trainable_only,
         )
-        model = estimator.module_
-        pool = images_for(estimator, X_pool)
-        layout, mask_args = self._mask_setup(model, pool)
-        labeled = None
-        if X_labeled is not None and len(X_labeled):
-            labeled = images_for(estimator, X_labeled)
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device if self.device is not None else model_device(model))
         seconds, peaks = {}, {}
 
         with phase("fisher_diagonal", device, seconds, peaks):
-            indices, m = self._mask(model, pool, layout, mask_args, rng, rows_per_pass, name)
-
-        scored = None
-        if self.max_candidates is not None and self.max_candidates < n_pool:
-            scored = np.sort(rng.choice(n_pool, size=self.max_candidates, replace=False))
-            pool = pool[scored]
-
-        with phase("embeddings", device, seconds, peaks):
-            sets = [pool] if labeled is None else [pool, labeled]
-            blocks = stored_embeddings(
+            indices, m = choose_mask(
                 model,
-                sets,
-                indices,
-                output_layer=mask_args["output_layer"],
-                weighting=self.weighting,
-                dtype=storage_dtype(self.embedding_dtype),
-                device=device,
-                storage=self.storage,
-                forward_batch_size=rows_per_pass,
-                factored=get_config()["factored_output"],
+                pool,
+                layout,
+                mask_args,
+                sparsity=self.sparsity,
+                n_rows=self._fisher_rows(len(pool)),
+                fisher=self.fisher,
+                rng=rng,
+                forward_batch_size=self.forward_batch_size,
+                strategy=name,
             )
-            for block in blocks:
-                _check_finite_embeddings(block, name)
-            V, L = blocks[0], (blocks[1] if labeled is not None else None)
-
+        scored = self._candidates(n_pool, rng)
+        if scored is not None:
+            pool = pool[scored]
+        with phase("embeddings", device, seconds, peaks):
+            V, L = self._embeddings(model, pool, labeled, indices, mask_args, device)
         with phase("selection", device, seconds, peaks):
-            # the pool Fisher averages over labeled and unlabeled rows, as the
-            # reference; given as two blocks, so neither is copied
-            chosen, gains, objective = prepare(
-                V,
-                n_instances,
-                pool_fisher=None if L is None else [V, L],
-                labeled_fisher=L,
-                n_labeled=0 if L is None else len(labeled),
-                lam=float(self.lam),
-                backward_steps=self.backward_steps,
-                device=device,
-                storage=self.storage,
-                make_pool=LocalPool,
-            ).solve()
+            n_labeled = 0 if labeled is None else len(labeled)
+            chosen, gains, objective = self._select(V, L, n_labeled, n_instances, device)
         if scored is not None:
             chosen = scored[chosen]
 
@@ -370,6 +303,50 @@ class FisherMask(BaseEstimator):
         }
         return chosen, gains
 
+    def _embeddings(self, model, pool, labeled, indices, mask_args, device):
+        """``(V, L)``: the pool's and the labeled rows' (or None) gradient embeddings
+        on the mask, stored once (``docs/design.md``, "The factored output block")."""
+        blocks = stored_embeddings(
+            model,
+            [pool] if labeled is None else [pool, labeled],
+            indices,
+            output_layer=mask_args["output_layer"],
+            weighting=self.weighting,
+            dtype=storage_dtype(self.embedding_dtype),
+            device=device,
+            storage=self.storage,
+            forward_batch_size=self.forward_batch_size,
+            factored=get_config()["factored_output"],
+        )
+        for block in blocks:
+            for part in block_tensors(block):
+                check_finite_outputs(part, "gradient embeddings", type(self).__name__)
+        return blocks[0], (blocks[1] if labeled is not None else None)
+
+    def _select(self, V, L, n_labeled, n_instances, device):
+        """``(chosen, gains, objective)`` of the greedy Fisher selection
+        (``docs/design.md``, "Greedy selection and Woodbury updates")."""
+        # the pool Fisher averages over labeled and unlabeled rows, as the
+        # reference; given as two blocks, so neither is copied
+        return prepare(
+            V,
+            n_instances,
+            pool_fisher=None if L is None else [V, L],
+            labeled_fisher=L,
+            n_labeled=n_labeled,
+            lam=float(self.lam),
+            backward_steps=self.backward_steps,
+            device=device,
+            storage=self.storage,
+            make_pool=LocalPool,
+        ).solve()
+
+    def _candidates(self, n_pool, rng):
+        """The sorted pool rows scored (``max_candidates`` of them), or None: all."""
+        if self.max_candidates is None or self.max_candidates >= n_pool:
+            return None
+        return np.sort(rng.choice(n_pool, size=self.max_candidates, replace=False))
+
     def _check_max_candidates(self, n_instances):
         factor = self.backward_steps + 1
         if self.max_candidates is not None and factor * n_instances > self.max_candidates:
@@ -380,53 +357,17 @@ class FisherMask(BaseEstimator):
                 f"{factor * n_instances}."
             )
 
-    def _mask_setup(self, model, pool):
-        """``(layout, mask_args)``: the module, its output layer and the mask's size
-        checked on a few probe rows, before any pass over the pool."""
-        check_classifier_module(model, pool)
-        output_layer = find_output_layer(model, pool, self.output_layer)
-        layout = ParamLayout(model)
-        mask_args = dict(
-            method=self.mask,
-            output_layer=output_layer,
-            layers=None if self.layers is None else list(self.layers),
-            trainable_only=self.trainable_only,
-        )
-        if self.mask in ("global", "per_layer"):
-            build_mask(np.zeros(layout.n_params), layout, float(self.sparsity), **mask_args)
-        return layout, mask_args
-
-    def _mask(self, model, pool, layout, mask_args, rng, rows_per_pass, name):
-        """The mask's flat indices, and the Fisher rows it read (0: no diagonal)."""
-        if self.mask in ("output", "random"):
-            return build_mask(None, layout, float(self.sparsity), random_state=rng, **mask_args), 0
-        m = self._fisher_rows(len(pool))
-        rows = np.sort(rng.choice(len(pool), size=m, replace=False))
-        candidates = mask_candidates(
-            layout,
-            output_layer=mask_args["output_layer"],
-            layers=mask_args["layers"],
-            trainable_only=self.trainable_only,
-        )  # only these need the diagonal
-        diag = fisher_diagonal(
-            model,
-            pool[rows],
-            names=[layout.names[j] for j in candidates],
-            forward_batch_size=rows_per_pass,
-            method=self.fisher,
-            random_state=rng,
-        )
-        check_finite_outputs(diag, "Fisher diagonal", name)
-        return build_mask(diag, layout, float(self.sparsity), random_state=rng, **mask_args), m
-
     def _fisher_rows(self, n_pool):
         """Rows of the Fisher diagonal (see ``fisher_samples``)."""
-        if self.fisher_samples != "auto":
-            return min(self.fisher_samples, n_pool)
-        share = n_pool if self.fisher == "sampled" else -(-n_pool // _EXACT_DIAG_COST)
-        return min(_AUTO_FISHER_ROWS, share)
+        return fisher_rows(self.fisher_samples, self.fisher, n_pool)
 
 
-def _check_finite_embeddings(block, strategy):
-    for part in block_tensors(block):
-        check_finite_outputs(part, "gradient embeddings", strategy)
+def _network_and_images(classifier, X_pool, X_labeled, strategy):
+    """``(model, pool, labeled)``: the fitted torch module behind ``classifier``, and
+    the pool's and the labeled rows' (None: none) images as it predicts on them."""
+    estimator, X_pool, X_labeled = resolve_estimator(
+        classifier, X_pool, X_labeled, strategy=strategy
+    )
+    pool = images_for(estimator, X_pool)
+    labeled = None if X_labeled is None else images_for(estimator, X_labeled)
+    return estimator.module_, pool, labeled

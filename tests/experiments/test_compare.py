@@ -294,7 +294,7 @@ def test_a_different_protocol_is_refused_and_a_longer_schedule_extends(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="strategies.random.some_param"):
         run_comparison("digits", ["random"], [0], tmp_path, **small)
-    manifest["digits"]["strategies"]["random"] = {}
+    manifest["digits"]["strategies"]["random"] = {"RandomSampling": {}}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     # the device is not part of the protocol, more rounds and new strategies extend it
     run_comparison(

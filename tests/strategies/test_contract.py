@@ -1,22 +1,29 @@
-"""The calling contract, checked for every registered strategy.
+"""The calling contract and the estimator shape, checked for every registered strategy.
 
 ``strategy(classifier, X_pool, n_instances=1, **kw) -> (indices, scores)``:
 distinct int64 rows of the pool, as many as asked for; the same picks for the
 same ``random_state``; ``n_instances`` refused before any work; a modAL
-learner, a bare estimator and a Pipeline all accepted.
+learner, a bare estimator and a Pipeline all accepted. Every strategy is a
+clonable :class:`QueryStrategy`, and its function form picks the same rows.
 """
 
 import inspect
-import warnings
 
 import numpy as np
 import pytest
 from conftest import make_net
 from modAL.models import ActiveLearner
+from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+)
 
+import skfisher
 from skfisher import ImageReshaper
-from skfisher.strategies import _SEEDED, STRATEGIES, get_strategy
+from skfisher.strategies import STRATEGIES, QueryStrategy, get_strategy
 
 NAMES = sorted(STRATEGIES)
 N_POOL = 40
@@ -36,17 +43,18 @@ def _pool(digits, kind):
     return pool.reshape(len(pool), -1) if kind == "pipeline" else pool
 
 
+def _seeded(name):
+    return "random_state" in STRATEGIES[name]().get_params()
+
+
 def _query(name, classifier, pool, n, seed=0):
-    kwargs = {"random_state": seed} if name in _SEEDED else {}
-    return STRATEGIES[name](classifier, pool, n, **kwargs)
+    return get_strategy(name, random_state=seed)(classifier, pool, n)
 
 
 @pytest.mark.parametrize("kind", ["net", "learner", "pipeline"])
 @pytest.mark.parametrize("name", NAMES)
 def test_distinct_int64_indices_of_the_right_length(classifiers, digits, name, kind):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", FutureWarning)  # the defaults use no deprecated name
-        idx, scores = _query(name, classifiers[kind], _pool(digits, kind), 5)
+    idx, scores = _query(name, classifiers[kind], _pool(digits, kind), 5)
     assert isinstance(idx, np.ndarray) and idx.dtype == np.int64 and idx.shape == (5,)
     assert len(set(idx.tolist())) == 5
     assert idx.min() >= 0 and idx.max() < N_POOL
@@ -63,11 +71,95 @@ def test_same_random_state_same_picks(classifiers, digits, name):
 
 
 def test_seeded_strategies_are_those_with_a_random_state():
-    for name, strategy in STRATEGIES.items():
-        seeded = "random_state" in inspect.signature(strategy).parameters
-        assert (name in _SEEDED) == seeded
-        assert (get_strategy(name, random_state=0) is strategy) != seeded
-    assert {"random", "fisher_mask", "bait", "badge", "kcenter_greedy"} <= _SEEDED
+    seeded = {name for name in NAMES if _seeded(name)}
+    assert seeded == {"random", "fisher_mask", "bait", "badge", "kcenter_greedy"}
+    for name in NAMES:
+        strategy = get_strategy(name, random_state=7)
+        assert strategy.get_params().get("random_state", 7) == 7
+
+
+# --- one shape: clonable estimators, the registry maps names to classes ---
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_strategy_is_a_clonable_estimator(name):
+    cls = STRATEGIES[name]
+    assert inspect.isclass(cls) and issubclass(cls, QueryStrategy)
+    assert getattr(skfisher, cls.__name__) is cls  # exported at the top level
+    estimator = cls()
+    check_parameters_default_constructible(cls.__name__, estimator)
+    check_no_attributes_set_in_init(cls.__name__, estimator)
+    check_get_params_invariance(cls.__name__, estimator)
+    params = estimator.get_params()
+    assert set(params) == set(cls._parameter_constraints)
+    assert "batch_size" not in params
+    tuned = get_strategy(name, random_state=3)
+    assert clone(tuned).get_params() == tuned.get_params()
+    assert type(clone(tuned)) is cls
+    assert repr(clone(tuned)) == repr(tuned)
+
+
+#: The modAL-style function form of each registered strategy.
+FUNCTIONS = {
+    "fisher_mask": skfisher.fisher_mask,
+    "bait": skfisher.bait,
+    "random": skfisher.random_sampling,
+    "entropy": skfisher.entropy_sampling,
+    "margin": skfisher.margin_sampling,
+    "least_confidence": skfisher.least_confidence,
+    "kcenter_greedy": skfisher.kcenter_greedy,
+    "badge": skfisher.badge,
+}
+
+
+def test_every_strategy_has_a_function_form():
+    assert set(FUNCTIONS) == set(STRATEGIES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_function_and_the_class_pick_the_same_rows(classifiers, digits, name):
+    pool, learner = _pool(digits, "net"), classifiers["learner"]
+    params = {"random_state": 4} if _seeded(name) else {}
+    by_function = FUNCTIONS[name](learner, pool, 4, **params)
+    by_class = STRATEGIES[name](**params)(learner, pool, 4)
+    np.testing.assert_array_equal(by_function[0], by_class[0])
+    np.testing.assert_array_equal(by_function[1], by_class[1])
+
+
+@pytest.mark.parametrize("name", ["fisher_mask", "bait", "kcenter_greedy"])
+def test_x_labeled_is_a_call_argument(classifiers, digits, name):
+    pool, net = _pool(digits, "net"), classifiers["net"]
+    labeled = classifiers["learner"].X_training
+    by_function = FUNCTIONS[name](net, pool, 3, X_labeled=labeled, random_state=0)
+    by_learner = STRATEGIES[name](random_state=0)(classifiers["learner"], pool, 3)
+    np.testing.assert_array_equal(by_function[0], by_learner[0])
+
+
+def test_an_unknown_call_argument_is_refused(classifiers, digits):
+    with pytest.raises(
+        TypeError, match=r"MarginSampling takes no call argument\(s\) \['X_labeled'\]"
+    ):
+        STRATEGIES["margin"]()(classifiers["net"], _pool(digits, "net"), 2, X_labeled=None)
+
+
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("coreset", {}, r"Unknown query strategy 'coreset'; choose one of \['badge', "),
+        ("margin", {"lam": 1.0}, r"'margin' has no parameter\(s\) \['lam'\]; it takes none"),
+        (
+            "badge",
+            {"sparsity": 0.1, "batch_size": 8},
+            r"'badge' has no parameter\(s\) \['batch_size', 'sparsity'\]; it takes "
+            r"\['forward_batch_size', 'output_layer'\] \(see skfisher.Badge\)",
+        ),
+        ("kcenter_greedy", {"forward_batch_size": 0}, "'forward_batch_size' parameter of"),
+        ("fisher_mask", {"sparsity": 2.0}, "'sparsity' parameter of FisherMask"),
+    ],
+)
+def test_registry_errors_name_the_strategy_and_its_parameters(name, params, message):
+    with pytest.raises(ValueError, match=message):
+        get_strategy(name, **params)
 
 
 def test_random_sampling_depends_on_the_seed(digits):

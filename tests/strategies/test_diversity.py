@@ -93,8 +93,6 @@ def test_strategies_on_a_fitted_net(fitted_net, digits):
         ({"forward_batch_size": True}, "'forward_batch_size' parameter of"),
         ({"output_layer": 3}, "'output_layer' parameter of"),
         ({"random_state": "seed"}, "'random_state' parameter of"),
-        ({"batch_size": 0}, "'batch_size' parameter of"),
-        ({"batch_size": 8, "forward_batch_size": 16}, "give only forward_batch_size"),
     ],
 )
 def test_bad_parameters_are_refused_before_any_forward_pass(
@@ -111,15 +109,6 @@ def test_bad_parameters_are_refused_before_any_forward_pass(
 
 
 @pytest.mark.parametrize("strategy", [kcenter_greedy, badge])
-def test_deprecated_batch_size_is_forward_batch_size(monkeypatch, fitted_net, digits, strategy):
-    pool = digits[0][200:240]
-    rows = []
-    forward = fitted_net.module_.forward
-    monkeypatch.setattr(
-        fitted_net.module_, "forward", lambda x, **k: rows.append(len(x)) or forward(x, **k)
-    )
-    with pytest.warns(FutureWarning, match="renamed `forward_batch_size`"):
-        old = strategy(fitted_net, pool, 3, batch_size=9, random_state=0)
-    assert rows and max(rows) <= 9
-    new = strategy(fitted_net, pool, 3, forward_batch_size=9, random_state=0)
-    np.testing.assert_array_equal(old[0], new[0])
+def test_batch_size_is_not_a_parameter(fitted_net, digits, strategy):
+    with pytest.raises(TypeError, match="batch_size"):
+        strategy(fitted_net, digits[0][200:240], 2, batch_size=8)

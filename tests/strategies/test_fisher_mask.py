@@ -9,7 +9,7 @@ from modAL.models import ActiveLearner
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-from skfisher import FisherMask, bait, config_context, fisher_mask
+from skfisher import Bait, FisherMask, bait, config_context, fisher_mask
 from skfisher.active import PoolLearner
 from skfisher.fisher import (
     FactoredRows,
@@ -37,7 +37,9 @@ def test_bare_estimator_equals_the_pipeline_by_hand(fitted_net, digits):
     # by hand: the same 64 Fisher rows, mask, embeddings and selection
     model = fitted_net.module_
     rows = np.sort(np.random.RandomState(0).choice(200, 64, replace=False))
-    mask = build_mask(fisher_diagonal(model, pool[rows], forward_batch_size=128), ParamLayout(model), 0.002)
+    mask = build_mask(
+        fisher_diagonal(model, pool[rows], forward_batch_size=128), ParamLayout(model), 0.002
+    )
     V = masked_embeddings(model, pool, mask)
     np.testing.assert_array_equal(idx, select_batch(V.double(), 6, device="cpu"))
     assert gains.shape == (6,) and np.all(gains > 0)
@@ -146,7 +148,10 @@ def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):
     [
         ({"lam": -1}, "'lam' parameter of FisherMask must be a float in the range"),
         ({"lam": float("inf")}, "'lam' parameter"),
-        ({"sparsity": True}, "'sparsity' parameter of FisherMask must be a number, not a bool"),
+        ({"sparsity": True}, "'sparsity' parameter of FisherMask must be a float in the range"),
+        ({"lam": True}, "'lam' parameter"),
+        ({"backward_steps": False}, "'backward_steps' parameter"),
+        ({"max_candidates": True}, "'max_candidates' parameter"),
         ({"sparsity": 1.5}, "'sparsity' parameter"),
         ({"sparsity": 0.001}, "use sparsity >="),
         ({"output_layer": "head"}, "output_layer='head' names no module with parameters"),
@@ -156,8 +161,6 @@ def test_bait_is_the_output_layer_with_a_backward_step(fitted_net, digits):
         ({"backward_steps": -1}, "'backward_steps' parameter"),
         ({"forward_batch_size": 0}, "'forward_batch_size' parameter"),
         ({"forward_batch_size": True}, "'forward_batch_size' parameter"),
-        ({"batch_size": 0}, "'batch_size' parameter"),
-        ({"batch_size": 8, "forward_batch_size": 16}, "give only forward_batch_size"),
         ({"embedding_dtype": "int8"}, "'embedding_dtype' parameter"),
         ({"storage": "disk"}, "'storage' parameter"),
     ],
@@ -196,7 +199,7 @@ def test_unfitted_estimator_is_refused(digits):
 
 def test_bait_at_the_published_lam_is_exact_greedy(fitted_net, digits):
     # official BAIT's lam=0.01 against features 30 times larger (same predictions):
-    # the removals used to lose their digits and pick another batch (design notes §6)
+    # the removals used to lose their digits and pick another batch (docs/design.md, "Numerics")
     big = copy.deepcopy(fitted_net)
     with torch.no_grad():
         big.module_.fc.weight /= 30
@@ -252,16 +255,16 @@ def test_forward_batch_size_bounds_every_forward_pass(monkeypatch, fitted_net, d
     assert rows and max(rows) <= 7
 
 
-def test_deprecated_batch_size_is_forward_batch_size(monkeypatch, fitted_net, digits):
-    pool = digits[0][200:240]
-    old = FisherMask(batch_size=7, fisher_samples=20, random_state=0)
-    assert clone(old).get_params() == old.get_params()  # stored verbatim
-    assert old.get_params()["forward_batch_size"] == "auto"
-    rows = _rows_per_forward(monkeypatch, fitted_net)
-    with pytest.warns(FutureWarning, match="renamed `forward_batch_size`"):
-        idx = old(fitted_net, pool, 3)[0]
-    assert rows and max(rows) <= 7
-    new = FisherMask(forward_batch_size=7, fisher_samples=20, random_state=0)
-    np.testing.assert_array_equal(idx, new(fitted_net, pool, 3)[0])
-    with pytest.warns(FutureWarning, match="renamed `forward_batch_size`"):
-        bait(fitted_net, pool, 2, batch_size=7)
+def test_batch_size_is_not_a_parameter():
+    for cls in (FisherMask, Bait):
+        assert "batch_size" not in cls().get_params()
+        with pytest.raises(TypeError, match="batch_size"):
+            cls(batch_size=8)
+
+
+def test_bait_is_fisher_mask_with_bait_defaults():
+    assert issubclass(Bait, FisherMask)
+    params, defaults = Bait().get_params(), FisherMask().get_params()
+    assert {k for k in params if params[k] != defaults[k]} == {"mask", "backward_steps"}
+    assert (params["mask"], params["backward_steps"]) == ("output", 1)
+    assert type(Bait.reference()) is FisherMask  # the reference preset is FisherMask's

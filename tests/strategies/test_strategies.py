@@ -9,6 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from skfisher import (
+    Bait,
+    EntropySampling,
     FisherMask,
     ImageReshaper,
     badge,
@@ -76,7 +78,7 @@ def test_random_sampling_is_seeded_and_without_replacement():
     b, _ = random_sampling(None, np.zeros((50, 2)), 20, random_state=1)
     np.testing.assert_array_equal(a, b)
     assert len(set(a.tolist())) == 20 and s.shape == (20,)
-    with pytest.raises(ValueError, match="'random_state' parameter of random_sampling"):
+    with pytest.raises(ValueError, match="'random_state' parameter of RandomSampling"):
         random_sampling(None, np.zeros((50, 2)), 20, random_state="seed")
 
 
@@ -88,7 +90,8 @@ def test_n_instances_is_checked(strategy, n):
 
 
 def test_get_strategy_names():
-    assert get_strategy("entropy") is entropy_sampling
+    assert isinstance(get_strategy("entropy"), EntropySampling)
+    assert get_strategy("entropy") is not get_strategy("entropy")  # a new instance each time
     seeded = get_strategy("random", random_state=3)
     assert (
         seeded(None, POOL, 2)[0].tolist()
@@ -190,29 +193,40 @@ def test_non_finite_network_outputs_are_an_error(fitted_net, digits, strategy):
 
 def test_get_strategy_binds_checked_parameters():
     seeded = get_strategy("fisher_mask", random_state=3, sparsity=0.005, layers=["layer4"])
-    assert seeded.func is fisher_mask
-    assert seeded.keywords == {"sparsity": 0.005, "layers": ["layer4"], "random_state": 3}
-    assert get_strategy("kcenter_greedy", forward_batch_size=64).keywords == {
+    assert type(seeded) is FisherMask
+    assert (
+        seeded.get_params()
+        == FisherMask(sparsity=0.005, layers=["layer4"], random_state=3).get_params()
+    )
+    assert get_strategy("kcenter_greedy", forward_batch_size=64).get_params() == {
         "forward_batch_size": 64,
+        "output_layer": None,
         "random_state": None,
     }
-    assert get_strategy("bait", lam=0.01).keywords == {"lam": 0.01, "random_state": None}
+    bait_ = get_strategy("bait", lam=0.01)
+    assert type(bait_) is Bait and (bait_.lam, bait_.mask, bait_.backward_steps) == (
+        0.01,
+        "output",
+        1,
+    )
     with pytest.raises(
         ValueError,
         match=r"'fisher_mask' has no parameter\(s\) \['sparsty'\]; "
-        r"it takes \['backward_steps', ",
+        r"it takes \['backward_steps', .*\(see skfisher.FisherMask\)",
     ):
         get_strategy("fisher_mask", sparsty=0.005)
-    with pytest.raises(ValueError, match="'lam' parameter of FisherMask must be a float"):
+    with pytest.raises(ValueError, match="'lam' parameter of Bait must be a float"):
         get_strategy("bait", lam=-1.0)
     with pytest.raises(
         ValueError,
         match=r"'entropy' has no parameter\(s\) \['lam'\]; it takes "
-        r"none",
+        r"none \(see skfisher.EntropySampling\)",
     ):
         get_strategy("entropy", lam=1.0)
     with pytest.raises(ValueError, match=r"no parameter\(s\) \['n_instances'\]"):
         get_strategy("badge", n_instances=3)
+    with pytest.raises(ValueError, match=r"no parameter\(s\) \['batch_size'\]"):
+        get_strategy("kcenter_greedy", batch_size=3)
 
 
 #: The reference code's settings (sgchr273/FisherMask), stated here, not read from the defaults.
