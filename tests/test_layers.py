@@ -101,3 +101,13 @@ def test_no_deprecation_shims():
         if "deprecat" in path.read_text().lower()
     ]
     assert not found, found
+
+
+def test_only_the_validation_module_uses_sklearn_private_validation():
+    """scikit-learn's constraint API and _fit_context are private: one module wraps them."""
+    users = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "_param_validation" in path.read_text() or "_fit_context" in path.read_text()
+    )
+    assert users == ["utils/_validation.py"]

@@ -1,12 +1,9 @@
 """Active learning as a scikit-learn meta-estimator: the loop runs inside ``fit``."""
 
-from numbers import Integral, Real
-
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -19,6 +16,7 @@ from sklearn.utils.validation import (
 
 from ..nets._classifier import ResNet18Classifier
 from ..strategies import STRATEGIES, get_strategy
+from ..utils._validation import HasMethods, Integers, Reals, StrOptions, fit_context
 from ._loop import run_active_learning
 
 __all__ = ["ActiveLearningClassifier"]
@@ -123,11 +121,11 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"]), None],
         "query_strategy": [StrOptions(set(STRATEGIES)), callable],
-        "n_initial": [Interval(Integral, 1, None, closed="left")],
-        "n_instances": [Interval(Integral, 1, None, closed="left")],
-        "n_rounds": [Interval(Integral, 0, None, closed="left")],
+        "n_initial": [Integers(1, None, closed="left")],
+        "n_instances": [Integers(1, None, closed="left")],
+        "n_rounds": [Integers(0, None, closed="left")],
         "initial": [StrOptions({"stratified", "random"})],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "validation_fraction": [Reals(0, 1, closed="neither"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -163,7 +161,7 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
             return _fill_random_states(clone(self.query_strategy), np.random.RandomState(seed))
         return self.query_strategy
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Run the active-learning loop with ``y`` as the oracle.
 

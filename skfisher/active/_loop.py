@@ -10,17 +10,12 @@ import threading
 import time
 from collections import namedtuple
 from contextlib import contextmanager
-from numbers import Integral
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    StrOptions,
-    validate_params,
-)
+
+from ..utils._validation import HasMethods, Integers, StrOptions, validate_params
 
 __all__ = ["PoolLearner", "ROUND_FIELDS", "initial_indices", "run_active_learning"]
 
@@ -48,7 +43,7 @@ def initial_indices(y, n_initial, *, initial="stratified", random_state=None):
     """
     y = np.asarray(y)
     n_classes = len(np.unique(y))
-    if not isinstance(n_initial, (int, np.integer)) or not 1 <= n_initial < len(y):
+    if not Integers(1, len(y) - 1).is_satisfied_by(n_initial):
         raise ValueError(f"n_initial must be an int in [1, {len(y) - 1}]; got {n_initial!r}.")
     rng = check_random_state(random_state)
     if initial == "random":
@@ -177,7 +172,7 @@ def _fit_and_score(estimator, X_pool, y_pool, labeled, X_eval, y_eval):
     return accuracy, fit_seconds
 
 
-_POSITIVE = Interval(Integral, 1, None, closed="left")
+_POSITIVE = Integers(1, None, closed="left")
 
 
 @validate_params(
@@ -190,7 +185,7 @@ _POSITIVE = Interval(Integral, 1, None, closed="left")
         "y_eval": ["array-like", None],
         "n_initial": [_POSITIVE],
         "n_instances": [_POSITIVE],
-        "n_rounds": [Interval(Integral, 0, None, closed="left")],
+        "n_rounds": [Integers(0, None, closed="left")],
         "initial": [StrOptions({"stratified", "random"})],
         "random_state": ["random_state"],
         "progress": ["boolean"],

@@ -1,7 +1,8 @@
 """Scores of active-learning runs."""
 
 import numpy as np
-from sklearn.utils._param_validation import HasMethods, validate_params
+
+from ..utils._validation import HasMethods, validate_params
 
 __all__ = ["aulc", "aulc_score"]
 

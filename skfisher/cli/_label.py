@@ -91,7 +91,8 @@ def label_command(args):
             code = 130
         finally:
             for w in caught:
-                if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
+                # the user's data and run; libraries' notices to developers stay out
+                if issubclass(w.category, (UserWarning, RuntimeWarning)):
                     print(f"skfisher: warning: {w.message}", flush=True)
     return code
 

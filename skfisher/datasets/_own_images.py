@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, Options, validate_params
 from sklearn.utils.validation import column_or_1d
+
+from ..utils._validation import Integers, Options, validate_params
 
 #: File name endings read as images (case-insensitive).
 IMAGE_EXTENSIONS = (
@@ -35,9 +36,7 @@ def _check_image_size(image_size):
     if image_size is None:
         return None
     size = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
-    if len(size) != 2 or not all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size
-    ):
+    if len(size) != 2 or not all(Integers(1).is_satisfied_by(s) for s in size):
         raise ValueError(
             f"image_size must be a positive int or (height, width); got {image_size!r}."
         )
@@ -112,7 +111,7 @@ def _read_one(path, image_size, channels):
         return np.asarray(image, dtype=np.uint8)
 
 
-_IMAGE_SIZE = [Interval(Integral, 1, None, closed="left"), tuple, list, None]
+_IMAGE_SIZE = [Integers(1, None, closed="left"), tuple, list, None]
 _CHANNELS = [Options(Integral, {1, 3}), None]
 
 

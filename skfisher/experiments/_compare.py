@@ -21,12 +21,11 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import numpy as np
-
 from ..active._loop import run_active_learning
 from ..nets._classifier import ResNet18Classifier
 from ..strategies import STRATEGIES, get_strategy
 from ..utils._files import results_folder
+from ..utils._validation import Integers, check_param
 from ._records import (
     ROUNDS_FILE,
     _append,
@@ -312,8 +311,7 @@ def run_comparison(
     spec = _spec(setting)
     counts = {"n_jobs": n_jobs, **({} if n_threads is None else {"n_threads": n_threads})}
     for count, value in counts.items():
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{count} must be a positive int; got {value!r}.")
+        check_param(count, value, [Integers(1)], caller="run_comparison")
     schedule = {
         "n_initial": n_initial or spec["n_initial"],
         "n_instances": n_instances or spec["n_instances"],

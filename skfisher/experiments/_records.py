@@ -11,6 +11,7 @@ import numpy as np
 
 from ..strategies import STRATEGIES
 from ..utils._files import append_line, folder_lock, write_atomic
+from ..utils._validation import Integers
 
 ROUNDS_FILE = "rounds.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -42,7 +43,7 @@ def _is_record(obj):
             for k, t in _RECORD_TYPES.items()
         )
         and obj["round"] >= 0
-        and all(isinstance(i, int) and not isinstance(i, bool) for i in obj["new_rows"])
+        and all(Integers(0).is_satisfied_by(i) for i in obj["new_rows"])
     )
 
 

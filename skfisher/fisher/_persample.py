@@ -25,6 +25,7 @@ from torch import nn
 
 from .._config import get_config
 from ..utils._device import fitting_rows, free_memory
+from ..utils._validation import Integers
 from ._entries import plan_entries, weight_entries
 
 __all__ = [
@@ -103,11 +104,7 @@ def check_forward_batch_size(forward_batch_size):
     """``forward_batch_size`` if it is an int >= 1 or ``"auto"``; else a ValueError."""
     if isinstance(forward_batch_size, str) and forward_batch_size == "auto":
         return forward_batch_size
-    if (
-        isinstance(forward_batch_size, (int, np.integer))
-        and not isinstance(forward_batch_size, bool)
-        and (forward_batch_size >= 1)
-    ):
+    if Integers(1).is_satisfied_by(forward_batch_size):
         return int(forward_batch_size)
     raise ValueError(
         f"forward_batch_size must be an int >= 1 or 'auto'; got {forward_batch_size!r}."

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils._files import write_atomic
+from ..utils._validation import Integers, check_param
 from ._create import create_project
 from ._folder import ProjectFolder
 from ._model import labeled_rows, project_estimator, restore_model
@@ -230,8 +231,7 @@ class LabelingProject:
         """
         from ..strategies import get_strategy
 
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n must be a positive int; got {n!r}.")
+        check_param("n", n, [Integers(1)], caller="LabelingProject.query")
         config = self.config
         number = len(config["rounds"]) + 1
         params = dict(strategy_params or {})

@@ -1,21 +1,16 @@
 """ResNet-18 as a scikit-learn classifier, through skorch."""
 
 import os
-from numbers import Integral, Real
+from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import (
-    Interval,
-    Options,
-    StrOptions,
-    validate_parameter_constraints,
-)
 from skorch import NeuralNetClassifier
 from skorch.utils import is_dataset
 from torch import nn
 
 from ..utils._device import auto_device, check_torch_device
 from ..utils._images import _check_image_shape
+from ..utils._validation import Integers, Options, Reals, StrOptions, validate_parameter_constraints
 from ._inputs import _InputMixin
 from ._resnet import (
     _STEMS,
@@ -196,10 +191,10 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
         "random_state": ["random_state"],
         "criterion": [callable],
         "optimizer": [callable],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "train_until": [Interval(Real, 0, 1, closed="right"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "lr": [Reals(0, None, closed="neither")],
+        "max_epochs": [Integers(1, None, closed="left")],
+        "train_until": [Reals(0, 1, closed="right"), None],
+        "batch_size": [Integers(1, None, closed="left"), Options(Integral, {-1})],
         "train_split": [callable, None],
         "device": [str, torch.device, None],
         "verbose": ["verbose"],

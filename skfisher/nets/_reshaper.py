@@ -1,13 +1,11 @@
 """Transformers that turn table rows into the images the networks want."""
 
-from numbers import Real
-
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..utils._images import _check_image_shape, _shape_of_rows
+from ..utils._validation import Reals, StrOptions, fit_context
 
 __all__ = ["ImageReshaper"]
 
@@ -43,14 +41,14 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "shape": [tuple, list],
-        "scale": [StrOptions({"auto"}), Interval(Real, None, None, closed="neither")],
+        "scale": [StrOptions({"auto"}), Reals(None, None, closed="neither")],
     }
 
     def __init__(self, shape, *, scale="auto"):
         self.shape = shape
         self.scale = scale
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check that rows hold ``prod(shape)`` values.
 

@@ -9,16 +9,15 @@ and picks the backend. Both :func:`skfisher.selection.select_batch` and
 and range checks of their parameters are their ``validate_params``.
 """
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
 
 from ..fisher._factored import FactoredRows
 from ..fisher._storage import STORAGE_DTYPES, EmbeddingRows
 from ..utils._device import fits, resolve_device
+from ..utils._validation import Integers, Reals
 from ._fishers import FisherFactor, FisherMatrix
 from ._greedy import greedy_loop
 from ._space import BACKENDS, cheaper_space
@@ -28,11 +27,11 @@ __all__ = ["COMMON_CONSTRAINTS", "Problem", "prepare"]
 #: the parameters common to every selection entry (their ``validate_params``)
 COMMON_CONSTRAINTS = {
     "embeddings": ["array-like"],
-    "n_instances": [Interval(numbers.Integral, 1, None, closed="left")],
+    "n_instances": [Integers(1, None, closed="left")],
     "labeled_fisher": ["array-like", list, None],
-    "n_labeled": [Interval(numbers.Integral, 0, None, closed="left")],
-    "lam": [Interval(numbers.Real, 0, None, closed="neither")],
-    "backward_steps": [Interval(numbers.Integral, 0, None, closed="left")],
+    "n_labeled": [Integers(0, None, closed="left")],
+    "lam": [Reals(0, None, closed="neither")],
+    "backward_steps": [Integers(0, None, closed="left")],
     "device": [str, torch.device, None],
 }
 
@@ -154,21 +153,13 @@ def _factored_fisher(name, blocks, n_classes, dim, known):
 
 
 def _check_int(name, value, low, high, why=""):
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or not low <= value <= high
-    ):
+    if not Integers(low, high).is_satisfied_by(value):
         raise ValueError(f"{name} must be an int in [{low}, {high}]{why}; got {value!r}.")
     return int(value)
 
 
 def _check_lam(lam):
-    if (
-        not isinstance(lam, numbers.Real)
-        or isinstance(lam, bool)
-        or not (np.isfinite(lam) and lam > 0)
-    ):
+    if not Reals(0, closed="neither").is_satisfied_by(lam):  # finite: no right bound
         raise ValueError(f"lam must be a positive finite number; got {lam!r}.")
 
 

@@ -32,8 +32,7 @@ The parts, in the order a call uses them:
   (:mod:`skfisher.selection._sharded`).
 """
 
-from sklearn.utils._param_validation import StrOptions, validate_params
-
+from ..utils._validation import StrOptions, validate_params
 from ._greedy import LocalPool
 from ._problem import COMMON_CONSTRAINTS, prepare
 

@@ -11,8 +11,8 @@ Woodbury update to its shard. The picks are those of
 import numpy as np
 import torch
 import torch.distributed as dist
-from sklearn.utils._param_validation import validate_params
 
+from ..utils._validation import validate_params
 from ._fishers import FisherMatrix
 from ._greedy import TIE_RTOL, argmax_lowest
 from ._problem import COMMON_CONSTRAINTS, prepare

@@ -9,18 +9,16 @@ ends in one; :func:`resolve_estimator` is the one place that tells them apart.
 """
 
 import inspect
-import numbers
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ..utils._validation import Integers
+
 __all__ = [
-    "Count",
-    "Number",
     "QueryStrategy",
     "check_finite_outputs",
     "check_n_instances",
@@ -29,20 +27,6 @@ __all__ = [
     "top_k",
     "unwrap_classifier",
 ]
-
-
-class Number(Interval):
-    """A sklearn ``Interval`` that refuses bools (sklearn's ``Real`` and ``Integral`` take them)."""
-
-    def is_satisfied_by(self, val):
-        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
-
-
-class Count(Number):
-    """An integer interval that refuses bools, closed on the left by default."""
-
-    def __init__(self, left, right=None, *, closed="left"):
-        super().__init__(numbers.Integral, left, right, closed=closed)
 
 
 class QueryStrategy(BaseEstimator):
@@ -227,11 +211,7 @@ def check_n_instances(n_instances, X_pool, *, factor=1):
     strategies that over-select first).
     """
     n_pool = _num_samples(X_pool)
-    if (
-        not isinstance(n_instances, numbers.Integral)
-        or isinstance(n_instances, bool)
-        or not 1 <= factor * n_instances <= n_pool
-    ):
+    if not (Integers(1).is_satisfied_by(n_instances) and factor * n_instances <= n_pool):
         limit = n_pool // factor
         extra = f" (times {factor} for the backward steps)" if factor > 1 else ""
         raise ValueError(

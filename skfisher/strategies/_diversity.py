@@ -7,7 +7,8 @@ from sklearn.utils import check_random_state
 
 from ..fisher._features import output_layer_inputs
 from ..fisher._inspect import check_classifier_module, find_output_layer
-from ._base import Count, QueryStrategy, check_finite_outputs, images_for, resolve_estimator
+from ..utils._validation import Integers
+from ._base import QueryStrategy, check_finite_outputs, images_for, resolve_estimator
 
 __all__ = [
     "Badge",
@@ -145,7 +146,7 @@ def _network_outputs(classifier, X_pool, X_labeled, output_layer, forward_batch_
 #: against the pool at each call).
 _CONSTRAINTS = {
     "output_layer": [str, None],
-    "forward_batch_size": [Count(1)],
+    "forward_batch_size": [Integers(1)],
     "random_state": ["random_state"],
 }
 

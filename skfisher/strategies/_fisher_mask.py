@@ -1,12 +1,9 @@
 """FisherMask: Fisher-masked gradient embeddings + greedy Fisher selection, as an estimator
 (the mask step is in :mod:`._masking`; BAIT, its subclass, in :mod:`._bait`)."""
 
-from numbers import Real
-
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _num_samples
 
 from .._config import get_config
@@ -16,7 +13,8 @@ from ..fisher._storage import STORAGE_DTYPES, storage_dtype
 from ..selection._greedy import LocalPool
 from ..selection._problem import prepare
 from ..utils._device import model_device, phase, resolve_device
-from ._base import Count, Number, QueryStrategy, check_finite_outputs, images_for, resolve_estimator
+from ..utils._validation import Integers, Reals, StrOptions
+from ._base import QueryStrategy, check_finite_outputs, images_for, resolve_estimator
 from ._masking import choose_mask, fisher_rows, mask_setup
 
 __all__ = ["FisherMask"]
@@ -178,18 +176,18 @@ class FisherMask(QueryStrategy):
         self.random_state = random_state
 
     _parameter_constraints = {
-        "sparsity": [Number(Real, 0, 1, closed="right")],
-        "fisher_samples": [Count(1), StrOptions({"auto"})],
+        "sparsity": [Reals(0, 1, closed="right")],
+        "fisher_samples": [Integers(1), StrOptions({"auto"})],
         "fisher": [StrOptions(set(DIAGONAL_METHODS))],
-        "max_candidates": [Count(1), None],
-        "lam": [Number(Real, 0, None, closed="neither")],
-        "backward_steps": [Count(0)],
+        "max_candidates": [Integers(1), None],
+        "lam": [Reals(0, None, closed="neither")],
+        "backward_steps": [Integers(0)],
         "weighting": [StrOptions({"fisher", "unweighted"})],
         "mask": [StrOptions(set(MASK_METHODS))],
         "layers": [list, tuple, None],
         "output_layer": [str, None],
         "trainable_only": ["boolean"],
-        "forward_batch_size": [Count(1), StrOptions({"auto"})],
+        "forward_batch_size": [Integers(1), StrOptions({"auto"})],
         "embedding_dtype": [StrOptions(set(STORAGE_DTYPES))],
         "storage": [StrOptions({"auto", "device", "host"})],
         "device": [str, torch.device, None],

@@ -3,9 +3,9 @@ modAL-style functions (one implementation behind both)."""
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.validation import _num_samples
 
+from ..utils._validation import StrOptions, validate_params
 from ._base import QueryStrategy, check_finite_outputs, top_k, unwrap_classifier
 
 __all__ = [

@@ -36,6 +36,7 @@ __all__ = [
     "StrOptions",
     "check_param",
     "fit_context",
+    "validate_parameter_constraints",
     "validate_params",
 ]
 
