@@ -289,7 +289,7 @@ random and `FisherMask.reference()` (the reference code's settings) follow
 for context.
 
 Columns: the AULC (area under the learning curve, normalised to [0, 1],
-`skfisher.active._metrics.aulc`) as mean ± std over seeds (ddof=0, as in RESULTS.md);
+`skfisher.active.aulc`) as mean ± std over seeds (ddof=0, as in RESULTS.md);
 the mean test accuracy at each number of labels; the mean query seconds per
 round; the paired difference of AULC from the default over the same seeds
 (same initial labels and network initialisation) with its 95 % confidence

@@ -19,7 +19,7 @@ adds 3x32x32 random images, pool 5750, K = 250 (slow on the CPU); ``--quick``
 is a seconds-long smoke test on a tiny digits pool. Time it alone: a second
 busy process stalls torch's threads.
 
-Usage: python benchmarks/bench_query.py [--digits] [--device cuda] [--pool 5750 --K 250]
+Usage: python benchmarks/bench_query.py [--digits] [--device cuda] [--pool 5750 --n-instances 250]
        python benchmarks/bench_query.py --floor [--reference] [--quick] [--threads 2]
 """
 
@@ -320,10 +320,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--output-dir", default=RESULTS)
     parser.add_argument("--pool", type=int, default=None)
-    parser.add_argument("--K", type=int, default=None)
+    parser.add_argument("--n-instances", type=int, default=None, help="labels per query (K)")
     parser.add_argument("--fisher-samples", type=int, default=1024)
     parser.add_argument(
-        "--batch-size",
+        "--forward-batch-size",
         type=lambda v: v if v == "auto" else int(v),
         default="auto",
         help="rows per forward pass, or 'auto'",
@@ -333,17 +333,19 @@ def main(argv=None):
     if args.floor:
         return floor(args)
     args.pool = args.pool or (600 if args.digits else 5750)
-    args.K = args.K or (12 if args.digits else 250)
+    args.n_instances = args.n_instances or (12 if args.digits else 250)
     device = torch.device(args.device)
 
     net, pool, setting = (digits_setting if args.digits else reference_setting)(args, device)
     strategy = FisherMask(
-        fisher_samples=args.fisher_samples, forward_batch_size=args.batch_size, random_state=0
+        fisher_samples=args.fisher_samples,
+        forward_batch_size=args.forward_batch_size,
+        random_state=0,
     )
     strategy(net, pool[:64], n_instances=2)  # warm-up (kernels, allocator)
     synchronize(device)
     tic = time.perf_counter()
-    strategy(net, pool, n_instances=args.K)
+    strategy(net, pool, n_instances=args.n_instances)
     synchronize(device)
     total = time.perf_counter() - tic
     info = strategy.last_query_
@@ -354,7 +356,7 @@ def main(argv=None):
         "device_type": device.type,
         "setting": setting,
         "pool": args.pool,
-        "K": args.K,
+        "K": args.n_instances,
         "fisher_samples": min(args.fisher_samples, args.pool),
         "mask_size": info["mask_size"],
         "seconds": {k: round(v, 3) for k, v in info["seconds"].items()},

@@ -1,8 +1,8 @@
-"""Whole FisherMask queries at scale: pool size x network width x batch size x storage type.
+"""Whole FisherMask queries at scale: pool size x network width x labels per query x storage type.
 
 For every combination of ``--pools``, ``--widths`` (16: the reference's
 narrow ResNet-18, d = 1402 at sparsity 0.002; 64: torchvision's width,
-d = 22 347), ``--K`` and ``--dtypes`` (embedding storage), one query of
+d = 22 347), ``--n-instances`` (K) and ``--dtypes`` (embedding storage), one query of
 ``FisherMask(embedding_dtype=...)`` on random CIFAR-shaped images reports
 the seconds and peak GPU memory of each phase, where the embeddings were
 kept, and the final objective ``tr(A F_pool)``. Each low-precision run is
@@ -14,7 +14,7 @@ Results accumulate in ``benchmarks/results/bench_scale-<cpu|gpu>.json``
 run in pieces that each fit a time limit.
 
 Usage: python benchmarks/bench_scale.py [--device cuda] [--widths 16] [--pools 5750 50000]
-       [--K 250 1000] [--dtypes bfloat16 float32 float64]
+       [--n-instances 250 1000] [--dtypes bfloat16 float32 float64]
 """
 
 import argparse
@@ -90,7 +90,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", type=int, nargs="+", default=[5750, 20000, 50000])
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 64], choices=[16, 64])
-    parser.add_argument("--K", type=int, nargs="+", default=[250, 1000])
+    parser.add_argument("--n-instances", type=int, nargs="+", default=[250, 1000])
     parser.add_argument("--dtypes", nargs="+", default=["bfloat16", "float32", "float64"])
     parser.add_argument("--sparsity", type=float, default=0.002)
     parser.add_argument("--fisher-samples", type=int, default=1024)
@@ -112,7 +112,7 @@ def main(argv=None):
         synchronize(device)
         d = int(args.sparsity * sum(p.numel() for p in net.module_.parameters()))
         for n in args.pools:
-            for K in args.K:
+            for K in args.n_instances:
                 # float64 first: the reference of the low-precision runs
                 reference, reason = None, "float64 not in --dtypes"
                 for dtype in sorted(args.dtypes, key=lambda t: t != "float64"):

@@ -7,7 +7,7 @@ matrices, as the chain of products the reference writes (O(n C d²)).
 Both run in float64 on the same device in the same process; the ratio is
 what this benchmark reports (set-up included for ours).
 
-Usage: python benchmarks/bench_selection.py [--n 3000 --C 10 --d 400 --K 50 --device cpu]
+Usage: python benchmarks/bench_selection.py [--n 3000 --C 10 --d 400 --n-instances 50 --device cpu]
 """
 
 import argparse
@@ -48,7 +48,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--C", type=int, default=10)
     parser.add_argument("--d", type=int, default=400)
-    parser.add_argument("--K", type=int, default=50)
+    parser.add_argument("--n-instances", type=int, default=50, help="labels per query (K)")
     parser.add_argument(
         "--brute-steps",
         type=int,
@@ -63,29 +63,39 @@ def main(argv=None):
     V = torch.randn(args.n, args.C, args.d, generator=gen, dtype=torch.float64).to(device)
 
     runs = [
-        timed(lambda: select_batch(V, args.K, device=device), device) for _ in range(args.repeats)
+        timed(lambda: select_batch(V, args.n_instances, device=device), device)
+        for _ in range(args.repeats)
     ]
     ours, t_ours = runs[0][0], min(t for _, t in runs)
     runs = [
-        timed(lambda: brute_force_steps(V, args.K, 1.0, args.brute_steps), device)
+        timed(lambda: brute_force_steps(V, args.n_instances, 1.0, args.brute_steps), device)
         for _ in range(args.repeats)
     ]
     picks, t_brute = runs[0][0], min(t for _, t in runs)
     same = list(ours[: args.brute_steps]) == picks
     runs = [
-        timed(lambda: select_batch(V.float(), args.K, device=device, return_gains=True), device)
+        timed(
+            lambda: select_batch(V.float(), args.n_instances, device=device, return_gains=True),
+            device,
+        )
         for _ in range(args.repeats)
     ]
     (ours32, _, obj32), t_ours32 = runs[0][0], min(t for _, t in runs)
-    obj64 = select_batch(V, args.K, device=device, return_gains=True)[2]
-    per_step_ours = t_ours / args.K
+    obj64 = select_batch(V, args.n_instances, device=device, return_gains=True)[2]
+    per_step_ours = t_ours / args.n_instances
     per_step_brute = t_brute / args.brute_steps
     result = {
         "benchmark": "bench_selection",
         "date": datetime.date.today().isoformat(),
         "device": device_name(device),
         "device_type": device.type,
-        "problem": {"n": args.n, "C": args.C, "d": args.d, "K": args.K, "dtype": "float64"},
+        "problem": {
+            "n": args.n,
+            "C": args.C,
+            "d": args.d,
+            "K": args.n_instances,
+            "dtype": "float64",
+        },
         "timing": f"best of {args.repeats} runs each, same process",
         "select_batch_seconds_total": round(t_ours, 4),
         "select_batch_seconds_per_step_incl_setup": round(per_step_ours, 5),
@@ -94,7 +104,7 @@ def main(argv=None):
         "first_picks_identical": same,
         "float32_storage": {
             "select_batch_seconds_total": round(t_ours32, 4),
-            "speedup_per_step": round(per_step_brute / (t_ours32 / args.K), 1),
+            "speedup_per_step": round(per_step_brute / (t_ours32 / args.n_instances), 1),
             "picks_identical_to_float64": bool(np.array_equal(ours32, ours)),
             "objective_relative_drift": float(abs(obj32 - obj64) / abs(obj64)),
         },

@@ -1,4 +1,4 @@
-"""Brute-force oracles used by the tests: straight from the design notes, float64."""
+"""Brute-force oracles used by the tests: the formulas of docs/design.md, in float64."""
 
 import numpy as np
 import torch

@@ -74,7 +74,7 @@ def test_list_names_every_piece_and_what_remains(suite):
         "label-fashion_4class",
     ]:
         assert f"\n{piece} " in out
-    assert "--widths 64 --pools 50000 --K 1000 --dtypes bfloat16" in out
+    assert "--widths 64 --pools 50000 --n-instances 1000 --dtypes bfloat16" in out
     assert "--settings fashion_4class --seeds 0 1 2 --device cuda" in out
     assert out.strip().splitlines()[-1].startswith("remaining pieces: cuda-tests bench-selection")
 

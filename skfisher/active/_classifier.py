@@ -76,7 +76,7 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         least the number of classes.
     validation_fraction : float in (0, 1), default=None
         Hold out this stratified fraction of ``X`` to record validation
-        accuracy every round (needed by :func:`skfisher.metrics.aulc_score`).
+        accuracy every round (needed by :func:`skfisher.active.aulc_score`).
         The held-out rows are never labeled.
     random_state : int, RandomState instance or None, default=None
         Draws the initial rows and the validation split, and seeds every

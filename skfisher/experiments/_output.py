@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 from ..active._loop import ROUND_FIELDS
-from ..utils._files import write_atomic
-from ..utils._plot import new_figure, png_bytes
+from ..utils._files import new_figure, png_bytes, write_atomic
 
 __all__ = ["format_table", "save_results"]
 

@@ -1,5 +1,5 @@
 """The named comparison settings: a data set, its imbalance and subsampling,
-and a default schedule of labels (see :mod:`skfisher.compare`)."""
+and a default schedule of labels (see :func:`skfisher.experiments.run_comparison`)."""
 
 import functools
 from pathlib import Path

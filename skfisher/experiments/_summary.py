@@ -8,8 +8,7 @@ import numpy as np
 
 from ..active._metrics import aulc
 from ..strategies import STRATEGIES
-from ..utils._files import write_atomic
-from ..utils._plot import new_figure, png_bytes
+from ..utils._files import new_figure, png_bytes, write_atomic
 
 __all__ = ["summarize"]
 

@@ -7,8 +7,8 @@ from torch import nn
 
 from ..utils._device import model_device
 from ._factored import FactoredRows, output_factor
-from ._features import first_call, output_inputs
 from ._mask import output_params
+from ._network import first_call, output_inputs
 from ._paths import group_grads, split_paths
 from ._persample import (
     ParamLayout,

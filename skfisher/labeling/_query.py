@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils._files import write_atomic
-from ..utils._plot import new_figure
+from ..utils._files import new_figure, write_atomic
 from ._folder import csv_text
 from ._model import labeled_rows, project_estimator
 

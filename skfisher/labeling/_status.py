@@ -8,8 +8,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..utils._files import write_atomic
-from ..utils._plot import new_figure
+from ..utils._files import new_figure, write_atomic
 from ._model import project_estimator
 
 __all__ = ["learning_curve", "learning_curve_plot", "project_status"]

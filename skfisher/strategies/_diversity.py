@@ -5,8 +5,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from ..fisher._features import output_layer_inputs
-from ..fisher._inspect import check_classifier_module, find_output_layer
+from ..fisher._network import check_classifier_module, find_output_layer, output_layer_inputs
 from ..utils._validation import Integers
 from ._base import QueryStrategy, check_finite_outputs, images_for, resolve_estimator
 

@@ -5,7 +5,7 @@ algorithm")."""
 import numpy as np
 
 from ..fisher._diagonal import ParamLayout, build_mask, fisher_diagonal, mask_candidates
-from ..fisher._inspect import check_classifier_module, find_output_layer
+from ..fisher._network import check_classifier_module, find_output_layer
 from ._base import check_finite_outputs
 
 __all__ = ["AUTO_FISHER_ROWS", "choose_mask", "fisher_rows", "mask_setup"]

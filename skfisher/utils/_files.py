@@ -13,8 +13,11 @@
 * :func:`check_writable` fails early, before any expensive work.
 * :func:`results_folder` does both for a command's output folder, and removes
   the folder again when the command fails before writing anything there.
+* :func:`new_figure` and :func:`png_bytes` draw figures without pyplot, so
+  the user's matplotlib backend is never touched.
 """
 
+import io
 import os
 import secrets
 import tempfile
@@ -27,6 +30,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 __all__ = [
+    "new_figure",
+    "png_bytes",
     "FolderInUseError",
     "append_line",
     "check_writable",
@@ -172,3 +177,20 @@ def results_folder(folder):
             except OSError:  # another process got there: leave it to that one
                 pass
         raise
+
+
+def new_figure(**kwargs):
+    """A ``matplotlib.figure.Figure`` with its own Agg canvas (no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig, dpi=120):
+    """The figure as PNG bytes."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi)
+    return png.getvalue()

@@ -72,7 +72,7 @@ def test_strategies_on_a_fitted_net(fitted_net, digits):
     X = digits[0]
     pool, labeled = X[200:320], X[:100]
     idx, _ = kcenter_greedy(PoolLearner(fitted_net, labeled), pool, 5)
-    from skfisher.fisher._features import output_layer_inputs
+    from skfisher.fisher._network import output_layer_inputs
 
     feats, _ = output_layer_inputs(fitted_net.module_, pool)
     lab, _ = output_layer_inputs(fitted_net.module_, labeled)

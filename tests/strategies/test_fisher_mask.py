@@ -18,7 +18,7 @@ from skfisher.fisher import (
     fisher_diagonal,
     masked_embeddings,
 )
-from skfisher.fisher._inspect import _PROBE_ROWS
+from skfisher.fisher._network import _PROBE_ROWS
 from skfisher.selection import select_batch
 
 
