@@ -73,7 +73,7 @@ def _add_init_parser(sub, positive_int):
     )
     init.add_argument("--width", type=int, choices=(16, 64), default=16)
     init.add_argument("--max-epochs", type=positive_int, default=30)
-    init.add_argument("--seed", type=int, default=0)
+    init.add_argument("--random-state", type=int, default=0)
 
 
 def label_command(args):
@@ -109,7 +109,7 @@ def _init(args):
         channels=args.channels,
         width=args.width,
         max_epochs=args.max_epochs,
-        random_state=args.seed,
+        random_state=args.random_state,
     )
     s, config = project.status(cv=0, plot=False), project.config
     print(

@@ -74,9 +74,7 @@ def _add_run_parser(sub):
     run.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
     _schedule_arguments(run, n_initial=50, n_instances=50, n_rounds=6)
     run.add_argument(
-        "--seed",
-        dest="random_state",
-        metavar="SEED",
+        "--random-state",
         type=int,
         default=0,
         help="random_state of the split, the network, the strategy and the initial rows",

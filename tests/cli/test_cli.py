@@ -226,10 +226,12 @@ def test_the_schedule_has_one_spelling(command, capsys):
     assert "unrecognized arguments" in capsys.readouterr().err
 
 
-def test_seed_is_the_random_state_of_a_run():
+def test_the_cli_spells_random_state_as_python_does():
     from skfisher.cli._parser import build_parser
 
-    assert build_parser().parse_args(["run", "--seed", "3"]).random_state == 3
+    parse = build_parser().parse_args
+    assert parse(["run", "--random-state", "3"]).random_state == 3
+    assert parse(["label", "init", "P", "--labeled", "L", "--random-state", "4"]).random_state == 4
 
 
 def test_library_messages_are_reworded_in_cli_terms():
