@@ -58,12 +58,12 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
     ----------
     estimator : classifier, default=None
         Refitted every round; None means ``ResNet18Classifier()``.
-    query_strategy : str, callable or FisherMask, default="fisher_mask"
-        A name of :data:`skfisher.strategies.STRATEGIES`, any function with
-        modAL's contract ``f(classifier, X_pool, n_instances) -> (indices,
-        scores)``, or an estimator-like callable such as
-        :class:`~skfisher.FisherMask` (cloned at fit; its parameters are
-        tunable as ``query_strategy__<name>``).
+    query_strategy : str, QueryStrategy or callable, default="fisher_mask"
+        A name of :data:`skfisher.strategies.STRATEGIES`, a strategy
+        estimator such as :class:`~skfisher.FisherMask` or
+        :class:`~skfisher.MarginSampling` (cloned at fit; its parameters are
+        tunable as ``query_strategy__<name>``), or any function with modAL's
+        contract ``f(classifier, X_pool, n_instances) -> (indices, scores)``.
     n_initial : int, default=50
         Rows labeled before the first query.
     n_instances : int, default=50
