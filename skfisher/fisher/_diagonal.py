@@ -1,7 +1,7 @@
-"""Fisher information of a network: its diagonal, the sparse mask, and the
-masked per-class gradient embeddings (docs/design.md, The algorithm).
+"""The diagonal of a network's Fisher information under its own predictions
+(docs/design.md, The algorithm).
 
-All functions take a ``torch.nn.Module`` that returns logits and inputs as a
+It takes a ``torch.nn.Module`` that returns logits and inputs as a
 float tensor or array of shape (n, ...) (images, sequences, tabular rows);
 BatchNorm runs in eval mode and no augmentation is applied. Work is chunked
 by ``forward_batch_size`` rows, which bounds memory.
@@ -16,8 +16,6 @@ import torch
 from sklearn.utils import check_random_state
 
 from ..utils._device import model_device
-from ._embeddings import factorable_output, factored_embeddings, masked_embeddings
-from ._mask import MASK_METHODS, build_mask, mask_candidates, mask_summary, output_params
 from ._paths import group_sq_sums, split_paths
 from ._persample import (
     ParamLayout,
@@ -27,19 +25,7 @@ from ._persample import (
     iter_chunks,
 )
 
-__all__ = [
-    "DIAGONAL_METHODS",
-    "MASK_METHODS",
-    "ParamLayout",
-    "build_mask",
-    "factorable_output",
-    "factored_embeddings",
-    "fisher_diagonal",
-    "mask_candidates",
-    "mask_summary",
-    "masked_embeddings",
-    "output_params",
-]
+__all__ = ["DIAGONAL_METHODS", "fisher_diagonal"]
 
 
 DIAGONAL_METHODS = ("exact", "sampled")

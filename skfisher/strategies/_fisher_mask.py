@@ -7,8 +7,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples
 
 from .._config import get_config
-from ..fisher._diagonal import DIAGONAL_METHODS, MASK_METHODS, mask_summary
+from ..fisher._diagonal import DIAGONAL_METHODS
 from ..fisher._embeddings import block_tensors, stored_embeddings
+from ..fisher._mask import MASK_METHODS, mask_summary
 from ..fisher._storage import STORAGE_DTYPES, storage_dtype
 from ..selection._greedy import LocalPool
 from ..selection._problem import prepare

@@ -4,8 +4,10 @@ algorithm")."""
 
 import numpy as np
 
-from ..fisher._diagonal import ParamLayout, build_mask, fisher_diagonal, mask_candidates
+from ..fisher._diagonal import fisher_diagonal
+from ..fisher._mask import build_mask, mask_candidates
 from ..fisher._network import check_classifier_module, find_output_layer
+from ..fisher._persample import ParamLayout
 from ._base import check_finite_outputs
 
 __all__ = ["AUTO_FISHER_ROWS", "choose_mask", "fisher_rows", "mask_setup"]

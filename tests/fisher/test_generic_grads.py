@@ -13,13 +13,8 @@ from skorch import NeuralNetClassifier
 from torch import nn
 
 from skfisher import FisherMask, badge, bait, fisher_mask
-from skfisher.fisher._diagonal import (
-    ParamLayout,
-    _class_sampler,
-    build_mask,
-    fisher_diagonal,
-    masked_embeddings,
-)
+from skfisher.fisher import ParamLayout, build_mask, fisher_diagonal, masked_embeddings
+from skfisher.fisher._diagonal import _class_sampler
 from skfisher.fisher._funcgrad import func_class_grads, func_sum_sq_grads
 from skfisher.fisher._persample import hook_params
 
