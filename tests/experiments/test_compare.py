@@ -560,7 +560,8 @@ def test_variants_in_parallel_jobs_equal_one_job(tmp_path, tiny_setting):
         (keys([r])[0], r["new_rows"], r["accuracy"]) for r in one
     )
     assert {r["strategy"] for r in two} == set(variants)
-    with pytest.raises(ValueError, match="n_threads must be a positive int; got 0"):
+    message = r"'n_threads' parameter of run_comparison must be an int in the range \[1, inf\)"
+    with pytest.raises(ValueError, match=message):
         run_comparison(tiny_setting, variants, [0], tmp_path / "c", **{**small, "n_threads": 0})
 
 
