@@ -123,7 +123,7 @@ def test_new_parameters_round_trip():
         ({"fisher": "mc"}, "The 'fisher' parameter of FisherMask must be a str among"),
         ({"max_candidates": 0}, r"The 'max_candidates' parameter of FisherMask must be an int"),
         ({"max_candidates": 2.5}, r"The 'max_candidates' parameter of FisherMask must be an int"),
-        ({"max_candidates": True}, r"'max_candidates' parameter of FisherMask must be a number"),
+        ({"max_candidates": True}, r"'max_candidates' parameter of FisherMask must be an int"),
         ({"fisher_samples": "all"}, r"The 'fisher_samples' parameter of FisherMask must be"),
         (
             {"max_candidates": 5, "backward_steps": 1},

@@ -112,7 +112,7 @@ def test_bad_parameters_fail_before_any_collective():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"lam": True}, "lam must be a positive finite number"),
+        ({"lam": True}, "'lam' parameter of select_batch"),
         ({"lam": float("inf")}, r"'lam' parameter of select_batch(_sharded)? must be a float"),
         ({"lam": 1e-20}, "lam=1e-20 is too small against the scale of the embeddings"),
         ({"labeled_fisher": np.eye(3)}, "n_labeled is 0"),

@@ -343,7 +343,7 @@ def test_all_zero_embeddings_are_ties_not_an_error(space, b):
     [
         ({"lam": -1.0}, "'lam' parameter of select_batch"),
         ({"lam": float("nan")}, "'lam' parameter of select_batch"),
-        ({"lam": True}, "lam must be a positive finite number"),
+        ({"lam": True}, "'lam' parameter of select_batch"),
         ({"backward_steps": -1}, "'backward_steps' parameter of select_batch"),
         ({"device": 3}, "'device' parameter of select_batch"),
     ],
