@@ -121,9 +121,9 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"]), None],
         "query_strategy": [StrOptions(set(STRATEGIES)), callable],
-        "n_initial": [Integers(1, None, closed="left")],
-        "n_instances": [Integers(1, None, closed="left")],
-        "n_rounds": [Integers(0, None, closed="left")],
+        "n_initial": [Integers(1)],
+        "n_instances": [Integers(1)],
+        "n_rounds": [Integers(0)],
         "initial": [StrOptions({"stratified", "random"})],
         "validation_fraction": [Reals(0, 1, closed="neither"), None],
         "random_state": ["random_state"],

@@ -172,9 +172,6 @@ def _fit_and_score(estimator, X_pool, y_pool, labeled, X_eval, y_eval):
     return accuracy, fit_seconds
 
 
-_POSITIVE = Integers(1, None, closed="left")
-
-
 @validate_params(
     {
         "estimator": [HasMethods(["fit", "score"])],
@@ -183,9 +180,9 @@ _POSITIVE = Integers(1, None, closed="left")
         "y_pool": ["array-like"],
         "X_eval": "no_validation",
         "y_eval": ["array-like", None],
-        "n_initial": [_POSITIVE],
-        "n_instances": [_POSITIVE],
-        "n_rounds": [Integers(0, None, closed="left")],
+        "n_initial": [Integers(1)],
+        "n_instances": [Integers(1)],
+        "n_rounds": [Integers(0)],
         "initial": [StrOptions({"stratified", "random"})],
         "random_state": ["random_state"],
         "progress": ["boolean"],

@@ -111,7 +111,7 @@ def _read_one(path, image_size, channels):
         return np.asarray(image, dtype=np.uint8)
 
 
-_IMAGE_SIZE = [Integers(1, None, closed="left"), tuple, list, None]
+_IMAGE_SIZE = [Integers(1), tuple, list, None]
 _CHANNELS = [Options(Integral, {1, 3}), None]
 
 

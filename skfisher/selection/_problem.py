@@ -27,11 +27,11 @@ __all__ = ["COMMON_CONSTRAINTS", "Problem", "prepare"]
 #: the parameters common to every selection entry (their ``validate_params``)
 COMMON_CONSTRAINTS = {
     "embeddings": ["array-like"],
-    "n_instances": [Integers(1, None, closed="left")],
+    "n_instances": [Integers(1)],
     "labeled_fisher": ["array-like", list, None],
-    "n_labeled": [Integers(0, None, closed="left")],
-    "lam": [Reals(0, None, closed="neither")],
-    "backward_steps": [Integers(0, None, closed="left")],
+    "n_labeled": [Integers(0)],
+    "lam": [Reals(0, closed="neither")],
+    "backward_steps": [Integers(0)],
     "device": [str, torch.device, None],
 }
 
@@ -158,11 +158,6 @@ def _check_int(name, value, low, high, why=""):
     return int(value)
 
 
-def _check_lam(lam):
-    if not Reals(0, closed="neither").is_satisfied_by(lam):  # finite: no right bound
-        raise ValueError(f"lam must be a positive finite number; got {lam!r}.")
-
-
 _LAM_RESOLUTION = 1e3 * np.finfo(np.float64).eps
 
 
@@ -253,7 +248,6 @@ def prepare(
     V, (n, C, d) = _candidates(embeddings)
     pool = make_pool(n, dev)
     b, n_instances = _check_counts(pool, (n, C, d), n_instances, backward_steps)
-    _check_lam(lam)
     # beside the embeddings: A, F and the set-up's A F A (d x d), P and Q, a step's products
     reserve = 8 * (4 * d * d + 4 * n * C * C)
     if V is None:

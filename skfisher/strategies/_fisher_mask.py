@@ -181,7 +181,7 @@ class FisherMask(QueryStrategy):
         "fisher_samples": [Integers(1), StrOptions({"auto"})],
         "fisher": [StrOptions(set(DIAGONAL_METHODS))],
         "max_candidates": [Integers(1), None],
-        "lam": [Reals(0, None, closed="neither")],
+        "lam": [Reals(0, closed="neither")],
         "backward_steps": [Integers(0)],
         "weighting": [StrOptions({"fisher", "unweighted"})],
         "mask": [StrOptions(set(MASK_METHODS))],
