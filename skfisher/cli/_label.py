@@ -1,4 +1,4 @@
-"""``skfisher label {init,query,teach,status,export}``: the command line of
+"""``skfisher label {init,add,query,teach,status,export}``: the command line of
 :class:`~skfisher.LabelingProject`."""
 
 import argparse
@@ -14,7 +14,7 @@ _FORMAT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def add_label_parser(subparsers, positive_int):
-    """Add ``skfisher label {init,query,teach,status,export}`` to the CLI."""
+    """Add ``skfisher label {init,add,query,teach,status,export}`` to the CLI."""
     label = subparsers.add_parser(
         "label",
         help="label your own images: query -> label -> teach, in a project folder",
@@ -22,11 +22,19 @@ def add_label_parser(subparsers, positive_int):
     )
     sub = label.add_subparsers(dest="label_command", required=True)
     _add_init_parser(sub, positive_int)
+    add = _subparser(sub, "add", "add images that arrived later (copies are skipped)")
+    add.add_argument("folder", help="images to add (searched recursively)")
     query = _subparser(sub, "query", "train on the labels so far and pick images to label")
     query.add_argument("-n", type=positive_int, default=100, help="images to query")
     query.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
     query.add_argument("--sparsity", type=float, default=None, help="fisher_mask only")
     query.add_argument("--device", default="auto")
+    query.add_argument(
+        "--max-candidates",
+        type=positive_int,
+        default=10_000,
+        help="unlabeled images scored at most (a random draw); bounds memory and time",
+    )
 
     teach = _subparser(sub, "teach", "take in a filled-in labels CSV")
     teach.add_argument("labels", help="CSV with columns path and label (blank labels skipped)")
@@ -121,14 +129,35 @@ def _init(args):
     return 0
 
 
+def _add(args):
+    project = LabelingProject(args.project)
+    s = project.add(args.folder)
+    print(
+        f"added {s['added']} image(s) to {project.path}; skipped {s['already_in_pool']} "
+        f"already in the pool, {s['same_content']} with the same content as a pool image, "
+        f"{s['unreadable']} unreadable; {s['n_pool']} images in the pool"
+    )
+    return 0
+
+
 def _query(args):
     project = LabelingProject(args.project)
     params = {} if args.sparsity is None else {"sparsity": args.sparsity}
     if params and args.strategy != "fisher_mask":
         raise ValueError("--sparsity applies to --strategy fisher_mask only.")
     result = project.query(
-        args.n, strategy=args.strategy, strategy_params=params, device=args.device
+        args.n,
+        strategy=args.strategy,
+        strategy_params=params,
+        device=args.device,
+        max_candidates=args.max_candidates,
     )
+    folded = result["folded"]
+    if folded:
+        print(
+            f"took in {folded['new']} new label(s) filled into {folded['file']}, which an "
+            "interrupted query had written but not committed"
+        )
     print(f"round {result['round']}: {len(result['paths'])} images to label")
     print(f"  fill in the label column of {result['to_label']}")
     print(f"  (the images are numbered as its rows in {result['contact_sheet']})")
@@ -158,10 +187,19 @@ def _status(args):
     for r in s["rounds"]:
         print(
             f"round {r['round']:>2}: {r['n_queried']} queried ({r['strategy']}), "
-            f"{r['n_labeled']} labeled, {r['n_waiting']} waiting in {r['to_label']}"
+            f"{r['n_labeled']} labeled, "
+            + (
+                f"its folder was deleted: {r['n_candidates_again']} unlabeled image(s) are "
+                "candidates again"
+                if r["deleted"]
+                else f"{r['n_waiting']} waiting in {r['to_label']}"
+            )
         )
     if s["skipped"]:
-        print(f"{len(s['skipped'])} unreadable file(s) skipped at init")
+        print(f"{len(s['skipped'])} file(s) skipped when read (unreadable or copies)")
+    for mode, how in s["conversions"].items():
+        if "as is" not in how:
+            print(f"images of mode {mode}: {how}")
     if s["learning_curve"]:
         print(f"{'labels':>6}  accuracy ({args.cv}-fold cross-validation)")
         for p in s["learning_curve"]:
@@ -182,6 +220,7 @@ def _export(args):
 
 _LABEL_COMMANDS = {
     "init": _init,
+    "add": _add,
     "query": _query,
     "teach": _teach,
     "status": _status,

@@ -10,6 +10,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import column_or_1d
 
 from ..utils._validation import Integers, Options, validate_params
+from ._decode import CONVERSIONS, decode_image
 
 #: File name endings read as images (case-insensitive).
 IMAGE_EXTENSIONS = (
@@ -24,7 +25,6 @@ IMAGE_EXTENSIONS = (
     ".ppm",
     ".pgm",
 )
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
 class ImageReadWarning(UserWarning):
@@ -99,16 +99,13 @@ def image_folder_files(folder):
 
 
 def _read_one(path, image_size, channels):
-    """One file as a uint8 array (h, w) (grey) or (h, w, 3), or raise."""
-    from PIL import Image
+    """One file as a uint8 array (h, w) (grey) or (h, w, 3), and its mode; or raise."""
+    return decode_image(path, image_size, channels)
 
-    with Image.open(path) as image:
-        image.load()
-        grey = channels == 1 or (channels is None and image.mode in _GRAY_MODES)
-        image = image.convert("L" if grey else "RGB")
-        if image_size is not None and image.size != image_size[::-1]:
-            image = image.resize(image_size[::-1], Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+
+def conversions(modes):
+    """``{mode: how it was converted}`` of the Pillow modes read (see :data:`CONVERSIONS`)."""
+    return {m: CONVERSIONS.get(m, "converted by Pillow") for m in sorted(set(modes))}
 
 
 _IMAGE_SIZE = [Integers(1), tuple, list, None]
@@ -149,11 +146,19 @@ def read_images(paths, *, image_size=None, channels=None):
         When no image could be read, or images differ in size and
         ``image_size`` is None.
     """
+    out, kept, skipped, _ = _read_files(paths, image_size, channels)
+    return out, kept, skipped
+
+
+def _read_files(paths, image_size, channels):
+    """:func:`read_images`, and the Pillow mode of each image read."""
     image_size = _check_image_size(image_size)
-    arrays, kept, skipped = [], [], []
+    arrays, kept, skipped, modes = [], [], [], []
     for i, path in enumerate(paths):
         try:
-            arrays.append(_read_one(path, image_size, channels))
+            pixels, mode = _read_one(path, image_size, channels)
+            arrays.append(pixels)
+            modes.append(mode)
         except Exception as exc:  # noqa: BLE001  one bad file must not stop the rest
             skipped.append((str(path), f"{type(exc).__name__}: {exc}"))
             continue
@@ -184,7 +189,7 @@ def read_images(paths, *, image_size=None, channels=None):
     out = np.empty((len(arrays), channels) + arrays[0].shape[:2], dtype=np.uint8)
     for j, a in enumerate(arrays):
         out[j] = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-    return out, np.asarray(kept, dtype=np.int64), skipped
+    return out, np.asarray(kept, dtype=np.int64), skipped, modes
 
 
 @validate_params(
@@ -225,7 +230,9 @@ def load_image_folder(path, *, image_size=None, channels=None, labeled=True, ret
     data : Bunch
         ``data`` (n, c, h, w) uint8; ``target`` (n,) class names (str) or
         None; ``paths`` (n,) str; ``target_names`` the sorted class names;
-        ``skipped`` list of ``(path, reason)``.
+        ``skipped`` list of ``(path, reason)``; ``conversions`` how each
+        Pillow mode met was brought into uint8 (e.g. ``{"I;16": "16-bit
+        greyscale: 0..65535 scaled to 0..255"}``).
     (X, y, paths) : tuple
         With ``return_X_y=True``.
 
@@ -242,7 +249,7 @@ def load_image_folder(path, *, image_size=None, channels=None, labeled=True, ret
         classes, files = [], list_image_files(folder)
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}.")
-    X, kept, skipped = read_images(files, image_size=image_size, channels=channels)
+    X, kept, skipped, modes = _read_files(files, image_size, channels)
     paths = np.array([str(files[i]) for i in kept])
     y = np.array([names[i] for i in kept]) if labeled else None
     if return_X_y:
@@ -253,6 +260,7 @@ def load_image_folder(path, *, image_size=None, channels=None, labeled=True, ret
         paths=paths,
         target_names=np.array(classes),
         skipped=skipped,
+        conversions=conversions(modes),
         DESCR=f"Images from {folder}.",
     )
 
@@ -282,9 +290,15 @@ def load_npz(path, *, return_X_y=False):
         raise FileNotFoundError(f"{path} does not exist.")
     try:
         with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):
+                raise ValueError("it holds one array, not named arrays")
             arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable .npz file: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001  zip, EOF, pickle and format errors alike
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ValueError(
+            f"{path} is not a readable .npz file ({why}); it may be truncated or not "
+            "an .npz at all. Save the arrays again with numpy.savez(path, X=X, y=y)."
+        ) from None
     missing = [k for k in ("X", "y") if k not in arrays]
     if missing:
         raise ValueError(

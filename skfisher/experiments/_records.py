@@ -201,6 +201,33 @@ def _differences(saved, now, prefix=""):
     return out
 
 
+def _read_manifest(path):
+    """``manifest.json`` (empty when missing); a damaged one raises a ValueError
+    that names it and says what to do."""
+    if not path.exists():
+        return {}
+    try:
+        manifest = json.loads(path.read_bytes())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        why = f"not JSON: {exc}"
+    else:
+        shape = ("n_initial", "n_instances", "estimator_params", "strategies")
+        wrong = not isinstance(manifest, dict) or not all(
+            isinstance(p, dict)
+            and all(k in p for k in shape)
+            and isinstance(p["strategies"], dict)
+            and isinstance(p["estimator_params"], dict)
+            for p in manifest.values()
+        )
+        if not wrong:
+            return manifest
+        why = "valid JSON, but not a protocol per setting"
+    raise ValueError(
+        f"{path} is damaged ({why}). Restore it from a backup, or delete it: the next "
+        "run then checks the saved rounds' schedule and saves its own protocol for them."
+    )
+
+
 def _check_protocol(folder, setting, protocol):
     """Compare ``protocol`` with the one saved for ``setting``'s records; save it.
 
@@ -216,7 +243,7 @@ def _check_protocol(folder, setting, protocol):
     """
     folder = Path(folder)
     manifest_path = folder / MANIFEST_FILE
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = _read_manifest(manifest_path)
     saved = manifest.get(setting)
     records = [r for r in _read_rounds(folder / ROUNDS_FILE)[0] if r["setting"] == setting]
     if records and saved is None:

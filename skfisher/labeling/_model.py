@@ -42,6 +42,12 @@ def restore_model(folder, config, round, device):
     trained = [r for r in config["rounds"] if r.get("model")]
     if round is not None:
         trained = [r for r in trained if r["round"] == round]
+    else:  # the last round whose folder is still there
+        trained = [r for r in trained if (folder.path / r["model"]).is_file()]
+    if trained and not (folder.path / trained[-1]["model"]).is_file():
+        raise ValueError(
+            f"the model of round {round} ({folder.path / trained[-1]['model']}) was deleted."
+        )
     if not trained:
         raise ValueError(
             "no saved model"

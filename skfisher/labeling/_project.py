@@ -6,7 +6,14 @@ face: it checks the arguments and hands each step what it needs, the
 ``ProjectFolder`` and the settings. The steps are functions, a module each:
 ``create_project`` (``_create.py``), ``query_round`` (``_query.py``),
 ``teach_labels`` (``_teach.py``) and ``project_status`` (``_status.py``); the
-model, its training rows and a round's saved model are in ``_model.py``.
+model, its training rows and a round's saved model are in ``_model.py``; the
+pool on disk is ``_pool.py``.
+
+Every method that changes the project (:meth:`LabelingProject.create`,
+:meth:`~LabelingProject.add`, :meth:`~LabelingProject.query`,
+:meth:`~LabelingProject.teach`) holds the folder's lock while it runs: a
+second one waits up to ``lock_timeout`` seconds and then raises
+:class:`~skfisher.utils.FolderInUseError`, naming the process that holds it.
 """
 
 import pickle
@@ -15,16 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils._files import write_atomic
-from ..utils._validation import Integers, check_param
-from ._create import create_project
-from ._folder import ProjectFolder
+from ..utils._files import check_output_file, write_atomic
+from ..utils._validation import Integers, Reals, check_param
+from ._create import add_images, create_project
+from ._folder import LOCK_TIMEOUT, ProjectFolder
 from ._model import labeled_rows, project_estimator, restore_model
-from ._query import query_round
+from ._query import fold_uncommitted, query_round
 from ._status import project_status
 from ._teach import teach_labels
 
 __all__ = ["LabelingProject"]
+
+#: Images a query scores at most, by default.
+MAX_CANDIDATES = 10_000
 
 
 class LabelingProject:
@@ -33,14 +43,19 @@ class LabelingProject:
     Create one with :meth:`create` (``skfisher label init``), then repeat
     :meth:`query` (which images should a person label next?) and
     :meth:`teach` (take in their labels); :meth:`status` reports the rounds,
-    the label counts and the cross-validated accuracy. Every method reads the
-    folder afresh, so several notebooks or shells can take turns on it (not
-    run at the same moment).
+    the label counts and the cross-validated accuracy; :meth:`add` takes in
+    images that arrive later. Every method reads the folder afresh, so several
+    notebooks, shells or a web app can share it: the methods that write hold
+    the project's lock, one at a time (see ``lock_timeout``).
 
     Parameters
     ----------
     path : str or path-like
         The project folder, made by :meth:`create`.
+    lock_timeout : float, default=5.0
+        Seconds a writing method waits for another process that is changing
+        the project; then it raises :class:`~skfisher.utils.FolderInUseError`
+        (an OSError) naming that process. 0 refuses at once.
 
     Attributes
     ----------
@@ -61,10 +76,20 @@ class LabelingProject:
     >>> project.status()["learning_curve"]                   # doctest: +SKIP
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, lock_timeout=LOCK_TIMEOUT):
+        check_param(
+            "lock_timeout",
+            lock_timeout,
+            [Reals(0, None, closed="left")],
+            caller="LabelingProject",
+        )
         self.path = Path(path)
+        self.lock_timeout = lock_timeout
         self._folder = ProjectFolder(self.path)
         self._folder.read_config()  # fails early for a folder that is no project
+
+    def _lock(self):
+        return self._folder.lock(self.lock_timeout)
 
     @property
     def config(self):
@@ -87,13 +112,16 @@ class LabelingProject:
         lr=0.05,
         batch_size=32,
         random_state=0,
+        lock_timeout=LOCK_TIMEOUT,
     ):
         """Make a project from a folder of labeled and a folder of unlabeled images.
 
         Parameters
         ----------
         path : str or path-like
-            The project folder; created, or reused when it holds no project.
+            The project folder: a new or empty folder (or one that an
+            interrupted create left); a folder with other files is refused,
+            so nothing in it is overwritten.
         labeled : str or path-like, default=None
             Images already labeled, in ``ImageFolder`` layout
             (``labeled/<class name>/<image>``).
@@ -110,6 +138,8 @@ class LabelingProject:
             :class:`~skfisher.ResNet18Classifier` settings of the model.
         random_state : int, default=0
             Seeds the model (the same every round) and the strategies.
+        lock_timeout : float, default=5.0
+            See :class:`LabelingProject`.
 
         Returns
         -------
@@ -117,10 +147,15 @@ class LabelingProject:
 
         Notes
         -----
-        The images are read once, here, and kept in ``pool.npz``; missing,
-        unreadable or corrupt files are skipped with an
+        The images are read once, here, one at a time, into ``pool.npy`` (an
+        uncompressed array that every command opens memory-mapped, so pools
+        larger than memory work). 16-bit, float and palette images are scaled
+        into 0..255, not clipped, and EXIF-rotated photos are turned upright;
+        ``config["conversions"]`` says how each mode met was converted.
+        Missing, unreadable or corrupt files are skipped with an
         :class:`~skfisher.datasets.ImageReadWarning` and listed in
-        ``config["skipped"]``.
+        ``config["skipped"]``, as are copies of an image already read (same
+        file content).
         """
         create_project(
             ProjectFolder(path),
@@ -131,8 +166,27 @@ class LabelingProject:
             channels=channels,
             model={"width": width, "max_epochs": max_epochs, "lr": lr, "batch_size": batch_size},
             random_state=random_state,
+            timeout=lock_timeout,
         )
-        return cls(path)
+        return cls(path, lock_timeout=lock_timeout)
+
+    def add(self, folder):
+        """Add the images under ``folder`` (searched recursively) to the pool.
+
+        Images already in the pool are skipped, by path and by content (the
+        SHA-256 of the file), as are unreadable files (with an
+        :class:`~skfisher.datasets.ImageReadWarning`). The images are read at
+        the project's size and channels and appended to ``pool.npy``; the
+        project changes only when ``project.json`` is written, last.
+
+        Returns
+        -------
+        summary : dict
+            ``added``, ``already_in_pool`` (same path), ``same_content``,
+            ``unreadable`` and ``n_pool`` (the pool's size now).
+        """
+        with self._lock():
+            return add_images(self._folder, folder)
 
     # ------------------------------------------------------------------- state
     @property
@@ -165,7 +219,7 @@ class LabelingProject:
         """``(X, y, paths)`` of the labeled images, in the pool's order."""
         X, paths = self._folder.read_pool()
         rows, y = labeled_rows(paths, self._folder.read_labels())
-        return X[rows], y, paths[rows]
+        return np.asarray(X[rows]), y, paths[rows]
 
     def train_model(self, *, device="auto"):
         """A :class:`~skfisher.ResNet18Classifier` trained on every label so far."""
@@ -197,13 +251,24 @@ class LabelingProject:
         """Pickle the model of a round (default: the last) to ``path`` for use in Python.
 
         ``pickle.load`` gives a fitted :class:`~skfisher.ResNet18Classifier`.
+        ``path`` is checked (a file in a writable folder) before the model is
+        loaded.
         """
+        path = check_output_file(path)
         net = self.load_model(round, device="cpu")
         write_atomic(path, lambda f: pickle.dump(net, f))
         return Path(path)
 
     # ------------------------------------------------------------------- query
-    def query(self, n, *, strategy="fisher_mask", strategy_params=None, device="auto"):
+    def query(
+        self,
+        n,
+        *,
+        strategy="fisher_mask",
+        strategy_params=None,
+        device="auto",
+        max_candidates=MAX_CANDIDATES,
+    ):
         """Train on the labels so far and pick ``n`` images for a person to label.
 
         Writes ``round-XX/to_label.csv`` (path, a blank label column, the
@@ -222,30 +287,45 @@ class LabelingProject:
         strategy_params : dict, default=None
             Extra parameters of the strategy, e.g. ``{"sparsity": 0.005}``.
         device : str, default="auto"
+        max_candidates : int or None, default=10000
+            The images scored at most: a random draw (seeded by the round) of
+            the unlabeled, unqueried ones. It bounds the memory and time of a
+            query on large pools; None scores them all.
 
         Returns
         -------
         round : dict
-            ``round``, ``to_label``, ``contact_sheet``, ``paths`` and
-            ``guesses`` (per path, ``(class, probability)`` pairs).
+            ``round``, ``to_label``, ``contact_sheet``, ``paths``,
+            ``guesses`` (per path, ``(class, probability)`` pairs) and
+            ``folded`` (the teach summary of an uncommitted round's labels, or
+            None).
         """
         from ..strategies import get_strategy
 
         check_param("n", n, [Integers(1)], caller="LabelingProject.query")
-        config = self.config
-        number = len(config["rounds"]) + 1
-        params = dict(strategy_params or {})
-        seed = params.pop("random_state", config["random_state"] + number)
-        query_fn = get_strategy(strategy, random_state=seed, **params)
-        return query_round(
-            self._folder,
-            config,
-            n,
-            query_fn,
-            strategy=strategy,
-            strategy_params=strategy_params,
-            device=device,
+        check_param(
+            "max_candidates", max_candidates, [Integers(1), None], caller="LabelingProject.query"
         )
+        if max_candidates is not None and max_candidates < n:
+            raise ValueError(f"max_candidates={max_candidates} must be at least n={n}.")
+        with self._lock():
+            config = self.config  # read under the lock: the round number is ours
+            number = len(config["rounds"]) + 1
+            params = dict(strategy_params or {})
+            seed = params.pop("random_state", config["random_state"] + number)
+            query_fn = get_strategy(strategy, random_state=seed, **params)
+            folded = fold_uncommitted(self._folder, number)
+            result = query_round(
+                self._folder,
+                config,
+                n,
+                query_fn,
+                strategy=strategy,
+                strategy_params=strategy_params,
+                device=device,
+                max_candidates=max_candidates,
+            )
+        return {**result, "folded": folded}
 
     # ------------------------------------------------------------------- teach
     def teach(self, labels, *, relabel=False):
@@ -277,8 +357,12 @@ class LabelingProject:
             Unknown class names (the message lists the known ones), paths not
             in the pool, an image given two different labels, or a changed
             label without ``relabel``. Nothing is written then.
+        skfisher.utils.FolderInUseError
+            Another process changed the project for longer than
+            ``lock_timeout`` seconds.
         """
-        return teach_labels(self._folder, labels, relabel=relabel)
+        with self._lock():
+            return teach_labels(self._folder, labels, relabel=relabel)
 
     # ------------------------------------------------------------------ status
     def status(self, *, cv=3, device="auto", plot=True):

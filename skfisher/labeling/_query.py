@@ -1,6 +1,10 @@
 """One query round of a labeling project: fit on the labels, pick the images
 to label, write ``round-XX/`` (model, ``to_label.csv``, contact sheet) and
-commit the round in ``project.json``."""
+commit the round in ``project.json``.
+
+The pool stays on disk: the round reads the labeled rows and the candidate
+rows it scores (at most ``max_candidates``, drawn at random) from the memory
+map, never the whole pool."""
 
 import math
 import time
@@ -9,16 +13,70 @@ from pathlib import Path
 import numpy as np
 
 from ..utils._files import new_figure, write_atomic
-from ._folder import csv_text
+from ._folder import csv_text, read_csv
 from ._model import labeled_rows, project_estimator
+from ._teach import teach_labels
 
-__all__ = ["contact_sheet", "fit_and_pick", "query_round", "top_guesses", "write_round"]
+__all__ = [
+    "contact_sheet",
+    "fit_and_pick",
+    "fold_uncommitted",
+    "query_round",
+    "top_guesses",
+    "write_round",
+]
 
 #: The model's most probable classes listed per queried image.
 N_GUESSES = 3
 
 
-def query_round(folder, config, n, query_fn, *, strategy, strategy_params, device):
+def fold_uncommitted(folder, number):
+    """Take in the labels filled into ``round-XX/to_label.csv`` of round
+    ``number`` when an interrupted query wrote it but never committed it.
+
+    Returns the summary of :func:`teach_labels`, or None when that folder has
+    no such CSV or no label filled in. Labels that cannot be taken in raise a
+    ValueError that names the file; nothing is changed then.
+    """
+    to_label = folder.round_dir(number) / "to_label.csv"
+    if not to_label.is_file():
+        return None
+    rows = read_csv(to_label)
+    if not any((r.get("label") or "").strip() for r in rows):
+        return None
+    try:
+        return {**teach_labels(folder, to_label, relabel=False), "file": to_label}
+    except ValueError as exc:
+        raise ValueError(
+            f"{to_label} was written by a query that was interrupted before it committed "
+            f"round {number}, and labels were filled into it. They could not be taken in, "
+            f"so nothing was changed: {exc}\nFix those rows (or teach the file) and query "
+            "again."
+        ) from None
+
+
+def _candidates(paths, labels, waiting, max_candidates, seed):
+    """The pool rows a round may pick: neither labeled nor waiting; at most
+    ``max_candidates`` of them, drawn with ``seed`` (sorted)."""
+    candidates = np.array(
+        [i for i, p in enumerate(paths) if p not in labels and p not in waiting],
+        dtype=np.int64,
+    )
+    if not len(candidates):
+        raise ValueError(
+            f"nothing left to query: all {len(paths)} images are labeled or wait for "
+            f"labels ({len(waiting)} waiting); teach the earlier rounds' to_label.csv."
+        )
+    n_free = len(candidates)
+    if max_candidates is not None and n_free > max_candidates:
+        rng = np.random.RandomState(seed)
+        candidates = np.sort(rng.choice(candidates, max_candidates, replace=False))
+    return candidates, n_free
+
+
+def query_round(
+    folder, config, n, query_fn, *, strategy, strategy_params, device, max_candidates=None
+):
     """Query round ``len(config["rounds"]) + 1`` with ``query_fn``; see
     :meth:`LabelingProject.query`.
 
@@ -34,20 +92,15 @@ def query_round(folder, config, n, query_fn, *, strategy, strategy_params, devic
     strategy, strategy_params : str, dict or None
         What the round record notes.
     device : str
+    max_candidates : int, default=None
+        Rows scored at most (a random draw of the free ones); None: all.
     """
     number = len(config["rounds"]) + 1
-    X, paths = folder.read_pool()
+    X, paths = folder.read_pool(config)
     labels = folder.read_labels()
     waiting = {p for ps in folder.pending(config, labels).values() for p in ps}
-    candidates = np.array(
-        [i for i, p in enumerate(paths) if p not in labels and p not in waiting],
-        dtype=np.int64,
-    )
-    if not len(candidates):
-        raise ValueError(
-            f"nothing left to query: all {len(paths)} images are labeled or wait for "
-            f"labels ({len(waiting)} waiting); teach the earlier rounds' to_label.csv."
-        )
+    seed = config["random_state"] + number
+    candidates, n_free = _candidates(paths, labels, waiting, max_candidates, seed)
     labeled, y = labeled_rows(paths, labels)
     record = {
         "round": number,
@@ -55,6 +108,8 @@ def query_round(folder, config, n, query_fn, *, strategy, strategy_params, devic
         "strategy_params": strategy_params or {},
         "n_requested": int(n),
         "n_labels": len(labeled),
+        "n_candidates": len(candidates),
+        "n_free": n_free,
         "time": time.time(),
         "model": None,
         "model_params": None,

@@ -1,5 +1,10 @@
 """The status of a labeling project: rounds, label counts, and the learning
-curve (cross-validation after each teach, cached in ``cv.json``)."""
+curve (cross-validation after each teach, cached in ``cv.json``).
+
+Status takes no lock: it reads ``project.json`` first and then the pool and
+labels it names (each replaced atomically), so it sees a consistent state
+while another command runs. Its own files, ``cv.json`` and
+``learning_curve.png``, are caches, each replaced atomically."""
 
 import hashlib
 import json
@@ -19,15 +24,20 @@ def project_status(folder, *, cv, device, plot):
     :meth:`LabelingProject.status`."""
     config = folder.read_config()
     labels = folder.read_labels()
-    X, paths = folder.read_pool()
+    X, paths = folder.read_pool(config)
     counts = Counter(lab for lab, _ in labels.values())
+    deleted = set(folder.deleted_rounds(config))
     rounds = [
         {
             "round": r["round"],
             "strategy": r["strategy"],
             "n_queried": len(r["paths"]),
             "n_labeled": sum(p in labels for p in r["paths"]),
-            "n_waiting": sum(p not in labels for p in r["paths"]),
+            "n_waiting": 0 if r["round"] in deleted else sum(p not in labels for p in r["paths"]),
+            "deleted": r["round"] in deleted,
+            "n_candidates_again": sum(p not in labels for p in r["paths"])
+            if r["round"] in deleted
+            else 0,
             "to_label": str(folder.round_dir(r["round"]) / "to_label.csv"),
         }
         for r in config["rounds"]
@@ -39,6 +49,7 @@ def project_status(folder, *, cv, device, plot):
         "counts": {c: counts.get(c, 0) for c in config["classes"]},
         "rounds": rounds,
         "skipped": [tuple(s) for s in config["skipped"]],
+        "conversions": dict(config.get("conversions", {})),
         "learning_curve": curve,
         "plot": None,
     }

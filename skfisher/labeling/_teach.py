@@ -20,7 +20,7 @@ def teach_labels(folder, labels, *, relabel):
     given, blank = check_labels(
         rows,
         source,
-        pool=set(folder.read_pool()[1]),
+        pool={p for p, _, _ in folder.read_index(config)},
         skipped=dict(config["skipped"]),
         known=known,
         classes=list(config["classes"]),
@@ -50,7 +50,7 @@ def label_rows(labels):
 def _problem(where, path, label, *, pool, skipped, known, given, classes, relabel):
     """What is wrong with labeling ``path`` as ``label`` (a message), or None."""
     if path not in pool:
-        why = f" (skipped at init: {skipped[path]})" if path in skipped else ""
+        why = f" (skipped when read: {skipped[path]})" if path in skipped else ""
         return f"{where}: {path or '(no path)'} is not in the pool{why}"
     if label not in classes:
         close = difflib.get_close_matches(label, classes, n=1)

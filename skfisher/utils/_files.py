@@ -10,7 +10,8 @@
   bytes, or through a writer function such as ``np.savez``), fsyncs it, then
   ``os.replace`` s it: a reader sees the old file or the new one, never half.
 * :func:`append_line` appends one durable line, first ending a torn last line.
-* :func:`check_writable` fails early, before any expensive work.
+* :func:`check_writable` and :func:`check_output_file` fail early, before any
+  expensive work.
 * :func:`results_folder` does both for a command's output folder, and removes
   the folder again when the command fails before writing anything there.
 * :func:`new_figure` and :func:`png_bytes` draw figures without pyplot, so
@@ -21,6 +22,7 @@ import io
 import os
 import secrets
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +36,7 @@ __all__ = [
     "png_bytes",
     "FolderInUseError",
     "append_line",
+    "check_output_file",
     "check_writable",
     "folder_lock",
     "results_folder",
@@ -47,8 +50,24 @@ class FolderInUseError(OSError):
     """Another process holds the results folder's lock."""
 
 
+def _take(f, wait, timeout):
+    """Lock the open file ``f``; False when another process holds it past ``timeout``."""
+    if wait:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        return True
+    deadline = time.monotonic() + (timeout or 0)
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
 @contextmanager
-def folder_lock(folder, *, name=LOCK_NAME, wait=False):
+def folder_lock(folder, *, name=LOCK_NAME, wait=False, timeout=None, advice=None):
     """Hold an exclusive lock on ``folder / name`` for the ``with`` block.
 
     Parameters
@@ -58,24 +77,31 @@ def folder_lock(folder, *, name=LOCK_NAME, wait=False):
     name : str, default=".skfisher.lock"
     wait : bool, default=False
         Block until the lock is free instead of raising.
+    timeout : float, default=None
+        With ``wait=False``: seconds to wait for the lock before raising
+        (None or 0: raise at once).
+    advice : str, default=None
+        What the error message tells the user to do; by default, to wait or
+        choose another output folder.
 
     Raises
     ------
     FolderInUseError
-        When ``wait=False`` and another process holds the lock; the message
-        names its process id.
+        When ``wait=False`` and another process holds the lock (after
+        ``timeout`` seconds); the message names its process id.
     """
     path = Path(folder) / name
     with open(path, "a+") as f:
         if fcntl is not None:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
+            if not _take(f, wait, timeout):
                 f.seek(0)
                 holder = f.read().strip() or "unknown"
+                waited = f" (waited {timeout:g} s)" if timeout else ""
                 raise FolderInUseError(
                     f"{folder} is in use by another skfisher process (pid {holder}, lock "
-                    f"file {path}); wait for it to finish or choose another output folder."
+                    f"file {path}){waited}; "
+                    + (advice or "wait for it to finish or choose another output folder")
+                    + "."
                 ) from None
             f.seek(0)
             f.truncate()
@@ -153,6 +179,27 @@ def check_writable(folder):
             f"cannot write results to {folder}: {exc.strerror or exc}; choose another "
             "output folder."
         ) from None
+
+
+def check_output_file(path):
+    """Check, before any work, that the file ``path`` can be written; returns a Path.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is a folder.
+    OSError
+        When its folder does not exist or is not writable.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"{path} is a folder; give the path of the file to write (in it, or elsewhere)."
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: its folder {path.parent} does not exist.")
+    check_writable(path.parent)
+    return path
 
 
 @contextmanager

@@ -193,7 +193,8 @@ def test_corrupt_images_are_skipped_and_named(tmp_path, images):
     assert project.config["skipped"][0][0] == str((extra / "broken.png").resolve())
     assert project.classes == ["0", "1", "2", "9"]
     with pytest.raises(
-        ValueError, match="not in the pool \\(skipped at init: UnidentifiedImageError"
+        ValueError,
+        match="not in the pool \\(skipped when read: UnidentifiedImageError: cannot identify image file\\)",
     ):
         project.teach({extra / "broken.png": "1"})
 
