@@ -194,7 +194,8 @@ def test_corrupt_images_are_skipped_and_named(tmp_path, images):
     assert project.classes == ["0", "1", "2", "9"]
     with pytest.raises(
         ValueError,
-        match="not in the pool \\(skipped when read: UnidentifiedImageError: cannot identify image file\\)",
+        match="not in the pool \\(skipped when read: UnidentifiedImageError: cannot identify "
+        "image file\\)",
     ):
         project.teach({extra / "broken.png": "1"})
 
