@@ -160,7 +160,8 @@ def add_images(folder, source):
         folder.write_index(index + rows)
         config["n_pool"] += len(rows)
         config["conversions"] = conversions([m for _, _, m in index + rows])
-        config["skipped"] += [list(s) for s in skipped]
+        named = {p for p, _ in config["skipped"]}
+        config["skipped"] += [list(s) for s in skipped if s[0] not in named]
         config.setdefault("added", []).append({"folder": norm_path(source), "n": len(rows)})
         folder.write_config(config)  # the commit
     return summary

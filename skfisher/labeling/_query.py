@@ -117,8 +117,9 @@ def query_round(
     net, picked = fit_and_pick(config, record, X, y, labeled, candidates, query_fn, device)
     rows = candidates[picked]
     record["paths"] = [str(p) for p in paths[rows]]
-    guesses = top_guesses(net, X[rows])
-    round_dir = write_round(folder.round_dir(number), config, record, net, X[rows], guesses)
+    images = X[rows]
+    guesses = top_guesses(net, images)
+    round_dir = write_round(folder.round_dir(number), config, record, net, images, guesses)
     config["rounds"].append(record)
     folder.write_config(config)  # the commit
     return {
@@ -143,8 +144,9 @@ def fit_and_pick(config, record, X, y, labeled, candidates, query_fn, device):
     n, number = record["n_requested"], record["round"]
     tic = time.perf_counter()
     net = None
-    if len(np.unique(y)) >= 2:
-        net = project_estimator(config, device).fit(X[labeled], y)
+    X_labeled = X[labeled] if len(np.unique(y)) >= 2 else None
+    if X_labeled is not None:
+        net = project_estimator(config, device).fit(X_labeled, y)
         record["model_params"] = dict(config["model"])
     record["fit_seconds"] = time.perf_counter() - tic
     tic = time.perf_counter()
@@ -155,7 +157,7 @@ def fit_and_pick(config, record, X, y, labeled, candidates, query_fn, device):
         picked = np.sort(rng.choice(len(candidates), n, replace=False))
         record["strategy"] = "random (fewer than two classes labeled)"
     else:
-        result = query_fn(PoolLearner(net, X[labeled]), X[candidates], n_instances=n)
+        result = query_fn(PoolLearner(net, X_labeled), X[candidates], n_instances=n)
         picked = _check_picks(result, n, len(candidates))
     record["query_seconds"] = time.perf_counter() - tic
     return net, picked
