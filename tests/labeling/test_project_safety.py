@@ -3,7 +3,6 @@ damaged files, uncommitted and deleted round folders, images added later,
 and the pool on disk."""
 
 import csv
-import json
 import os
 import subprocess
 import sys
