@@ -125,6 +125,9 @@ def _init(args):
         f"{', '.join(project.classes)}, stored at {config['channels']} x "
         f"{config['image_size'][0]} x {config['image_size'][1]}"
     )
+    for mode, how in config["conversions"].items():
+        if "as is" not in how:
+            print(f"  images of mode {mode}: {how}")
     print(f"next: skfisher label query {project.path} -n 100")
     return 0
 
