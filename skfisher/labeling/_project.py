@@ -17,6 +17,8 @@ import numpy as np
 
 from ..utils._files import write_atomic
 from ..utils._validation import Integers, check_param
+from ._agreement import agreement_advice, model_agreement
+from ._classes import add_class
 from ._create import create_project
 from ._folder import ProjectFolder
 from ._model import labeled_rows, project_estimator, restore_model
@@ -280,7 +282,41 @@ class LabelingProject:
         """
         return teach_labels(self._folder, labels, relabel=relabel)
 
+    def add_class(self, name):
+        """Add a class while labeling, as ``classes`` does at :meth:`create`.
+
+        Later rounds' models predict it; earlier rounds' models load with the
+        classes they were trained with. Returns the classes, sorted.
+
+        Raises
+        ------
+        ValueError
+            An empty or non-printable name, or one that already exists.
+        """
+        return add_class(self._folder, name)
+
     # ------------------------------------------------------------------ status
+    def agreement(self, *, n_sample=1000, since=0, device="auto"):
+        """When to stop: Cohen's kappa between consecutive rounds' models.
+
+        The models of each two consecutive rounds that trained one predict a
+        fixed sample of ``n_sample`` images not labeled at :meth:`create`
+        (the stop set of "stabilizing predictions"). The usual rule is to
+        stop once kappa stays above about 0.99.
+
+        Returns
+        -------
+        agreement : dict
+            ``rounds``: dicts with ``round``, ``previous``, ``kappa``,
+            ``agree`` and ``n_sample`` (pairs after round ``since`` only);
+            ``advice``: a sentence on what they mean.
+        """
+        check_param("n_sample", n_sample, [Integers(1)], caller="LabelingProject.agreement")
+        rounds = model_agreement(
+            self._folder, self.config, n_sample=n_sample, device=device, since=since
+        )
+        return {"rounds": rounds, "advice": agreement_advice(rounds)}
+
     def status(self, *, cv=3, device="auto", plot=True):
         """Rounds, label counts per class, and cross-validated accuracy.
 

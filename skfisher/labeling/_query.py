@@ -58,6 +58,7 @@ def query_round(folder, config, n, query_fn, *, strategy, strategy_params, devic
         "time": time.time(),
         "model": None,
         "model_params": None,
+        "classes": list(config["classes"]),
     }
     net, picked = fit_and_pick(config, record, X, y, labeled, candidates, query_fn, device)
     rows = candidates[picked]

@@ -1,0 +1,215 @@
+"""``skfisher label serve``: a local labeling page on a project, on Starlette and uvicorn.
+
+Every request needs the server's random token, in the URL (``?token=``) or
+the ``X-Skfisher-Token`` header, as Jupyter does: 401 without it, 403 with a
+wrong one. Labels are committed by :meth:`LabelingProject.teach`, the commit
+of ``skfisher label teach``; training and the next query run in the
+background (:class:`~skfisher.app._jobs.JobRunner`), one job at a time.
+"""
+
+import contextlib
+import json
+import secrets
+import socket
+from importlib import resources
+
+from ..labeling import LabelingProject
+from ..labeling._agreement import agreement_advice
+from ..labeling._folder import ProjectFolder
+from ..utils import FolderInUseError
+from ._jobs import JobRunner
+from ._state import RequestError, check_submission, image_bytes, page_state, project_stamp
+
+__all__ = ["create_app", "serve"]
+
+#: The files of the page, shipped in the package.
+STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+class TokenGate:
+    """ASGI middleware: every HTTP request must carry ``token``."""
+
+    def __init__(self, app, token):
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope, receive, send):
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+
+        if scope["type"] == "http":
+            request = Request(scope)
+            given = request.query_params.get("token") or request.headers.get("x-skfisher-token")
+            if given is None or not secrets.compare_digest(given, self.token):
+                status, what = (401, "needs") if given is None else (403, "has a wrong")
+                response = JSONResponse(
+                    {
+                        "error": f"this request {what} token: open the full URL that "
+                        "`skfisher label serve` printed (it ends in ?token=...)."
+                    },
+                    status_code=status,
+                )
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def _json(data, status=200):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(data, status_code=status, headers=_HEADERS)
+
+
+def _refusal(exc):
+    """The response to a refused request: 409 for a busy project, 400 for bad input."""
+    if isinstance(exc, RequestError):
+        return _json({"error": exc.message}, exc.status)
+    if isinstance(exc, FolderInUseError):
+        return _json({"error": f"the project is busy, nothing was written: {exc}"}, 409)
+    message = str(exc)
+    if "nothing was" not in message.lower():
+        message += " Nothing was written."
+    return _json({"error": message}, 400)
+
+
+def create_app(path, *, token, n=20, strategy="fisher_mask", device="auto", cv=3):
+    """The Starlette application serving the project at ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        A labeling project.
+    token : str
+        Required on every request.
+    n, strategy, device
+        Images per round, the query strategy and the training device.
+    cv : int
+        Folds of the learning curve (0: none).
+    """
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    project = LabelingProject(path)
+    folder = ProjectFolder(project.path)
+    job = JobRunner(project.path, n=n, strategy=strategy, device=device, cv=cv)
+    pool_cache = {}
+
+    def pool():
+        if "pool" not in pool_cache:
+            pool_cache["pool"] = folder.read_pool()
+        return pool_cache["pool"]
+
+    def job_view():
+        snap = job.snapshot()
+        snap["advice"] = agreement_advice(snap["agreement"])
+        snap["stamp"] = project_stamp(folder)
+        return snap
+
+    def index(request):
+        page = resources.files(__package__).joinpath("static/index.html").read_text()
+        return HTMLResponse(page.replace("{{token}}", token), headers=_HEADERS)
+
+    def static(request):
+        name = request.path_params["name"]
+        if name not in STATIC:
+            return _json({"error": f"no file {name}"}, 404)
+        body = resources.files(__package__).joinpath(f"static/{name}").read_bytes()
+        return Response(body, media_type=STATIC[name], headers=_HEADERS)
+
+    def state(request):
+        return _json({**page_state(project), "job": job_view()})
+
+    def job_status(request):
+        return _json(job_view())
+
+    def image(request):
+        number, i = request.path_params["round"], request.path_params["i"]
+        records = {r["round"]: r for r in project.rounds}
+        if number not in records or not 0 <= i < len(records[number]["paths"]):
+            return _json({"error": f"no image {i} in round {number}"}, 404)
+        body, media = image_bytes(folder, records[number], i, pool)
+        return Response(body, media_type=media, headers=_HEADERS)
+
+    async def submit(request):
+        body = await _body(request)
+        try:
+            summary = await run_in_threadpool(_teach, body)
+        except (RequestError, FolderInUseError, ValueError) as exc:
+            return _refusal(exc)
+        started = job.start(query=True)
+        return _json({"taught": summary, "job": started, **page_state(project)})
+
+    def _teach(body):
+        labels = check_submission(page_state(project), body)
+        return project.teach(labels)
+
+    async def add_class(request):
+        body = await _body(request)
+        try:
+            name = body.get("name") if isinstance(body, dict) else None
+            classes = await run_in_threadpool(project.add_class, name)
+        except (FolderInUseError, ValueError) as exc:
+            return _refusal(exc)
+        return _json({"classes": classes, **page_state(project)})
+
+    def query(request):
+        return _json({"job": job.start(query=True)})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        state_now = page_state(project)
+        rounds = state_now["rounds"]
+        job.start(query=not rounds or rounds[-1]["n_waiting"] == 0)
+        yield
+        await run_in_threadpool(job.stop)
+
+    routes = [
+        Route("/", index),
+        Route("/static/{name}", static),
+        Route("/api/state", state),
+        Route("/api/job", job_status),
+        Route("/api/image/{round:int}/{i:int}", image),
+        Route("/api/submit", submit, methods=["POST"]),
+        Route("/api/classes", add_class, methods=["POST"]),
+        Route("/api/query", query, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.job = job
+    return TokenGate(app, token)
+
+
+async def _body(request):
+    """The request's JSON body, or None when it is not JSON."""
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return None
+
+
+def serve(path, *, host="127.0.0.1", port=8765, n=20, strategy="fisher_mask", device="auto", cv=3):
+    """Serve the labeling page of the project at ``path`` until Ctrl-C.
+
+    Prints the URL with its token. Ctrl-C interrupts a running job as it
+    interrupts ``skfisher label query``: the project stays as the last
+    committed step left it.
+    """
+    import uvicorn
+
+    token = secrets.token_urlsafe(24)
+    app = create_app(path, token=token, n=n, strategy=strategy, device=device, cv=cv)
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}); try --port 0.") from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"labeling page of {path}:\n  http://{shown}:{bound}/?token={token}", flush=True)
+    print("press Ctrl-C to stop", flush=True)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
