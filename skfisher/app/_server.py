@@ -204,6 +204,7 @@ def serve(path, *, host="127.0.0.1", port=8765, n=20, strategy="fisher_mask", de
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # requests made once the URL shows wait for the server
     except OSError as exc:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}); try --port 0.") from None
