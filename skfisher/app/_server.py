@@ -72,8 +72,104 @@ def _refusal(exc):
     return _json({"error": message}, 400)
 
 
+class _Pages:
+    """The endpoints of the page on one project, and its background job."""
+
+    def __init__(self, path, *, token, n, strategy, device, cv):
+        self.project = LabelingProject(path)
+        self.folder = ProjectFolder(self.project.path)
+        self.token = token
+        self.job = JobRunner(self.project.path, n=n, strategy=strategy, device=device, cv=cv)
+        self._pool = None
+
+    def pool(self):
+        """``(X, paths)`` of the pool, read once (for images whose file is gone)."""
+        if self._pool is None:
+            self._pool = self.folder.read_pool()
+        return self._pool
+
+    def job_view(self):
+        snap = self.job.snapshot()
+        snap["advice"] = agreement_advice(snap["agreement"])
+        snap["stamp"] = project_stamp(self.folder)
+        return snap
+
+    def index(self, request):
+        from starlette.responses import HTMLResponse
+
+        page = resources.files(__package__).joinpath("static/index.html").read_text()
+        return HTMLResponse(page.replace("{{token}}", self.token), headers=_HEADERS)
+
+    def static(self, request):
+        from starlette.responses import Response
+
+        name = request.path_params["name"]
+        if name not in STATIC:
+            return _json({"error": f"no file {name}"}, 404)
+        body = resources.files(__package__).joinpath(f"static/{name}").read_bytes()
+        return Response(body, media_type=STATIC[name], headers=_HEADERS)
+
+    def state(self, request):
+        return _json({**page_state(self.project), "job": self.job_view()})
+
+    def job_status(self, request):
+        return _json(self.job_view())
+
+    def image(self, request):
+        from starlette.responses import Response
+
+        number, i = request.path_params["round"], request.path_params["i"]
+        records = {r["round"]: r for r in self.project.rounds}
+        if number not in records or not 0 <= i < len(records[number]["paths"]):
+            return _json({"error": f"no image {i} in round {number}"}, 404)
+        body, media = image_bytes(self.folder, records[number], i, self.pool)
+        return Response(body, media_type=media, headers=_HEADERS)
+
+    async def submit(self, request):
+        """Check the labels against the page's round and stamp, teach them,
+        then start training and the next query."""
+        from starlette.concurrency import run_in_threadpool
+
+        body = await _body(request)
+        try:
+            summary = await run_in_threadpool(self._teach, body)
+        except (RequestError, FolderInUseError, ValueError) as exc:
+            return _refusal(exc)
+        started = self.job.start(query=True)
+        return _json({"taught": summary, "job": started, **page_state(self.project)})
+
+    def _teach(self, body):
+        labels = check_submission(page_state(self.project), body)
+        return self.project.teach(labels)
+
+    async def add_class(self, request):
+        from starlette.concurrency import run_in_threadpool
+
+        body = await _body(request)
+        try:
+            name = body.get("name") if isinstance(body, dict) else None
+            classes = await run_in_threadpool(self.project.add_class, name)
+        except (FolderInUseError, ValueError) as exc:
+            return _refusal(exc)
+        return _json({"classes": classes, **page_state(self.project)})
+
+    def query(self, request):
+        return _json({"job": self.job.start(query=True)})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app):
+        """At start, query when no round waits for labels (else refresh the
+        status); at the end, interrupt the job as Ctrl-C does."""
+        from starlette.concurrency import run_in_threadpool
+
+        rounds = page_state(self.project)["rounds"]
+        self.job.start(query=not rounds or rounds[-1]["n_waiting"] == 0)
+        yield
+        await run_in_threadpool(self.job.stop)
+
+
 def create_app(path, *, token, n=20, strategy="fisher_mask", device="auto", cv=3):
-    """The Starlette application serving the project at ``path``.
+    """The ASGI application serving the project at ``path``.
 
     Parameters
     ----------
@@ -87,96 +183,21 @@ def create_app(path, *, token, n=20, strategy="fisher_mask", device="auto", cv=3
         Folds of the learning curve (0: none).
     """
     from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.responses import HTMLResponse, Response
     from starlette.routing import Route
 
-    project = LabelingProject(path)
-    folder = ProjectFolder(project.path)
-    job = JobRunner(project.path, n=n, strategy=strategy, device=device, cv=cv)
-    pool_cache = {}
-
-    def pool():
-        if "pool" not in pool_cache:
-            pool_cache["pool"] = folder.read_pool()
-        return pool_cache["pool"]
-
-    def job_view():
-        snap = job.snapshot()
-        snap["advice"] = agreement_advice(snap["agreement"])
-        snap["stamp"] = project_stamp(folder)
-        return snap
-
-    def index(request):
-        page = resources.files(__package__).joinpath("static/index.html").read_text()
-        return HTMLResponse(page.replace("{{token}}", token), headers=_HEADERS)
-
-    def static(request):
-        name = request.path_params["name"]
-        if name not in STATIC:
-            return _json({"error": f"no file {name}"}, 404)
-        body = resources.files(__package__).joinpath(f"static/{name}").read_bytes()
-        return Response(body, media_type=STATIC[name], headers=_HEADERS)
-
-    def state(request):
-        return _json({**page_state(project), "job": job_view()})
-
-    def job_status(request):
-        return _json(job_view())
-
-    def image(request):
-        number, i = request.path_params["round"], request.path_params["i"]
-        records = {r["round"]: r for r in project.rounds}
-        if number not in records or not 0 <= i < len(records[number]["paths"]):
-            return _json({"error": f"no image {i} in round {number}"}, 404)
-        body, media = image_bytes(folder, records[number], i, pool)
-        return Response(body, media_type=media, headers=_HEADERS)
-
-    async def submit(request):
-        body = await _body(request)
-        try:
-            summary = await run_in_threadpool(_teach, body)
-        except (RequestError, FolderInUseError, ValueError) as exc:
-            return _refusal(exc)
-        started = job.start(query=True)
-        return _json({"taught": summary, "job": started, **page_state(project)})
-
-    def _teach(body):
-        labels = check_submission(page_state(project), body)
-        return project.teach(labels)
-
-    async def add_class(request):
-        body = await _body(request)
-        try:
-            name = body.get("name") if isinstance(body, dict) else None
-            classes = await run_in_threadpool(project.add_class, name)
-        except (FolderInUseError, ValueError) as exc:
-            return _refusal(exc)
-        return _json({"classes": classes, **page_state(project)})
-
-    def query(request):
-        return _json({"job": job.start(query=True)})
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        state_now = page_state(project)
-        rounds = state_now["rounds"]
-        job.start(query=not rounds or rounds[-1]["n_waiting"] == 0)
-        yield
-        await run_in_threadpool(job.stop)
-
+    pages = _Pages(path, token=token, n=n, strategy=strategy, device=device, cv=cv)
     routes = [
-        Route("/", index),
-        Route("/static/{name}", static),
-        Route("/api/state", state),
-        Route("/api/job", job_status),
-        Route("/api/image/{round:int}/{i:int}", image),
-        Route("/api/submit", submit, methods=["POST"]),
-        Route("/api/classes", add_class, methods=["POST"]),
-        Route("/api/query", query, methods=["POST"]),
+        Route("/", pages.index),
+        Route("/static/{name}", pages.static),
+        Route("/api/state", pages.state),
+        Route("/api/job", pages.job_status),
+        Route("/api/image/{round:int}/{i:int}", pages.image),
+        Route("/api/submit", pages.submit, methods=["POST"]),
+        Route("/api/classes", pages.add_class, methods=["POST"]),
+        Route("/api/query", pages.query, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.job = job
+    app = Starlette(routes=routes, lifespan=pages.lifespan)
+    app.state.job = pages.job
     return TokenGate(app, token)
 
 

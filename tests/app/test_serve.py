@@ -1,6 +1,7 @@
 """``skfisher label serve``: the HTTP API as any client sees it, the page in a
 real headless Chromium (skipped without one), and Ctrl-C during training."""
 
+import asyncio
 import json
 import os
 import re
@@ -132,9 +133,7 @@ def served(tmp_path_factory, images):
 
 
 def files(project):
-    return {
-        name: (project.path / name).read_bytes() for name in ("project.json", "labels.csv")
-    }
+    return {name: (project.path / name).read_bytes() for name in ("project.json", "labels.csv")}
 
 
 def test_http_api_refuses_bad_requests_and_writes_nothing(served, images):
@@ -163,7 +162,11 @@ def test_http_api_refuses_bad_requests_and_writes_nothing(served, images):
 
     good = {"round": 1, "stamp": state["stamp"]}
     refused = [
-        ({**good, "labels": {paths[0]: "7"}}, 400, r"unknown class name '7'.*known classes: 0, 1, 2"),
+        (
+            {**good, "labels": {paths[0]: "7"}},
+            400,
+            r"unknown class name '7'.*known classes: 0, 1, 2",
+        ),
         ({**good, "round": 2, "labels": {paths[0]: "1"}}, 409, "current round is 1"),
         ({**good, "stamp": "0" * 16, "labels": {paths[0]: "1"}}, 409, "this page is stale"),
         ({**good, "labels": {str(images[0] / "x.png"): "1"}}, 400, "is not an image of round 1"),
@@ -251,6 +254,7 @@ def test_label_a_round_in_the_browser(served, images, tmp_path):
         assert driver.find_element(By.ID, "round").text == "Round 1"
         order = _label_round(driver, truth, project.classes)
         assert driver.find_element(By.ID, "progress").text.startswith(f"{N} / {N} ({N} labeled")
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(shots / "label_serve.png"))
         driver.find_element(By.ID, "submit").click()
         message = _wait(lambda: driver.find_element(By.ID, "message").text, what="the submit")
@@ -300,6 +304,9 @@ def test_label_a_round_in_the_browser(served, images, tmp_path):
         counts = driver.find_element(By.ID, "counts").text
         assert f"all {9 + N + 1}" in counts
         assert len(driver.find_elements(By.CSS_SELECTOR, "#rounds tr")) == 3
+        driver.execute_script("document.getElementById('message').hidden = true")
+        driver.set_window_size(1100, 1250)
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(shots / "label_serve_status.png"))
     finally:
         driver.quit()
@@ -314,7 +321,11 @@ def test_ctrl_c_during_training_leaves_a_readable_project(tmp_path, images, caps
     server = Server(project.path, "--cv", "0")
     try:
         job = _wait(
-            lambda: (j := server.get("/api/job"))["phase"] == "training" and (j["epoch"] or 0) >= 2 and j,
+            lambda: (
+                (j := server.get("/api/job"))["phase"] == "training"
+                and (j["epoch"] or 0) >= 2
+                and j
+            ),
             what="training",
         )
         assert job["max_epochs"] == 5000 and job["running"]
@@ -330,3 +341,39 @@ def test_ctrl_c_during_training_leaves_a_readable_project(tmp_path, images, caps
     assert LabelingProject(project.path).rounds == []
     assert main(["label", "status", str(project.path), "--cv", "0"]) == 0
     assert "9 of 60 images labeled" in capsys.readouterr().out
+
+
+def test_a_busy_project_is_refused_with_409(tmp_path, images, monkeypatch):
+    """A writer that holds the project's lock: the page gets 409 and its message."""
+    httpx = pytest.importorskip("httpx")
+
+    from skfisher.app import create_app
+    from skfisher.utils import FolderInUseError
+
+    project = make_project(tmp_path / "proj", images)
+    project.query(4, strategy="margin", device="cpu")
+    app = create_app(project.path, token="t0k")
+    headers = {"X-Skfisher-Token": "t0k"}
+
+    async def requests(*posts):  # in this process, without the lifespan: no job runs
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            if not posts:
+                return (await client.get("/api/state", headers=headers)).json()
+            return [await client.post(url, json=body, headers=headers) for url, body in posts]
+
+    state = asyncio.run(requests())
+    path = state["items"][0]["path"]
+
+    def busy(self, *args, **kwargs):
+        raise FolderInUseError(f"{project.path} is in use by another skfisher process (pid 7)")
+
+    monkeypatch.setattr(LabelingProject, "teach", busy)
+    monkeypatch.setattr(LabelingProject, "add_class", busy)
+    before = files(project)
+    body = {"round": 1, "stamp": state["stamp"], "labels": {path: "1"}}
+    for answer in asyncio.run(requests(("/api/submit", body), ("/api/classes", {"name": "9"}))):
+        assert answer.status_code == 409
+        assert answer.json()["error"].startswith("the project is busy, nothing was written: ")
+        assert "(pid 7)" in answer.json()["error"]
+    assert files(project) == before
