@@ -135,9 +135,13 @@ class JobRunner:
         with self._lock:
             self._stopping = True
             proc = self._proc
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.send_signal(signal.SIGINT)
+        try:  # a Ctrl-C at the terminal reached the worker too: let it finish alone
+            proc.wait(2)
+            return
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -8,6 +8,7 @@ background (:class:`~skfisher.app._jobs.JobRunner`), one job at a time.
 """
 
 import contextlib
+import ipaddress
 import json
 import secrets
 import socket
@@ -232,6 +233,8 @@ def serve(path, *, host="127.0.0.1", port=8765, n=20, strategy="fisher_mask", de
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(f"labeling page of {path}:\n  http://{shown}:{bound}/?token={token}", flush=True)
+    if not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
+        print(f"  listening on {host}: anyone who can reach it and has the URL can label")
     print("press Ctrl-C to stop", flush=True)
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])

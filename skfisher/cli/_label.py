@@ -193,7 +193,8 @@ def _export(args):
 
 def _serve(args):
     try:
-        from ..app import serve
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         raise ValueError(
             f"skfisher label serve needs the app extra ({exc.name} is missing): "
@@ -201,6 +202,8 @@ def _serve(args):
         ) from None
     if args.cv == 1 or args.cv < 0:
         raise ValueError(f"--cv must be 0 (no learning curve) or an int >= 2; got {args.cv}.")
+    from ..app import serve
+
     LabelingProject(args.project)  # fails early for a folder that is no project
     serve(
         args.project,

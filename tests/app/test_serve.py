@@ -24,9 +24,6 @@ import skfisher
 from skfisher import LabelingProject
 from skfisher.cli import main
 
-pytest.importorskip("starlette", reason="label serve needs skfisher[app] (starlette)")
-pytest.importorskip("uvicorn", reason="label serve needs skfisher[app] (uvicorn)")
-
 SOURCE = str(Path(skfisher.__file__).parents[1])
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 N = 10  # images per round
@@ -120,7 +117,22 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, images):
+def app_extra():
+    pytest.importorskip("starlette", reason="label serve needs skfisher[app] (starlette)")
+    pytest.importorskip("uvicorn", reason="label serve needs skfisher[app] (uvicorn)")
+
+
+def test_without_the_app_extra_serve_says_what_to_install(tmp_path, images, monkeypatch, capsys):
+    project = make_project(tmp_path / "proj", images)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # "import uvicorn" raises ImportError
+    assert main(["label", "serve", str(project.path)]) == 2
+    err = capsys.readouterr().err
+    assert "skfisher label serve needs the app extra (uvicorn is missing)" in err
+    assert "pip install 'skfisher[app]'" in err
+
+
+@pytest.fixture(scope="module")
+def served(app_extra, tmp_path_factory, images):
     """A project served on a free port, its first round queried."""
     project = make_project(tmp_path_factory.mktemp("served") / "proj", images)
     server = Server(project.path, "--cv", "2")
@@ -316,7 +328,7 @@ def test_label_a_round_in_the_browser(served, images, tmp_path):
     assert job["agreement"] == LabelingProject(project.path).agreement(device="cpu")["rounds"]
 
 
-def test_ctrl_c_during_training_leaves_a_readable_project(tmp_path, images, capsys):
+def test_ctrl_c_during_training_leaves_a_readable_project(app_extra, tmp_path, images, capsys):
     project = make_project(tmp_path / "proj", images, max_epochs=5000)
     server = Server(project.path, "--cv", "0")
     try:
@@ -343,7 +355,7 @@ def test_ctrl_c_during_training_leaves_a_readable_project(tmp_path, images, caps
     assert "9 of 60 images labeled" in capsys.readouterr().out
 
 
-def test_a_busy_project_is_refused_with_409(tmp_path, images, monkeypatch):
+def test_a_busy_project_is_refused_with_409(app_extra, tmp_path, images, monkeypatch):
     """A writer that holds the project's lock: the page gets 409 and its message."""
     httpx = pytest.importorskip("httpx")
 
