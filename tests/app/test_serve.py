@@ -134,7 +134,7 @@ def test_without_the_app_extra_serve_says_what_to_install(tmp_path, images, monk
 @pytest.fixture(scope="module")
 def served(app_extra, tmp_path_factory, images):
     """A project served on a free port, its first round queried."""
-    project = make_project(tmp_path_factory.mktemp("served") / "proj", images)
+    project = make_project(tmp_path_factory.mktemp("served") / "my-project", images, 4)
     server = Server(project.path, "--cv", "2")
     try:
         job = server.wait_idle()

@@ -55,7 +55,8 @@ function setState(state) {
 }
 
 function render() {
-  $("project").textContent = S.project;
+  $("project").textContent = S.project.split(/[\\/]/).pop();
+  $("project").title = S.project;
   const classes = $("classes");
   classes.replaceChildren(...S.classes.map((c, i) =>
     el("button", { "data-class": c, onclick: () => give({ kind: "label", label: c }) }, c + " ", el("kbd", {}, keyOf(i)))));
