@@ -195,12 +195,24 @@ def test_http_api_refuses_bad_requests_and_writes_nothing(served, images):
     assert not server.get("/api/job")["running"]
 
 
-def _browser():
-    """A headless Chromium driven by Selenium, or a skip with the reason."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+def _no_browser():
+    """Why no headless Chromium can run here, or None."""
+    try:
+        import selenium.webdriver  # noqa: F401
+    except ImportError:
+        return "selenium is not installed"
     for exe in (CHROMIUM, CHROMEDRIVER):
         if not os.access(exe, os.X_OK):
-            pytest.skip(f"no {exe}: install Debian's chromium and chromium-driver")
+            return f"no {exe}: install Debian's chromium and chromium-driver"
+    return None
+
+
+def _browser():
+    """A headless Chromium driven by Selenium, or a skip with the reason."""
+    if _no_browser():
+        pytest.skip(_no_browser())
+    from selenium import webdriver
+
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1100,820"):
@@ -331,7 +343,17 @@ def test_label_a_round_in_the_browser(served, images, tmp_path):
 def test_ctrl_c_during_training_leaves_a_readable_project(app_extra, tmp_path, images, capsys):
     project = make_project(tmp_path / "proj", images, max_epochs=5000)
     server = Server(project.path, "--cv", "0")
+    driver = None if _no_browser() else _browser()
     try:
+        if driver:  # the page shows the epochs
+            from selenium.webdriver.common.by import By
+
+            try:
+                driver.get(server.url)
+                phase = lambda: driver.find_element(By.ID, "job-phase").text  # noqa: E731
+                _wait(lambda: re.search(r"training \(epoch [1-9]\d* / 5000\)", phase()))
+            finally:
+                driver.quit()
         job = _wait(
             lambda: (
                 (j := server.get("/api/job"))["phase"] == "training"
