@@ -43,7 +43,7 @@ class TokenGate:
             request = Request(scope)
             given = request.query_params.get("token") or request.headers.get("x-skfisher-token")
             if given is None or not secrets.compare_digest(given, self.token):
-                status, what = (401, "needs") if given is None else (403, "has a wrong")
+                status, what = (401, "carries no") if given is None else (403, "carries a wrong")
                 response = JSONResponse(
                     {
                         "error": f"this request {what} token: open the full URL that "
@@ -63,14 +63,12 @@ def _json(data, status=200):
 
 def _refusal(exc):
     """The response to a refused request: 409 for a busy project, 400 for bad input."""
-    if isinstance(exc, RequestError):
-        return _json({"error": exc.message}, exc.status)
     if isinstance(exc, FolderInUseError):
         return _json({"error": f"the project is busy, nothing was written: {exc}"}, 409)
-    message = str(exc)
+    message = exc.message if isinstance(exc, RequestError) else str(exc)
     if "nothing was" not in message.lower():
         message += " Nothing was written."
-    return _json({"error": message}, 400)
+    return _json({"error": message}, getattr(exc, "status", 400))
 
 
 class _Pages:
