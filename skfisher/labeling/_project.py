@@ -35,7 +35,9 @@ class LabelingProject:
     Create one with :meth:`create` (``skfisher label init``), then repeat
     :meth:`query` (which images should a person label next?) and
     :meth:`teach` (take in their labels); :meth:`status` reports the rounds,
-    the label counts and the cross-validated accuracy. Every method reads the
+    the label counts and the cross-validated accuracy; :meth:`agreement`
+    says when to stop, and :meth:`add_class` adds a class while labeling
+    (``skfisher label serve`` does all of it in a browser). Every method reads the
     folder afresh, so several notebooks or shells can take turns on it (not
     run at the same moment).
 

@@ -42,7 +42,7 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-const open = () => (S ? S.items.filter((it) => !it.label) : []);
+const openItems = () => (S ? S.items.filter((it) => !it.label) : []);
 const keyOf = (i) => (i < 9 ? String(i + 1) : i === 9 ? "0" : "");
 
 function setState(state) {
@@ -60,7 +60,7 @@ function render() {
   const classes = $("classes");
   classes.replaceChildren(...S.classes.map((c, i) =>
     el("button", { "data-class": c, onclick: () => give({ kind: "label", label: c }) }, c + " ", el("kbd", {}, keyOf(i)))));
-  const items = open();
+  const items = openItems();
   $("round").textContent = S.round ? `Round ${S.round}` : "No round yet";
   const done = items.filter((it) => marks[it.path]).length;
   const labeled = items.filter((it) => marks[it.path] && marks[it.path].kind === "label").length;
@@ -68,7 +68,7 @@ function render() {
     ? `${done} / ${items.length} (${labeled} labeled, ${done - labeled} skipped or unsure)`
     : "nothing to label in this round";
   $("submit").disabled = !labeled;
-  $("query").hidden = items.length > 0;
+  $("query").hidden = items.length > 0 || Boolean(S.job && (S.job.running || S.job.queued));
   $("grid").replaceChildren(...items.map((it, k) => card(it, k)));
   $("review-title").hidden = !S.review.length && !S.items.some((it) => it.label);
   $("review").replaceChildren(...S.items.filter((it) => it.label).concat(S.review.filter((it) => it.label)).map((it) => card(it, -1)));
@@ -91,7 +91,7 @@ function card(it, k) {
 }
 
 function give(mark) {
-  const items = open();
+  const items = openItems();
   if (!items.length) return;
   const path = items[cursor].path;
   history.push([path, marks[path], cursor]);
@@ -159,6 +159,7 @@ function showJob(job) {
   $("job-phase").textContent = text;
   if (job.error && (!lastJob || lastJob.error !== job.error)) say("The background job failed: " + job.error);
   lastJob = job;
+  $("query").hidden = openItems().length > 0 || job.running || job.queued;
   renderStatus();
 }
 
@@ -227,7 +228,7 @@ function drawCurve(points) {
 
 document.addEventListener("keydown", (e) => {
   if (e.target.tagName === "INPUT" || e.ctrlKey || e.metaKey || e.altKey || !S) return;
-  const items = open();
+  const items = openItems();
   if (/^[0-9]$/.test(e.key)) {
     const i = e.key === "0" ? 9 : Number(e.key) - 1;
     if (i < S.classes.length) give({ kind: "label", label: S.classes[i] });
