@@ -1,16 +1,16 @@
 """``import skfisher`` needs only the required dependencies of pyproject.toml.
 
-pandas, modAL and Dask are optional extras: no module of skfisher imports them
-at its top level, and a FisherMask query runs without them. Each check runs in
-a fresh interpreter, so the packages the test session already imported do not
-count.
+pandas, modAL, Dask and the labeling page's Starlette and uvicorn are
+optional extras: no module of skfisher imports them at its top level, and a
+FisherMask query runs without them. Each check runs in a fresh interpreter,
+so the packages the test session already imported do not count.
 """
 
 import subprocess
 import sys
 import textwrap
 
-OPTIONAL = ("pandas", "modAL", "dask", "distributed")
+OPTIONAL = ("pandas", "modAL", "dask", "distributed", "starlette", "uvicorn", "selenium")
 
 
 def _run(code):

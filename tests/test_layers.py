@@ -19,6 +19,7 @@ LAYERS = [
     ("active learning", {"active"}),
     ("experiments", {"experiments"}),
     ("labeling", {"labeling"}),
+    ("labeling page", {"app"}),
     ("command line", {"cli", "__main__"}),
 ]
 PACKAGE = Path(skfisher.__file__).parent

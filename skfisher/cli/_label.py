@@ -1,4 +1,4 @@
-"""``skfisher label {init,add,query,teach,status,export}``: the command line of
+"""``skfisher label {init,add,query,teach,status,export,serve}``: the command line of
 :class:`~skfisher.LabelingProject`."""
 
 import argparse
@@ -14,7 +14,7 @@ _FORMAT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def add_label_parser(subparsers, positive_int):
-    """Add ``skfisher label {init,add,query,teach,status,export}`` to the CLI."""
+    """Add ``skfisher label {init,add,query,teach,status,export,serve}`` to the CLI."""
     label = subparsers.add_parser(
         "label",
         help="label your own images: query -> label -> teach, in a project folder",
@@ -47,6 +47,7 @@ def add_label_parser(subparsers, positive_int):
     export = _subparser(sub, "export", "pickle a round's model for use in Python")
     export.add_argument("output", help="file to write (.pkl)")
     export.add_argument("--round", type=int, default=None, help="default: the last")
+    _add_serve_parser(sub, positive_int)
     return label
 
 
@@ -55,6 +56,16 @@ def _subparser(sub, name, help):
     parser = sub.add_parser(name, help=help, formatter_class=_FORMAT)
     parser.add_argument("project")
     return parser
+
+
+def _add_serve_parser(sub, positive_int):
+    serve = _subparser(sub, "serve", "label in the browser: a local page (needs skfisher[app])")
+    serve.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument("-n", type=positive_int, default=20, help="images per round")
+    serve.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
+    serve.add_argument("--cv", type=int, default=3, help="folds of the learning curve; 0: none")
+    serve.add_argument("--device", default="auto")
 
 
 def _add_init_parser(sub, positive_int):
@@ -221,6 +232,32 @@ def _export(args):
     return 0
 
 
+def _serve(args):
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise ValueError(
+            f"skfisher label serve needs the app extra ({exc.name} is missing): "
+            "pip install 'skfisher[app]'."
+        ) from None
+    if args.cv == 1 or args.cv < 0:
+        raise ValueError(f"--cv must be 0 (no learning curve) or an int >= 2; got {args.cv}.")
+    from ..app import serve
+
+    LabelingProject(args.project)  # fails early for a folder that is no project
+    serve(
+        args.project,
+        host=args.host,
+        port=args.port,
+        n=args.n,
+        strategy=args.strategy,
+        device=args.device,
+        cv=args.cv,
+    )
+    return 0
+
+
 _LABEL_COMMANDS = {
     "init": _init,
     "add": _add,
@@ -228,4 +265,5 @@ _LABEL_COMMANDS = {
     "teach": _teach,
     "status": _status,
     "export": _export,
+    "serve": _serve,
 }

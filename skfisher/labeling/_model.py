@@ -4,18 +4,23 @@ skorch's ``load_params``."""
 
 import numpy as np
 
+from ._progress import progress_callbacks
+
 __all__ = ["labeled_rows", "project_estimator", "restore_model"]
 
 
-def project_estimator(config, device):
-    """An unfitted :class:`~skfisher.ResNet18Classifier` of the project's settings."""
+def project_estimator(config, device, classes=None):
+    """An unfitted :class:`~skfisher.ResNet18Classifier` of the project's settings
+    (``classes``: default the project's), reporting its epochs inside
+    :func:`~skfisher.labeling._progress.reporting`."""
     from ..nets._classifier import ResNet18Classifier
 
     return ResNet18Classifier(
         **config["model"],
-        classes=list(config["classes"]),
+        classes=list(config["classes"] if classes is None else classes),
         device=device,
         random_state=config["random_state"],
+        **progress_callbacks(),
     )
 
 
@@ -55,9 +60,10 @@ def restore_model(folder, config, round, device):
             + "; a query round trains one once two classes are labeled."
         )
     record = trained[-1]
-    net = project_estimator(config, device)
+    classes = list(record.get("classes", config["classes"]))  # a class added later
+    net = project_estimator(config, device, classes)
     net.set_params(**record["model_params"])
-    net.label_encoder_ = LabelEncoder().fit(list(config["classes"]))
+    net.label_encoder_ = LabelEncoder().fit(classes)
     net.image_shape_ = (config["channels"], *config["image_size"])
     net.n_features_in_ = int(np.prod(net.image_shape_))
     net.init_seed_ = net.shuffle_generator_ = None

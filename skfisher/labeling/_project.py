@@ -24,6 +24,8 @@ import numpy as np
 
 from ..utils._files import check_output_file, write_atomic
 from ..utils._validation import Integers, Reals, check_param
+from ._agreement import agreement_advice, model_agreement
+from ._classes import add_class
 from ._create import add_images, create_project
 from ._folder import LOCK_TIMEOUT, ProjectFolder
 from ._model import labeled_rows, project_estimator, restore_model
@@ -44,9 +46,11 @@ class LabelingProject:
     :meth:`query` (which images should a person label next?) and
     :meth:`teach` (take in their labels); :meth:`status` reports the rounds,
     the label counts and the cross-validated accuracy; :meth:`add` takes in
-    images that arrive later. Every method reads the folder afresh, so several
-    notebooks, shells or a web app can share it: the methods that write hold
-    the project's lock, one at a time (see ``lock_timeout``).
+    images that arrive later; :meth:`agreement` says when to stop, and
+    :meth:`add_class` adds a class while labeling (``skfisher label serve``
+    does all of it in a browser). Every method reads the folder afresh, so
+    several notebooks, shells or a web app can share it: the methods that write
+    hold the project's lock, one at a time (see ``lock_timeout``).
 
     Parameters
     ----------
@@ -364,7 +368,45 @@ class LabelingProject:
         with self._lock():
             return teach_labels(self._folder, labels, relabel=relabel)
 
+    def add_class(self, name):
+        """Add a class while labeling, as ``classes`` does at :meth:`create`.
+
+        Later rounds' models predict it; earlier rounds' models load with the
+        classes they were trained with. Returns the classes, sorted.
+
+        Raises
+        ------
+        ValueError
+            An empty or non-printable name, or one that already exists.
+        skfisher.utils.FolderInUseError
+            Another process changed the project for longer than
+            ``lock_timeout`` seconds.
+        """
+        with self._lock():
+            return add_class(self._folder, name)
+
     # ------------------------------------------------------------------ status
+    def agreement(self, *, n_sample=1000, since=0, device="auto"):
+        """When to stop: Cohen's kappa between consecutive rounds' models.
+
+        The models of each two consecutive rounds that trained one predict a
+        fixed sample of ``n_sample`` images not labeled at :meth:`create`
+        (the stop set of "stabilizing predictions"). The usual rule is to
+        stop once kappa stays above about 0.99.
+
+        Returns
+        -------
+        agreement : dict
+            ``rounds``: dicts with ``round``, ``previous``, ``kappa``,
+            ``agree`` and ``n_sample`` (pairs after round ``since`` only);
+            ``advice``: a sentence on what they mean.
+        """
+        check_param("n_sample", n_sample, [Integers(1)], caller="LabelingProject.agreement")
+        rounds = model_agreement(
+            self._folder, self.config, n_sample=n_sample, device=device, since=since
+        )
+        return {"rounds": rounds, "advice": agreement_advice(rounds)}
+
     def status(self, *, cv=3, device="auto", plot=True):
         """Rounds, label counts per class, and cross-validated accuracy.
 

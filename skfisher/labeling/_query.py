@@ -113,6 +113,7 @@ def query_round(
         "time": time.time(),
         "model": None,
         "model_params": None,
+        "classes": list(config["classes"]),
     }
     net, picked = fit_and_pick(config, record, X, y, labeled, candidates, query_fn, device)
     rows = candidates[picked]
