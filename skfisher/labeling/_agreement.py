@@ -15,7 +15,14 @@ import numpy as np
 
 from ._model import restore_model
 
-__all__ = ["STOP_KAPPA", "agreement_advice", "cohen_kappa", "model_agreement", "stop_set"]
+__all__ = [
+    "STOP_KAPPA",
+    "agreement_advice",
+    "cohen_kappa",
+    "model_agreement",
+    "project_agreement",
+    "stop_set",
+]
 
 #: The usual threshold of the stabilizing-predictions rule, and how many
 #: consecutive rounds must stay above it.
@@ -91,6 +98,14 @@ def model_agreement(folder, config, *, n_sample, device, since=0):
         }
         for a, b in pairs
     ]
+
+
+def project_agreement(folder, *, n_sample, device, since):
+    """:meth:`LabelingProject.agreement`: the pairs and the advice."""
+    rounds = model_agreement(
+        folder, folder.read_config(), n_sample=n_sample, device=device, since=since
+    )
+    return {"rounds": rounds, "advice": agreement_advice(rounds)}
 
 
 def agreement_advice(agreement, threshold=STOP_KAPPA, n_rounds=STOP_ROUNDS):

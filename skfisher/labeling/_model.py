@@ -2,11 +2,13 @@
 labeled rows it trains on, and the model a query round saved, restored with
 skorch's ``load_params``."""
 
+from collections import Counter
+
 import numpy as np
 
 from ._progress import progress_callbacks
 
-__all__ = ["labeled_rows", "project_estimator", "restore_model"]
+__all__ = ["labeled_data", "labeled_rows", "project_estimator", "restore_model", "train_on_labels"]
 
 
 def project_estimator(config, device, classes=None):
@@ -70,3 +72,18 @@ def restore_model(folder, config, round, device):
     net.initialize()
     net.load_params(f_params=folder.path / record["model"])
     return net
+
+
+def labeled_data(folder):
+    """``(X, y, paths)`` of the labeled images, in the pool's order."""
+    X, paths = folder.read_pool()
+    rows, y = labeled_rows(paths, folder.read_labels())
+    return np.asarray(X[rows]), y, paths[rows]
+
+
+def train_on_labels(folder, device):
+    """The project's model trained on every label so far."""
+    X, y, _ = labeled_data(folder)
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"training needs labels of at least two classes; have {dict(Counter(y))}.")
+    return project_estimator(folder.read_config(), device).fit(X, y)

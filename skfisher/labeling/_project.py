@@ -1,42 +1,28 @@
 """A labeling project on disk: query -> a person labels -> teach, over days.
 
-The folder's files and the order in which they are committed are those of
-``ProjectFolder`` (``_folder.py``). :class:`LabelingProject` is the public
-face: it checks the arguments and hands each step what it needs, the
-``ProjectFolder`` and the settings. The steps are functions, a module each:
-``create_project`` (``_create.py``), ``query_round`` (``_query.py``),
-``teach_labels`` (``_teach.py``) and ``project_status`` (``_status.py``); the
-model, its training rows and a round's saved model are in ``_model.py``; the
-pool on disk is ``_pool.py``.
-
-Every method that changes the project (:meth:`LabelingProject.create`,
-:meth:`~LabelingProject.add`, :meth:`~LabelingProject.query`,
-:meth:`~LabelingProject.teach`) holds the folder's lock while it runs: a
-second one waits up to ``lock_timeout`` seconds and then raises
-:class:`~skfisher.utils.FolderInUseError`, naming the process that holds it.
+:class:`LabelingProject` is the public face: it checks the arguments, takes
+the project's lock for every method that writes, and hands each step the
+``ProjectFolder`` (``_folder.py``: the files and their commit order). The
+steps are functions, a module each: ``_create``, ``_query``, ``_teach``,
+``_status``, ``_agreement`` and ``_classes``; the model is ``_model.py`` and
+the pool on disk ``_pool.py``.
 """
 
 import pickle
-from collections import Counter
 from pathlib import Path
-
-import numpy as np
 
 from ..utils._files import check_output_file, write_atomic
 from ..utils._validation import Integers, Reals, check_param
-from ._agreement import agreement_advice, model_agreement
+from ._agreement import project_agreement
 from ._classes import add_class
 from ._create import add_images, create_project
 from ._folder import LOCK_TIMEOUT, ProjectFolder
-from ._model import labeled_rows, project_estimator, restore_model
-from ._query import fold_uncommitted, query_round
+from ._model import labeled_data, restore_model, train_on_labels
+from ._query import MAX_CANDIDATES, query_project
 from ._status import project_status
 from ._teach import teach_labels
 
 __all__ = ["LabelingProject"]
-
-#: Images a query scores at most, by default.
-MAX_CANDIDATES = 10_000
 
 
 class LabelingProject:
@@ -221,18 +207,11 @@ class LabelingProject:
     # ------------------------------------------------------------------- model
     def labeled_data(self):
         """``(X, y, paths)`` of the labeled images, in the pool's order."""
-        X, paths = self._folder.read_pool()
-        rows, y = labeled_rows(paths, self._folder.read_labels())
-        return np.asarray(X[rows]), y, paths[rows]
+        return labeled_data(self._folder)
 
     def train_model(self, *, device="auto"):
         """A :class:`~skfisher.ResNet18Classifier` trained on every label so far."""
-        X, y, _ = self.labeled_data()
-        if len(np.unique(y)) < 2:
-            raise ValueError(
-                f"training needs labels of at least two classes; have {dict(Counter(y))}."
-            )
-        return project_estimator(self.config, device).fit(X, y)
+        return train_on_labels(self._folder, device)
 
     def load_model(self, round=None, *, device="auto"):
         """The model a query round trained, restored with skorch's ``load_params``.
@@ -304,8 +283,6 @@ class LabelingProject:
             ``folded`` (the teach summary of an uncommitted round's labels, or
             None).
         """
-        from ..strategies import get_strategy
-
         check_param("n", n, [Integers(1)], caller="LabelingProject.query")
         check_param(
             "max_candidates", max_candidates, [Integers(1), None], caller="LabelingProject.query"
@@ -313,23 +290,14 @@ class LabelingProject:
         if max_candidates is not None and max_candidates < n:
             raise ValueError(f"max_candidates={max_candidates} must be at least n={n}.")
         with self._lock():
-            config = self.config  # read under the lock: the round number is ours
-            number = len(config["rounds"]) + 1
-            params = dict(strategy_params or {})
-            seed = params.pop("random_state", config["random_state"] + number)
-            query_fn = get_strategy(strategy, random_state=seed, **params)
-            folded = fold_uncommitted(self._folder, number)
-            result = query_round(
+            return query_project(
                 self._folder,
-                config,
                 n,
-                query_fn,
                 strategy=strategy,
                 strategy_params=strategy_params,
                 device=device,
                 max_candidates=max_candidates,
             )
-        return {**result, "folded": folded}
 
     # ------------------------------------------------------------------- teach
     def teach(self, labels, *, relabel=False):
@@ -402,10 +370,7 @@ class LabelingProject:
             ``advice``: a sentence on what they mean.
         """
         check_param("n_sample", n_sample, [Integers(1)], caller="LabelingProject.agreement")
-        rounds = model_agreement(
-            self._folder, self.config, n_sample=n_sample, device=device, since=since
-        )
-        return {"rounds": rounds, "advice": agreement_advice(rounds)}
+        return project_agreement(self._folder, n_sample=n_sample, device=device, since=since)
 
     def status(self, *, cv=3, device="auto", plot=True):
         """Rounds, label counts per class, and cross-validated accuracy.
@@ -432,6 +397,4 @@ class LabelingProject:
             ``n_labels``, ``accuracy``, ``std``, or ``note`` when it could not
             be computed) and ``plot`` (a path or None).
         """
-        if not isinstance(cv, (int, np.integer)) or cv == 1 or cv < 0:
-            raise ValueError(f"cv must be 0 (no cross-validation) or an int >= 2; got {cv!r}.")
         return project_status(self._folder, cv=cv, device=device, plot=plot)

@@ -20,7 +20,9 @@ from ._teach import teach_labels
 __all__ = [
     "contact_sheet",
     "fit_and_pick",
+    "MAX_CANDIDATES",
     "fold_uncommitted",
+    "query_project",
     "query_round",
     "top_guesses",
     "write_round",
@@ -28,6 +30,33 @@ __all__ = [
 
 #: The model's most probable classes listed per queried image.
 N_GUESSES = 3
+
+
+#: Images a query scores at most, by default.
+MAX_CANDIDATES = 10_000
+
+
+def query_project(folder, n, *, strategy, strategy_params, device, max_candidates):
+    """:meth:`LabelingProject.query`'s work, under the project's lock."""
+    from ..strategies import get_strategy
+
+    config = folder.read_config()  # read under the lock: the round number is ours
+    number = len(config["rounds"]) + 1
+    params = dict(strategy_params or {})
+    seed = params.pop("random_state", config["random_state"] + number)
+    query_fn = get_strategy(strategy, random_state=seed, **params)
+    folded = fold_uncommitted(folder, number)
+    result = query_round(
+        folder,
+        config,
+        n,
+        query_fn,
+        strategy=strategy,
+        strategy_params=strategy_params,
+        device=device,
+        max_candidates=max_candidates,
+    )
+    return {**result, "folded": folded}
 
 
 def fold_uncommitted(folder, number):

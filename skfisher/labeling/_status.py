@@ -22,6 +22,8 @@ __all__ = ["learning_curve", "learning_curve_plot", "project_status"]
 def project_status(folder, *, cv, device, plot):
     """The status of the project in ``folder`` (a :class:`ProjectFolder`); see
     :meth:`LabelingProject.status`."""
+    if not isinstance(cv, (int, np.integer)) or cv == 1 or cv < 0:
+        raise ValueError(f"cv must be 0 (no cross-validation) or an int >= 2; got {cv!r}.")
     config = folder.read_config()
     labels = folder.read_labels()
     X, paths = folder.read_pool(config)

@@ -10,6 +10,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from skfisher import LabelingProject
 from skfisher.labeling._agreement import agreement_advice, cohen_kappa, stop_set
+from skfisher.labeling._folder import ProjectFolder
 from skfisher.labeling._progress import reporting
 
 
@@ -55,7 +56,7 @@ def test_kappa_of_consecutive_rounds_on_the_stop_set(tmp_path, project_dirs):
     project.query(5, strategy="margin", device="cpu")
     out = project.agreement(n_sample=20, device="cpu")
 
-    X, paths = np.load(project.path / "pool.npz")["X"], np.load(project.path / "pool.npz")["paths"]
+    X, paths = ProjectFolder(project.path).read_pool()
     labels = project.labels()
     rows = stop_set(paths.astype(str), labels, 0, 20)
     initial = {p for p, (_, b) in labels.items() if b == 0}
@@ -108,7 +109,7 @@ def test_add_a_class_while_labeling(tmp_path, project_dirs):
     assert project.add_class(" 10 ") == ["0", "1", "10", "2"]
     assert json.loads((project.path / "project.json").read_text())["classes"][2] == "10"
     # round 1's model keeps its three classes; the next round's model has four
-    X = np.load(project.path / "pool.npz")["X"][:3]
+    X = np.asarray(ProjectFolder(project.path).read_pool()[0][:3])
     assert project.load_model(1, device="cpu").predict_proba(X).shape == (3, 3)
     project.teach({first["paths"][0]: "10", **{p: truth[p] for p in first["paths"][1:]}})
     second = project.query(4, strategy="margin", device="cpu")
