@@ -31,6 +31,17 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**.codeobj.json"]
 templates_path = ["_templates"]
 
+# Every cross-reference must resolve (with -W, a broken one fails the build), except
+# those into other projects (no intersphinx: the build reads nothing from the network)
+# and those to private modules, which docstrings cite for the reader of the code
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(numpy|torch|skorch|sklearn|scipy|modAL|matplotlib|PIL)\..*"),
+    (r"py:.*", r"Module"),
+    (r"py:.*", r"skfisher(\.\w+)*\._\w+(\.\w+)*"),
+    (r"py:.*", r"(output_factor|factored_rows)"),
+]
+
 # Markdown pages: MyST, with $...$ math and ::: fences
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3

@@ -8,7 +8,7 @@ __all__ = ["labeled_rows", "project_estimator", "restore_model"]
 
 
 def project_estimator(config, device):
-    """An unfitted :class:`~skfisher.ResNet18Classifier` of the project's settings."""
+    """An unfitted :class:`~skfisher.nets.ResNet18Classifier` of the project's settings."""
     from ..nets._classifier import ResNet18Classifier
 
     return ResNet18Classifier(

@@ -107,7 +107,7 @@ class LabelingProject:
         channels : {None, 1, 3}, default=None
             None: greyscale if every image is, else RGB.
         width, max_epochs, lr, batch_size : default=16, 30, 0.05, 32
-            :class:`~skfisher.ResNet18Classifier` settings of the model.
+            :class:`~skfisher.nets.ResNet18Classifier` settings of the model.
         random_state : int, default=0
             Seeds the model (the same every round) and the strategies.
 
@@ -168,7 +168,7 @@ class LabelingProject:
         return X[rows], y, paths[rows]
 
     def train_model(self, *, device="auto"):
-        """A :class:`~skfisher.ResNet18Classifier` trained on every label so far."""
+        """A :class:`~skfisher.nets.ResNet18Classifier` trained on every label so far."""
         X, y, _ = self.labeled_data()
         if len(np.unique(y)) < 2:
             raise ValueError(
@@ -196,7 +196,7 @@ class LabelingProject:
     def export_model(self, path, round=None):
         """Pickle the model of a round (default: the last) to ``path`` for use in Python.
 
-        ``pickle.load`` gives a fitted :class:`~skfisher.ResNet18Classifier`.
+        ``pickle.load`` gives a fitted :class:`~skfisher.nets.ResNet18Classifier`.
         """
         net = self.load_model(round, device="cpu")
         write_atomic(path, lambda f: pickle.dump(net, f))
