@@ -217,7 +217,7 @@ def floor_targets(settings):
 
 
 def floor_table(result):
-    """The README's table of a ``--floor`` result, as Markdown."""
+    """The table of docs/user_guide/query_cost.md of a ``--floor`` result, as Markdown."""
     lines = [
         "| setting | query | diagonal | embeddings | selection | total | query / fit |",
         "|---|---|---|---|---|---|---|",
@@ -299,7 +299,7 @@ def floor(args):
     }
     result["targets"] = floor_targets(result["settings"])
     result["targets_note"] = (
-        "passes per row at most; README.md, 'Cost of a query', says why the missed ones are missed"
+        "passes per row at most; docs/user_guide/query_cost.md says why the missed ones are missed"
     )
     name = "bench_query_floor_quick" if args.quick else "bench_query_floor"
     path = write_result(name, result, args.output_dir)

@@ -1,4 +1,8 @@
-"""FisherMask with your own network: any skorch classifier whose module returns logits.
+"""
+FisherMask with your own network
+================================
+
+Any skorch classifier whose module returns logits.
 
 Two modAL loops with plain ``skorch.NeuralNetClassifier`` nets:
 
@@ -12,6 +16,9 @@ LayerNorm, BatchNorm1d, learned position embeddings) get their per-sample
 gradients from torch.func, so their entries compete for the mask as well.
 
 Run: ``python examples/custom_network.py`` (SKFISHER_FAST=1 for a quick check).
+
+This example is not executed when the documentation is built (it takes a
+few minutes); no benchmark measures custom networks, so it has no figure.
 """
 
 import os

@@ -1,4 +1,8 @@
-"""Label your own images: a labeling project on PNG files, three query -> teach rounds.
+"""
+Label your own images
+=====================
+
+A labeling project on PNG files, three query -> teach rounds.
 
 The script writes scikit-learn's digits as PNG files (a few labeled, in one
 sub-folder per class, the rest unlabeled), builds a project, and plays the

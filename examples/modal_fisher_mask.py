@@ -1,4 +1,8 @@
-"""FisherMask inside modAL's loop on digits: ActiveLearner(estimator, query_strategy=fisher_mask).
+"""
+FisherMask inside modAL's loop
+==============================
+
+On digits: ``ActiveLearner(estimator, query_strategy=fisher_mask)``.
 
 Each query estimates the Fisher diagonal, keeps 0.2 % of the network's
 parameters (the output layer plus the most informative middle-layer entries)

@@ -1,4 +1,8 @@
-"""modAL's ActiveLearner driving skfisher's ResNet-18 on digits with margin sampling.
+"""
+modAL's loop with margin sampling
+=================================
+
+modAL's ActiveLearner driving skfisher's ResNet-18 on digits with margin sampling.
 
 Run: ``python examples/modal_quickstart.py`` (set SKFISHER_FAST=1 for a quick check).
 """

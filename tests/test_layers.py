@@ -1,5 +1,5 @@
 """The package's modules import only their own layer and the layers below it
-(README, "How it works"): the data flow reads top-down."""
+(docs/layout.md, "How the package is built"): the data flow reads top-down."""
 
 import ast
 import importlib.util
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import skfisher
 
-#: the README's layers, in the order the data flows; a module may import from
+#: the layers of docs/layout.md, in the order the data flows; a module may import from
 #: its own subpackage and from earlier layers
 LAYERS = [
     ("utils", {"utils", "_config"}),

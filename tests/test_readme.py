@@ -1,8 +1,10 @@
-"""Every ```python block of README.md runs as written.
+"""Every ```python block of README.md and of the documentation's Markdown pages
+(docs/**/*.md) runs as written.
 
-Each block runs on its own, in a fresh namespace, from a temporary folder.
-Two HTML comments on the line right before a block change that, visibly in
-the README's source:
+Each block runs on its own, in a fresh namespace, from a temporary folder; a
+block whose code is the same as an earlier one's (the quick start is on
+several pages) runs once. Two HTML comments on the line right before a block
+change that, visibly in the page's source:
 
 * ``<!-- readme-test: continue -->`` runs the block in the namespace of the
   block before it (a continuation of the same example);
@@ -14,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
+#: The Markdown pages whose python blocks run: the README, then the site's own
+#: pages (not its build output or generated pages).
+PAGES = [README] + sorted(
+    p
+    for p in (ROOT / "docs").rglob("*.md")
+    if not {"_build", "generated", "auto_examples"} & set(p.relative_to(ROOT / "docs").parts)
+)
 FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 DIRECTIVE = re.compile(r"<!--\s*readme-test:\s*(\w+)\s*(.*?)\s*-->\s*\Z")
 
@@ -47,22 +57,45 @@ def readme_examples(text):
     return examples
 
 
-EXAMPLES = readme_examples(README.read_text(encoding="utf-8"))
+def page_examples(pages, root=ROOT):
+    """The examples of every page, ``(name, line, code, skip_reason)``, each code once."""
+    seen, examples = set(), []
+    for page in pages:
+        name = page.relative_to(root).as_posix()
+        for line, code, skip in readme_examples(page.read_text(encoding="utf-8")):
+            if code not in seen:
+                seen.add(code)
+                examples.append((name, line, code, skip))
+    return examples
 
 
-def test_readme_has_python_examples():
-    assert len(EXAMPLES) >= 3
+EXAMPLES = page_examples(PAGES)
+
+
+def test_readme_and_docs_have_python_examples():
+    assert len(readme_examples(README.read_text(encoding="utf-8"))) >= 1
+    assert len({name for name, *_ in EXAMPLES}) >= 5
+    assert len(EXAMPLES) >= 6
 
 
 @pytest.mark.parametrize(
-    "line, code, skip", EXAMPLES, ids=[f"line{line}" for line, _, _ in EXAMPLES]
+    "name, line, code, skip", EXAMPLES, ids=[f"{name}:{line}" for name, line, _, _ in EXAMPLES]
 )
-def test_readme_example_runs(line, code, skip, tmp_path, monkeypatch):
+def test_example_runs(name, line, code, skip, tmp_path, monkeypatch):
     if skip:
         pytest.skip(skip)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    exec(compile(code, f"{README.name}:{line}", "exec"), {"__name__": "__main__"})
+    exec(compile(code, f"{name}:{line}", "exec"), {"__name__": "__main__"})
+
+
+def test_a_repeated_block_runs_once(tmp_path):
+    (tmp_path / "a.md").write_text("```python\nx = 1\n```\n")
+    (tmp_path / "b.md").write_text("text\n\n```python\nx = 1\n```\n```python\ny = 2\n```\n")
+    assert page_examples([tmp_path / "a.md", tmp_path / "b.md"], root=tmp_path) == [
+        ("a.md", 1, "x = 1\n", None),
+        ("b.md", 6, "y = 2\n", None),
+    ]
 
 
 def test_directives():

@@ -60,8 +60,8 @@ class ActiveLearningClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimato
         Refitted every round; None means ``ResNet18Classifier()``.
     query_strategy : str, QueryStrategy or callable, default="fisher_mask"
         A name of :data:`skfisher.strategies.STRATEGIES`, a strategy
-        estimator such as :class:`~skfisher.FisherMask` or
-        :class:`~skfisher.MarginSampling` (cloned at fit; its parameters are
+        estimator such as :class:`~skfisher.strategies.FisherMask` or
+        :class:`~skfisher.strategies.MarginSampling` (cloned at fit; its parameters are
         tunable as ``query_strategy__<name>``), or any function with modAL's
         contract ``f(classifier, X_pool, n_instances) -> (indices, scores)``.
     n_initial : int, default=50

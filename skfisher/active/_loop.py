@@ -244,6 +244,13 @@ def run_active_learning(
         Called as ``on_round(row, new_rows)`` after every round, e.g. to save
         it at once.
 
+    Returns
+    -------
+    rounds : list of dict
+        Keys :data:`ROUND_FIELDS`, one dict per round.
+    labeled : ndarray of int64
+        Pool rows labeled by the end, in the order they were labeled.
+
     Notes
     -----
     A round is recorded (returned and passed to ``on_round``) only once its
@@ -251,13 +258,6 @@ def run_active_learning(
     (SIGINT) during the round, even one the estimator's ``fit`` catches as
     skorch does, ends the loop with that exception or ``KeyboardInterrupt``
     and records nothing of the unfinished round.
-
-    Returns
-    -------
-    rounds : list of dict
-        Keys :data:`ROUND_FIELDS`, one dict per round.
-    labeled : ndarray of int64
-        Pool rows labeled by the end, in the order they were labeled.
     """
     y_pool = np.asarray(y_pool)
     _check_schedule(n_initial, n_instances, n_rounds, len(y_pool))

@@ -7,9 +7,10 @@ from pathlib import Path
 from ..active._loop import run_active_learning
 from ..datasets._base import load_own_split, load_split
 from ..experiments._compare import SETTINGS, load_rounds, own_setting, run_comparison, summarize
-from ..experiments._output import format_table, save_results
+from ..experiments._output import format_table, save_results, saving_sentence
 from ..nets._classifier import ResNet18Classifier
 from ..strategies import STRATEGIES, get_strategy
+from ..utils._device import auto_device
 from ..utils._files import check_output_file, results_folder, write_atomic
 from ._label import label_command
 from ._parser import build_parser
@@ -56,58 +57,101 @@ def _load_data(args):
     return load_split(args.dataset, data_dir=args.data_dir, **split)
 
 
+#: How the saving sentence names a strategy.
+_NAMES = {"fisher_mask": "FisherMask", "bait": "BAIT", "badge": "BADGE"}
+
+
 def _run_experiment(args, out):
     X_pool, y_pool, X_test, y_test = _load_data(args)
+    data = (X_pool, y_pool, X_test, y_test)
+    baseline = None if args.baseline == "none" or args.strategy == args.baseline else args.baseline
+    device = auto_device(args.device)
+    print(
+        f"skfisher run: {args.dataset} (pool {len(y_pool)}, test {len(y_test)}), "
+        f"strategy {args.strategy}"
+        + (f" and the {baseline} baseline" if baseline else "")
+        + f", {args.n_initial} + {args.n_rounds} x {args.n_instances} "
+        f"labels, device {device}, seed {args.random_state}",
+        flush=True,
+    )
+    meta = {k: v for k, v in vars(args).items() if k not in ("command", "overwrite")}
+    meta.update(device=str(device), accuracy_on=f"test set ({len(y_test)} rows)")
+    meta["baseline"] = baseline
+    curves = {"strategy": [], "baseline": [] if baseline else None}
+    paths = {}
+    title = f"{args.dataset}: {args.strategy}" + (f" vs {baseline}" if baseline else "")
+
+    def saver(key):
+        def save(row, new_rows):
+            curves[key].append(row)
+            args.saved_rounds = sum(len(c) for c in curves.values() if c is not None)
+            done = [len(c) == args.n_rounds + 1 for c in curves.values() if c is not None]
+            meta["complete"] = all(done)
+            paths.update(
+                save_results(
+                    curves["strategy"],
+                    out,
+                    meta=meta,
+                    ylabel="test accuracy",
+                    title=f"{title} (seed {args.random_state})",
+                    baseline=curves["baseline"],
+                    labels=(args.strategy, baseline),
+                )
+            )
+
+        return save
+
+    params = {"sparsity": args.sparsity} if args.strategy == "fisher_mask" else {}
+    _simulate(
+        args,
+        get_strategy(args.strategy, random_state=args.random_state, **params),
+        data,
+        saver("strategy"),
+    )
+    if baseline:
+        if not args.quiet:
+            print(f"the {baseline} baseline: same initial labels, seed and training", flush=True)
+        _simulate(
+            args, get_strategy(baseline, random_state=args.random_state), data, saver("baseline")
+        )
+    print(format_table(curves["strategy"], baseline=curves["baseline"], baseline_label=baseline))
+    if baseline:
+        print(_saving(curves, args.strategy, baseline))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _simulate(args, strategy, data, on_round):
+    """One simulated run of ``strategy`` with ``args``' network, schedule and seed."""
     estimator = ResNet18Classifier(
         width=args.width,
         max_epochs=args.max_epochs,
         device=args.device,
         random_state=args.random_state,
     )
-    params = {"sparsity": args.sparsity} if args.strategy == "fisher_mask" else {}
-    strategy = get_strategy(args.strategy, random_state=args.random_state, **params)
-    print(
-        f"skfisher run: {args.dataset} (pool {len(y_pool)}, test {len(y_test)}), "
-        f"strategy {args.strategy}, {args.n_initial} + {args.n_rounds} x {args.n_instances} "
-        f"labels, device {estimator.device}, seed {args.random_state}",
-        flush=True,
-    )
-    meta = {k: v for k, v in vars(args).items() if k not in ("command", "overwrite")}
-    meta["device"] = str(estimator.device)
-    meta["accuracy_on"] = f"test set ({len(y_test)} rows)"
-    rounds, paths = [], {}
-
-    def save(row, new_rows):
-        rounds.append(row)
-        args.saved_rounds = len(rounds)
-        meta["complete"] = len(rounds) == args.n_rounds + 1
-        paths.update(
-            save_results(
-                rounds,
-                out,
-                meta=meta,
-                ylabel="test accuracy",
-                title=f"{args.dataset}: {args.strategy} (seed {args.random_state})",
-            )
-        )
-
     run_active_learning(
         estimator,
         strategy,
-        X_pool,
-        y_pool,
-        X_test,
-        y_test,
+        *data,
         n_initial=args.n_initial,
         n_instances=args.n_instances,
         n_rounds=args.n_rounds,
         random_state=args.random_state,
         progress=not args.quiet,
-        on_round=save,
+        on_round=on_round,
     )
-    print(format_table(rounds))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
+
+
+def _saving(curves, strategy, baseline):
+    """The run's last line: the labels ``strategy`` saved against ``baseline``."""
+    rounds, other = curves["strategy"], curves["baseline"]
+    return saving_sentence(
+        [r["n_labels"] for r in rounds],
+        [r["accuracy"] for r in rounds],
+        [r["accuracy"] for r in other],
+        name=_NAMES.get(strategy, strategy),
+        baseline=baseline,
+    )
 
 
 def compare_command(args, argv):
@@ -213,8 +257,6 @@ def _device_description(device):
     import platform
 
     import torch
-
-    from ..utils._device import auto_device
 
     resolved = torch.device(auto_device(device))
     if resolved.type == "cuda":

@@ -72,6 +72,13 @@ def _add_run_parser(sub):
     run.add_argument("--data-dir", default=None, help="folder of the data set's files")
     _own_data_arguments(run, "instead of --dataset: ")
     run.add_argument("--strategy", choices=sorted(STRATEGIES), default="fisher_mask")
+    run.add_argument(
+        "--baseline",
+        choices=("random", "none"),
+        default="random",
+        help="also run random sampling with the same initial labels, seed and training, "
+        "and say how many labels the strategy saved; none: the strategy alone",
+    )
     _schedule_arguments(run, n_initial=50, n_instances=50, n_rounds=6)
     run.add_argument(
         "--random-state",

@@ -281,7 +281,7 @@ def run_comparison(
         Override the setting's schedule: initial labels, labels per round
         and rounds.
     estimator_params : dict, default=None
-        :class:`~skfisher.ResNet18Classifier` parameters (training protocol:
+        :class:`~skfisher.nets.ResNet18Classifier` parameters (training protocol:
         ``optimizer``, ``lr``, ``max_epochs``, ``train_until``, ``device``...).
         All but ``device`` and ``verbose`` are part of the protocol.
     data_dir : str, default=None

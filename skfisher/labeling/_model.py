@@ -12,7 +12,7 @@ __all__ = ["labeled_data", "labeled_rows", "project_estimator", "restore_model",
 
 
 def project_estimator(config, device, classes=None):
-    """An unfitted :class:`~skfisher.ResNet18Classifier` of the project's settings
+    """An unfitted :class:`~skfisher.nets.ResNet18Classifier` of the project's settings
     (``classes``: default the project's), reporting its epochs inside
     :func:`~skfisher.labeling._progress.reporting`."""
     from ..nets._classifier import ResNet18Classifier

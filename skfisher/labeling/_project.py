@@ -125,7 +125,7 @@ class LabelingProject:
         channels : {None, 1, 3}, default=None
             None: greyscale if every image is, else RGB.
         width, max_epochs, lr, batch_size : default=16, 30, 0.05, 32
-            :class:`~skfisher.ResNet18Classifier` settings of the model.
+            :class:`~skfisher.nets.ResNet18Classifier` settings of the model.
         random_state : int, default=0
             Seeds the model (the same every round) and the strategies.
         lock_timeout : float, default=5.0
@@ -210,7 +210,7 @@ class LabelingProject:
         return labeled_data(self._folder)
 
     def train_model(self, *, device="auto"):
-        """A :class:`~skfisher.ResNet18Classifier` trained on every label so far."""
+        """A :class:`~skfisher.nets.ResNet18Classifier` trained on every label so far."""
         return train_on_labels(self._folder, device)
 
     def load_model(self, round=None, *, device="auto"):
@@ -233,7 +233,7 @@ class LabelingProject:
     def export_model(self, path, round=None):
         """Pickle the model of a round (default: the last) to ``path`` for use in Python.
 
-        ``pickle.load`` gives a fitted :class:`~skfisher.ResNet18Classifier`.
+        ``pickle.load`` gives a fitted :class:`~skfisher.nets.ResNet18Classifier`.
         ``path`` is checked (a file in a writable folder) before the model is
         loaded.
         """

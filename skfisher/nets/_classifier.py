@@ -100,7 +100,7 @@ class ResNet18Classifier(_InputMixin, _TrainingMixin, NeuralNetClassifier):
         Parameters not to train: ``"backbone"`` is all but ``fc``; a list
         gives name prefixes (``["conv1", "bn1", "layer1"]``). None trains
         everything. Frozen parameters are left out of the optimizer (and,
-        by default, of :class:`~skfisher.FisherMask`'s mask); BatchNorm
+        by default, of :class:`~skfisher.strategies.FisherMask`'s mask); BatchNorm
         running statistics still adapt in training mode.
     **kwargs
         Any other :class:`skorch.NeuralNetClassifier` parameter, e.g.

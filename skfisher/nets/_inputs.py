@@ -1,4 +1,4 @@
-"""Validation of the images and labels given to :class:`~skfisher.ResNet18Classifier`,
+"""Validation of the images and labels given to :class:`~skfisher.nets.ResNet18Classifier`,
 and the fitted attributes they determine."""
 
 import numpy as np

@@ -13,7 +13,7 @@ __all__ = ["ImageReshaper"]
 class ImageReshaper(TransformerMixin, BaseEstimator):
     """Reshape flat rows into float32 images ``(n, c, h, w)``, optionally scaled.
 
-    Use it in front of :class:`~skfisher.ResNet18Classifier` in a Pipeline
+    Use it in front of :class:`~skfisher.nets.ResNet18Classifier` in a Pipeline
     for data that come as rows: digits' 64 columns, FashionMNIST's 784 uint8
     columns, or rows out of a DataFrame.
 

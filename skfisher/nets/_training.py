@@ -1,4 +1,4 @@
-"""Training machinery of :class:`~skfisher.ResNet18Classifier`: callbacks,
+"""Training machinery of :class:`~skfisher.nets.ResNet18Classifier`: callbacks,
 the data iterator, seeded initialisation, and fits that undo themselves on error."""
 
 import contextlib

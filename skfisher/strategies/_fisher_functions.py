@@ -1,4 +1,4 @@
-"""The function forms of :class:`~skfisher.FisherMask` and :class:`~skfisher.Bait`
+"""The function forms of :class:`~skfisher.strategies.FisherMask` and :class:`~skfisher.Bait`
 (modAL's contract): ``fisher_mask`` and ``bait``."""
 
 from ._bait import Bait

@@ -23,7 +23,7 @@ def fisher_rows(fisher_samples, fisher, n_pool):
     Parameters
     ----------
     fisher_samples : int or "auto"
-        See :class:`~skfisher.FisherMask`; an int is capped at ``n_pool``.
+        See :class:`~skfisher.strategies.FisherMask`; an int is capped at ``n_pool``.
     fisher : {"exact", "sampled"}
         The diagonal's estimator, which sets the ``"auto"`` share of the pool.
     n_pool : int
@@ -49,7 +49,7 @@ def mask_setup(model, pool, *, mask, sparsity, output_layer, layers, trainable_o
     model : torch.nn.Module
     pool : ndarray of shape (n_pool, c, h, w), dtype float32
     mask, sparsity, output_layer, layers, trainable_only
-        :class:`~skfisher.FisherMask`'s parameters.
+        :class:`~skfisher.strategies.FisherMask`'s parameters.
 
     Returns
     -------

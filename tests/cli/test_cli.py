@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from skfisher.cli import main
+from skfisher.experiments import saving_sentence
 
 FAST = [
     "--n-initial",
@@ -41,10 +42,57 @@ def test_run_writes_json_csv_and_plot(tmp_path, capsys, strategy):
     assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_run_compares_with_random_by_default(tmp_path, capsys):
+    assert main(["run", "--strategy", "margin", "--output-dir", str(tmp_path), *FAST]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads((tmp_path / "results.json").read_text())
+    ours, other = result["rounds"], result["baseline_rounds"]
+    assert result["meta"]["baseline"] == "random" and result["meta"]["complete"] is True
+    assert [r["n_labels"] for r in other] == [20, 30, 40]
+    assert other[0]["accuracy"] == ours[0]["accuracy"]  # same initial labels, seed, training
+    assert [r["query_seconds"] > 0 for r in other] == [False, True, True]
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["baseline_accuracy"]) for r in rows] == [r["accuracy"] for r in other]
+    assert "random acc" in out[-6]
+    expected = saving_sentence(
+        [20, 30, 40], [r["accuracy"] for r in ours], [r["accuracy"] for r in other], name="margin"
+    )
+    assert out[-2] == expected and expected.startswith("margin ")
+    # the random part of the run is random's own run: the same curve as --strategy random
+    main(["run", "--strategy", "random", "--output-dir", str(tmp_path / "r"), *FAST])
+    alone = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert [r["accuracy"] for r in alone["rounds"]] == [r["accuracy"] for r in other]
+    assert "baseline_rounds" not in alone and alone["meta"]["baseline"] is None
+
+
+def test_baseline_none_runs_the_strategy_alone(tmp_path, capsys):
+    args = ["run", "--strategy", "margin", "--baseline", "none", "--output-dir", str(tmp_path)]
+    assert main([*args, *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "random" not in out and "labels;" not in out
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert "baseline_rounds" not in result and result["meta"]["baseline"] is None
+    with open(tmp_path / "results.csv") as f:
+        assert "baseline_accuracy" not in f.readline()
+
+
 def test_same_seed_same_curve(tmp_path):
     for name in ("a", "b"):
         assert (
-            main(["run", "--strategy", "margin", "--output-dir", str(tmp_path / name), *FAST]) == 0
+            main(
+                [
+                    "run",
+                    "--strategy",
+                    "margin",
+                    "--baseline",
+                    "none",
+                    "--output-dir",
+                    str(tmp_path / name),
+                    *FAST,
+                ]
+            )
+            == 0
         )
     curves = [
         [r["accuracy"] for r in json.loads((tmp_path / n / "results.json").read_text())["rounds"]]
@@ -58,6 +106,7 @@ def test_same_seed_same_curve(tmp_path):
     [
         (["--dataset", "mnist"], "invalid choice: 'mnist'"),
         (["--strategy", "coreset"], "invalid choice: 'coreset'"),
+        (["--baseline", "margin"], "invalid choice: 'margin'"),
         (["--n-instances", "0"], "expected a positive int"),
         (["--dataset", "fashion_mnist", "--data-dir", "/nonexistent"], "apt-get install"),
         (["--n-rounds", "500"], "exceeds the pool"),
