@@ -112,7 +112,9 @@ def make_net(width):
 
 
 def _strategy(**params):
-    return FisherMask(sparsity=0.01, fisher_samples=256, random_state=0, **params)
+    return FisherMask(
+        sparsity=0.01, fisher_samples=256, forward_batch_size=64, random_state=0, **params
+    )
 
 
 def _rank(rank, world, port, threads, net, path, out):
@@ -246,7 +248,8 @@ def _save(result, args, runs):
         setting={
             "net": f"ResNet18Classifier(module__width={args.width}), fitted 1 epoch on 200 "
             "random 28x28 images",
-            "strategy": "FisherMask(sparsity=0.01, fisher_samples=256, random_state=0)",
+            "strategy": "FisherMask(sparsity=0.01, fisher_samples=256, forward_batch_size=64, "
+            "random_state=0)",
             "n_instances": N_INSTANCES,
             "pool": "uint8 (n, 1, 28, 28) .npy, np.load(mmap_mode='r'), random pixels",
             "memory": "query memory = peak minus before, of RssAnon (anonymous memory); "

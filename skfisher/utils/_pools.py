@@ -11,7 +11,7 @@ and its selection state, whatever the size of the image data.
 import numpy as np
 import torch
 
-__all__ = ["PoolRows", "in_memory_float32", "read_rows"]
+__all__ = ["PoolRows", "in_memory_float32", "out_of_core", "read_rows"]
 
 
 def in_memory_float32(X):
@@ -19,6 +19,17 @@ def in_memory_float32(X):
     if isinstance(X, torch.Tensor):
         return X.dtype == torch.float32
     return type(X) is np.ndarray and X.dtype == np.float32 and X.flags.c_contiguous
+
+
+def out_of_core(X):
+    """Whether ``X`` is a pool read where it is: a memory-mapped array, or a
+    row-sliceable array-like that is not numpy, torch, pandas or scipy.sparse
+    (h5py, zarr, :class:`skfisher.datasets.DatasetRows`, ...)."""
+    if isinstance(X, (np.memmap, PoolRows)):
+        return True
+    if isinstance(X, (np.ndarray, torch.Tensor, list, tuple)) or hasattr(X, "iloc"):
+        return False
+    return hasattr(X, "shape") and hasattr(X, "__getitem__") and not hasattr(X, "tocsr")
 
 
 def read_rows(source, index):
