@@ -18,7 +18,7 @@ recorded as met or missed, by how much. Results accumulate in
 ``benchmarks/results/bench_sharded-cpu.json`` (an entry per measurement,
 skipped when already there unless ``--fresh``), so a run cut short resumes.
 
-Usage: python benchmarks/bench_sharded.py [--pools 4000 40000] [--width 4] [--fresh]
+Usage: python benchmarks/bench_sharded.py [--pools 4000 16000 40000] [--width 4] [--fresh]
 """
 
 import argparse
@@ -209,10 +209,11 @@ def targets(result, pools):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pools", type=int, nargs="+", default=[4000, 40000])
+    parser.add_argument("--pools", type=int, nargs="+", default=[4000, 16000])
     parser.add_argument("--width", type=int, default=4)
     parser.add_argument("--candidate-pools", type=int, nargs="*", default=[10000, 100000])
     parser.add_argument("--fresh", action="store_true", help="measure everything again")
+    parser.add_argument("--note", default="", help="recorded with the results")
     args = parser.parse_args()
     result = {} if args.fresh or not OUT.exists() else json.loads(OUT.read_text())
     runs = result.setdefault("runs", {})
@@ -243,6 +244,8 @@ def _save(result, args, runs):
     result.update(
         machine="2-core CPU shared with other work (gloo; torch threads as in each run's key)",
         device_type="cpu",
+        note=args.note,
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
         cpu_count=os.cpu_count(),
         torch=torch.__version__,
         setting={

@@ -61,7 +61,12 @@ class QueryStrategy(BaseEstimator):
             What the strategy scores the pool with; a learner's
             ``X_training`` are the labeled rows.
         X_pool : array-like of shape (n_pool, ...)
-            Unlabeled candidates, in any form the estimator predicts on.
+            Unlabeled candidates, in any form the estimator predicts on, or
+            any array-like sliced by row ranges (``np.load(path,
+            mmap_mode="r")``, h5py, zarr,
+            :class:`~skfisher.datasets.DatasetRows`): the network's
+            strategies read it a forward batch at a time, the uncertainty
+            strategies in ranges of rows, never whole.
         n_instances : int, default=1
             Rows to pick.
         **kwargs
