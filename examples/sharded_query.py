@@ -50,7 +50,7 @@ device = f"cuda:{torch.cuda.current_device()}" if backend == "nccl" else "cpu"
 X, y = load_digits_images(return_X_y=True)
 labeled = np.arange(60)
 net = ResNet18Classifier(
-    max_epochs=2 if FAST else 20, module__width=8 if FAST else 64, random_state=0, device=device
+    max_epochs=1 if FAST else 20, module__width=8 if FAST else 64, random_state=0, device=device
 )
 net.fit(X[labeled], y[labeled])
 for tensor in net.module_.state_dict().values():
