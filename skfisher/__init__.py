@@ -1,6 +1,17 @@
 """skfisher: FisherMask active learning for scikit-learn, skorch and modAL."""
 
-from . import active, datasets, experiments, fisher, labeling, nets, selection, strategies, utils
+from . import (
+    active,
+    datasets,
+    distributed,
+    experiments,
+    fisher,
+    labeling,
+    nets,
+    selection,
+    strategies,
+    utils,
+)
 from ._config import config_context, get_config, set_config
 from .active import ActiveLearningClassifier
 from .labeling import LabelingProject
@@ -50,6 +61,7 @@ __all__ = [
     "bait",
     "config_context",
     "datasets",
+    "distributed",
     "entropy_sampling",
     "experiments",
     "fisher",

@@ -16,6 +16,7 @@ LAYERS = [
     ("Fisher", {"fisher"}),
     ("selection", {"selection"}),
     ("strategies", {"strategies"}),
+    ("distributed", {"distributed"}),
     ("active learning", {"active"}),
     ("experiments", {"experiments"}),
     ("labeling", {"labeling"}),

@@ -20,9 +20,11 @@ from ._base import (
     make_imbalanced,
     read_images,
 )
+from ._rows import DatasetRows
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "DatasetRows",
     "DATASETS",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DEFAULT_PATH",

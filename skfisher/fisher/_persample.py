@@ -54,11 +54,18 @@ def eval_mode(model):
 
 
 def iter_chunks(X, forward_batch_size, model):
-    """``(start, rows)`` chunks of X on the model's device, in its dtype."""
+    """``(start, rows)`` chunks of X on the model's device, in its dtype.
+
+    X is sliced a chunk at a time, so a memory-mapped or lazily converted pool
+    (:class:`~skfisher.utils._pools.PoolRows`) is never read whole.
+    """
     p = next(model.parameters())
-    X = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
     for start in range(0, len(X), forward_batch_size):
-        yield start, X[start : start + forward_batch_size].to(device=p.device, dtype=p.dtype)
+        rows = X[start : start + forward_batch_size]  # reads only these rows of a lazy pool
+        if not isinstance(rows, torch.Tensor):
+            rows = np.asarray(rows)
+            rows = torch.from_numpy(rows if rows.flags.writeable else rows.copy())
+        yield start, rows.to(device=p.device, dtype=p.dtype)
 
 
 _PROBE_ROWS = 8

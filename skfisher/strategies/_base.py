@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ..utils._pools import PoolRows, in_memory_float32
 from ..utils._validation import Integers
 
 __all__ = [
@@ -60,7 +61,12 @@ class QueryStrategy(BaseEstimator):
             What the strategy scores the pool with; a learner's
             ``X_training`` are the labeled rows.
         X_pool : array-like of shape (n_pool, ...)
-            Unlabeled candidates, in any form the estimator predicts on.
+            Unlabeled candidates, in any form the estimator predicts on, or
+            any array-like sliced by row ranges (``np.load(path,
+            mmap_mode="r")``, h5py, zarr,
+            :class:`~skfisher.datasets.DatasetRows`): the network's
+            strategies read it a forward batch at a time, the uncertainty
+            strategies in ranges of rows, never whole.
         n_instances : int, default=1
             Rows to pick.
         **kwargs
@@ -234,8 +240,23 @@ def top_k(utilities, k):
     return order.astype(np.int64), utilities[order]
 
 
-def images_for(estimator, X):
-    """``X`` as float32 (n, c, h, w) images, validated the way ``estimator`` predicts."""
-    if hasattr(estimator, "transform_images"):
-        return estimator.transform_images(X)
+def _as_float32(X):
     return np.ascontiguousarray(np.asarray(X, dtype=np.float32))
+
+
+def images_for(estimator, X):
+    """``X`` as float32 (n, c, h, w) images, validated the way ``estimator`` predicts.
+
+    A float32 array in memory is used as it is; any other pool (uint8 or
+    float64 rows, a memory-mapped, h5py or zarr array,
+    :class:`~skfisher.datasets.DatasetRows`) becomes a
+    :class:`~skfisher.utils._pools.PoolRows` view that converts one forward
+    batch at a time, so the pool is never copied whole. The first row is
+    converted at once, so a pool of the wrong shape fails here.
+    """
+    convert = getattr(estimator, "transform_images", _as_float32)
+    if in_memory_float32(X) or not hasattr(X, "__getitem__") or not _num_samples(X):
+        return convert(X)
+    rows = PoolRows(X, convert)
+    rows.shape  # noqa: B018 - validates the rows' shape and type on the first row
+    return rows

@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples
 
+from ..utils._pools import out_of_core
 from ..utils._validation import StrOptions, validate_params
 from ._base import QueryStrategy, check_finite_outputs, top_k, unwrap_classifier
 
@@ -53,6 +54,23 @@ def _scores(proba, method):
     return 1.0 - top2[:, 0]  # least_confidence
 
 
+#: rows per ``predict_proba`` call on a pool read where it is (memory-mapped, h5py, ...)
+PROBA_ROWS = 4096
+
+
+def _predict_proba(estimator, X_pool):
+    """float64 probabilities; a pool read where it is goes through in row ranges."""
+    if not out_of_core(X_pool):
+        return np.asarray(estimator.predict_proba(X_pool), dtype=np.float64)
+    n = _num_samples(X_pool)
+    return np.concatenate(
+        [
+            np.asarray(estimator.predict_proba(X_pool[i : i + PROBA_ROWS]), dtype=np.float64)
+            for i in range(0, n, PROBA_ROWS)
+        ]
+    )
+
+
 class RandomSampling(QueryStrategy):
     """Pick pool rows uniformly at random, without replacement.
 
@@ -99,7 +117,7 @@ class _UncertaintySampling(QueryStrategy):
 
     def _query(self, classifier, X_pool, n_instances):
         estimator, _ = unwrap_classifier(classifier)  # any predict_proba: Pipeline, Committee
-        proba = np.asarray(estimator.predict_proba(X_pool), dtype=np.float64)
+        proba = _predict_proba(estimator, X_pool)
         check_finite_outputs(proba, "predicted probabilities", f"{self._method} sampling")
         return top_k(_scores(proba, self._method), n_instances)
 
