@@ -79,7 +79,7 @@ def _add_run_parser(sub):
         help="also run random sampling with the same initial labels, seed and training, "
         "and say how many labels the strategy saved; none: the strategy alone",
     )
-    _schedule_arguments(run, n_initial=50, n_instances=50, n_rounds=6)
+    _schedule_arguments(run, n_initial=50, n_instances=50, n_rounds=4)
     run.add_argument(
         "--random-state",
         type=int,
