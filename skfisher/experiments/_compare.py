@@ -312,11 +312,11 @@ def run_comparison(
     counts = {"n_jobs": n_jobs, **({} if n_threads is None else {"n_threads": n_threads})}
     for count, value in counts.items():
         check_param(count, value, [Integers(1)], caller="run_comparison")
-    schedule = {
-        "n_initial": n_initial or spec["n_initial"],
-        "n_instances": n_instances or spec["n_instances"],
-        "n_rounds": spec["n_rounds"] if n_rounds is None else n_rounds,
-    }
+    given = {"n_initial": n_initial, "n_instances": n_instances, "n_rounds": n_rounds}
+    for name, value in given.items():  # None: the setting's value
+        low = 0 if name == "n_rounds" else 1
+        check_param(name, value, [Integers(low), None], caller="run_comparison")
+    schedule = {name: spec[name] if value is None else value for name, value in given.items()}
     out = Path(output_dir)
     path = out / ROUNDS_FILE
     with results_folder(out):

@@ -597,3 +597,19 @@ def test_a_small_setting_subsamples_pool_and_test_after_the_imbalance():
     assert set(np.unique(y_test)) == set(range(10))
     again = compare.load_setting("fashion_imb10_small")
     assert np.array_equal(again[1], y) and np.array_equal(again[3], y_test)  # seeded
+
+
+@pytest.mark.parametrize(
+    "schedule, expected",
+    [
+        ({"n_initial": 0}, r"'n_initial' parameter of run_comparison must be an int in the range "),
+        ({"n_instances": 0}, r"'n_instances' parameter of run_comparison must be an int in the "),
+        ({"n_rounds": -1}, r"'n_rounds' parameter of run_comparison must be an int in the range "),
+        ({"n_initial": True}, r"'n_initial' parameter of run_comparison must be an int in the "),
+    ],
+)
+def test_a_bad_schedule_is_refused_before_any_work(tmp_path, schedule, expected):
+    # 0 is not "the setting's value": only None is
+    with pytest.raises(ValueError, match=expected):
+        run_comparison("digits", ["random"], [0], tmp_path / "out", **schedule)
+    assert not (tmp_path / "out").exists()
