@@ -163,16 +163,7 @@ def _read_files(paths, image_size, channels):
             skipped.append((str(path), f"{type(exc).__name__}: {exc}"))
             continue
         kept.append(i)
-    if skipped:
-        shown = "\n".join(f"  {p}: {why}" for p, why in skipped[:20])
-        more = f"\n  ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
-        warnings.warn(
-            f"skipped {len(skipped)} missing, unreadable or corrupt image file(s):\n"
-            + shown
-            + more,
-            ImageReadWarning,
-            stacklevel=2,
-        )
+    warn_unreadable(skipped, stacklevel=2)
     if not arrays:
         raise ValueError(f"none of the {len(paths)} image files could be read.")
     sizes = {}
@@ -342,4 +333,20 @@ def load_own_data(source, *, image_size=None):
         return (*load_npz(source, return_X_y=True), None)
     raise FileNotFoundError(
         f"{source} is neither an image folder (one sub-folder per class) nor an .npz file."
+    )
+
+
+def warn_unreadable(skipped, *, stacklevel):
+    """One :class:`ImageReadWarning` listing ``(path, why)`` pairs (the first 20), if any.
+
+    ``stacklevel`` counts from the caller of this function, as in ``warnings.warn``.
+    """
+    if not skipped:
+        return
+    shown = "\n".join(f"  {p}: {why}" for p, why in skipped[:20])
+    more = f"\n  ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+    warnings.warn(
+        f"skipped {len(skipped)} missing, unreadable or corrupt image file(s):\n" + shown + more,
+        ImageReadWarning,
+        stacklevel=stacklevel + 1,
     )

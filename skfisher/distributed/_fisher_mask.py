@@ -23,8 +23,7 @@ from ..fisher._storage import EmbeddingRows, storage_dtype
 from ..selection._problem import prepare
 from ..selection._sharded import ShardedPool
 from ..strategies._base import check_finite_outputs
-from ..strategies._masking import mask_setup
-from ..utils._device import model_device, phase, resolve_device
+from ..utils._device import model_device, phase
 
 __all__ = ["fisher_mask_sharded"]
 
@@ -142,19 +141,9 @@ def fisher_mask_sharded(ranks, strategy, model, shard, n_instances, layout_probe
     None); ``layout_probe`` a few converted rows to set the mask up on.
     """
     pool, labeled, offset, n_total = shard
-    layout, mask_args = ranks.run(
-        lambda: mask_setup(
-            model,
-            layout_probe,
-            mask=strategy.mask,
-            sparsity=strategy.sparsity,
-            output_layer=strategy.output_layer,
-            layers=strategy.layers,
-            trainable_only=strategy.trainable_only,
-        )
-    )
+    layout, mask_args = ranks.run(lambda: strategy._mask_setup(model, layout_probe))
     rng = check_random_state(strategy.random_state)
-    device = resolve_device(strategy.device if strategy.device is not None else model_device(model))
+    device = strategy._device_for(model)
     seconds, peaks = {}, {}
     with phase("fisher_diagonal", device, seconds, peaks):
         indices, m = _mask(

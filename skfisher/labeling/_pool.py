@@ -18,13 +18,12 @@ import io
 import os
 import re
 import secrets
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..datasets._decode import GRAY_MODES, decode_image, image_mode
-from ..datasets._own_images import ImageReadWarning
+from ..datasets._own_images import warn_unreadable
 
 __all__ = ["PoolWriter", "choose_channels", "read_index", "read_into_pool", "write_index"]
 
@@ -148,16 +147,7 @@ def read_into_pool(writer, files, image_size, known):
         known[digest] = path
         rows.append((path, digest, mode))
     unreadable = [(p, why) for p, why in skipped if not why.startswith("the same file")]
-    if unreadable:
-        shown = "\n".join(f"  {p}: {why}" for p, why in unreadable[:20])
-        more = f"\n  ... and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
-        warnings.warn(
-            f"skipped {len(unreadable)} missing, unreadable or corrupt image file(s):\n"
-            + shown
-            + more,
-            ImageReadWarning,
-            stacklevel=3,
-        )
+    warn_unreadable(unreadable, stacklevel=3)
     return rows, skipped
 
 

@@ -251,17 +251,9 @@ class FisherMask(QueryStrategy):
         n_pool = _num_samples(X_pool)
         self._check_max_candidates(n_instances)
         model, pool, labeled = _network_and_images(classifier, X_pool, X_labeled, name)
-        layout, mask_args = mask_setup(
-            model,
-            pool,
-            mask=self.mask,
-            sparsity=self.sparsity,
-            output_layer=self.output_layer,
-            layers=self.layers,
-            trainable_only=self.trainable_only,
-        )
+        layout, mask_args = self._mask_setup(model, pool)
         rng = check_random_state(self.random_state)
-        device = resolve_device(self.device if self.device is not None else model_device(model))
+        device = self._device_for(model)
         seconds, peaks = {}, {}
 
         with phase("fisher_diagonal", device, seconds, peaks):
@@ -339,6 +331,22 @@ class FisherMask(QueryStrategy):
             storage=self.storage,
             make_pool=LocalPool,
         ).solve()
+
+    def _mask_setup(self, model, rows):
+        """The parameter layout and mask arguments of ``model``, set up on ``rows``."""
+        return mask_setup(
+            model,
+            rows,
+            mask=self.mask,
+            sparsity=self.sparsity,
+            output_layer=self.output_layer,
+            layers=self.layers,
+            trainable_only=self.trainable_only,
+        )
+
+    def _device_for(self, model):
+        """``device``, or the model's own device when it is None."""
+        return resolve_device(self.device if self.device is not None else model_device(model))
 
     def _candidates(self, n_pool, rng):
         """The sorted pool rows scored (``max_candidates`` of them), or None: all."""

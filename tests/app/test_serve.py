@@ -12,13 +12,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _images import digit_pngs
 from PIL import Image
-from sklearn.datasets import load_digits
 
 import skfisher
 from skfisher import LabelingProject
@@ -32,18 +31,7 @@ N = 10  # images per round
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """60 digits (0-2) as PNG files: 3 labeled per class, 51 unlabeled; path -> label."""
-    root = tmp_path_factory.mktemp("images")
-    digits = load_digits()
-    seen, truth = Counter(), {}
-    for i in np.flatnonzero(digits.target < 3)[:60]:
-        label = str(digits.target[i])
-        seen[label] += 1
-        folder = root / "labeled" / label if seen[label] <= 3 else root / "unlabeled"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"img{i:04d}.png"
-        Image.fromarray((digits.images[i] * 255 / 16).astype(np.uint8)).save(path)
-        truth[str(path.resolve())] = label
-    return root, truth
+    return digit_pngs(tmp_path_factory.mktemp("images"), 60)
 
 
 def make_project(path, images, max_epochs=1):

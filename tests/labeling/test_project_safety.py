@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _images import digit_pngs
 from PIL import Image
 from sklearn.datasets import load_digits
 
@@ -29,19 +29,7 @@ MODEL = dict(image_size=8, max_epochs=1)
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """Digits 0-2 as PNG files: 3 labeled per class, 21 unlabeled; path -> true label."""
-    root = tmp_path_factory.mktemp("images")
-    digits = load_digits()
-    keep = np.flatnonzero(digits.target < 3)[:30]
-    seen, truth = Counter(), {}
-    for i in keep:
-        label = str(digits.target[i])
-        seen[label] += 1
-        folder = root / "labeled" / label if seen[label] <= 3 else root / "unlabeled"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"img{i:04d}.png"
-        Image.fromarray((digits.images[i] * 255 / 16).astype(np.uint8)).save(path)
-        truth[str(path.resolve())] = label
-    return root, truth
+    return digit_pngs(tmp_path_factory.mktemp("images"), 30)
 
 
 def new_project(tmp_path, images, **params):
